@@ -1,0 +1,141 @@
+/**
+ * The storage seam. A backend stores `(group, key) -> value` rows with an
+ * optional expiry and knows nothing of events, scopes, quotas or templates;
+ * the Store knows nothing of SQL. Every backend runs the shared conformance
+ * suite under `test/conformance/`.
+ *
+ * Query methods may answer synchronously (embedded SQLite) or with a promise
+ * (a network database); callers combine them with {@link then}.
+ *
+ * @module
+ */
+
+/** A value or a promise of it: synchronous backends skip the promise. */
+export type MaybePromise<T> = T | Promise<T>
+
+/** A stored row as a point read sees it, expired or not. */
+export interface StoredValue {
+  value: string
+  /** Unix milliseconds, or null for no expiry. */
+  expiresAt: number | null
+}
+
+/** A group that a prefix delete removed, with how many live keys it held. */
+export interface RemovedGroup {
+  group: string
+  live: number
+}
+
+/** A key that was physically removed because it had expired. */
+export interface ExpiredKey {
+  group: string
+  key: string
+}
+
+/** Options of a ranged read inside one group. */
+export interface RangeOptions {
+  /** Only keys strictly greater than this. */
+  after?: string | undefined
+  /** Only keys starting with this literal prefix. */
+  prefix?: string | undefined
+  /** At most this many rows. */
+  limit: number
+}
+
+/**
+ * Storage primitives. `now` is the caller's clock in Unix milliseconds: a row
+ * is live while `expiresAt === null || expiresAt > now`. Prefixes are literal
+ * (no wildcards) and must be served from the `(grp, key)` index.
+ */
+export interface BackendQueries {
+  /** The row, live or expired, or undefined. */
+  get(group: string, key: string): MaybePromise<StoredValue | undefined>
+  /** Inserts or replaces a row. */
+  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void>
+  /** Removes a row; answers what it held, or undefined when there was none. */
+  delete(group: string, key: string): MaybePromise<StoredValue | undefined>
+  /** Removes a row only if it has expired at `now`; true when it did. */
+  deleteExpired(group: string, key: string, now: number): MaybePromise<boolean>
+  /** Removes every row of a group; answers how many were live. */
+  deleteGroup(group: string, now: number): MaybePromise<number>
+  /** Removes every group whose name starts with prefix; answers those that held live keys. */
+  deletePrefix(prefix: string, now: number): MaybePromise<RemovedGroup[]>
+  /** Live keys in a group. */
+  count(group: string, now: number): MaybePromise<number>
+  /** Live keys in groups whose name starts with prefix. */
+  countAll(prefix: string, now: number): MaybePromise<number>
+  /** Distinct groups starting with prefix holding a live key, ascending. */
+  groups(prefix: string, now: number): MaybePromise<string[]>
+  /** Number of distinct groups starting with prefix holding a live key. */
+  countGroups(prefix: string, now: number): MaybePromise<number>
+  /** True when the group holds a live key. */
+  groupExists(group: string, now: number): MaybePromise<boolean>
+  /** Every live pair of a group, in a null-prototype object. */
+  getAll(group: string, now: number): MaybePromise<Record<string, string>>
+  /** Live pairs of a group in ascending key order. */
+  range(group: string, now: number, options: RangeOptions): MaybePromise<[string, string][]>
+  /** Physically removes expired rows; answers which. */
+  purgeExpired(now: number): MaybePromise<ExpiredKey[]>
+}
+
+/** What a write is, so the backend can pick the cheapest safe way to run it. */
+export interface WriteOptions {
+  /**
+   * The write issues exactly one statement, so it is atomic without an
+   * explicit transaction when it runs alone.
+   * @default false
+   */
+  single?: boolean
+}
+
+/**
+ * A storage engine. Reads see every write issued before them on this
+ * backend. Writes are atomic and serialised: `fn` runs inside a transaction
+ * that holds the database's write lock, and `onCommit` runs synchronously
+ * right after that transaction commits, in commit order, before the write's
+ * promise resolves. A write that throws is rolled back alone.
+ */
+export interface Backend {
+  /** Short name of the engine, for messages. */
+  readonly name: string
+  /** Runs a read. `method` names the public method in errors. */
+  read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T>
+  /** Runs an atomic write (see the interface note). */
+  write<T>(
+    method: string,
+    fn: (q: BackendQueries) => MaybePromise<T>,
+    onCommit?: (result: T) => void,
+    options?: WriteOptions,
+  ): Promise<T>
+  /**
+   * The error to raise for `err` thrown by a query of this backend inside
+   * `method`: driver errors become StoreErrors naming the method; anything
+   * else is returned unchanged.
+   */
+  error(method: string, err: unknown): unknown
+  /** Waits for work in flight, then releases the database. Idempotent. */
+  close(): Promise<void>
+}
+
+/** Applies `fn` to a value that may be a promise, without a promise when it is not. */
+export function then<T, U>(value: MaybePromise<T>, fn: (value: T) => MaybePromise<U>): MaybePromise<U> {
+  return value instanceof Promise ? value.then(fn) : fn(value)
+}
+
+/**
+ * The exclusive upper bound of the strings that start with `prefix`, in
+ * code-point (UTF-8 byte) order, or undefined when there is none. Any string
+ * `s` with `prefix <= s < upper` starts with `prefix`.
+ */
+export function prefixUpperBound(prefix: string): string | undefined {
+  const points = Array.from(prefix)
+  while (points.length > 0) {
+    const last = points.pop() as string
+    let cp = last.codePointAt(0) as number
+    if (cp === 0x10ffff) continue
+    cp += 1
+    if (cp === 0xd800) cp = 0xe000 // skip the surrogate range, which stored text never holds
+    return points.join('') + String.fromCodePoint(cp)
+  }
+  return undefined
+}

@@ -1,0 +1,103 @@
+/**
+ * Error classes raised by groupstore. Every store condition is a
+ * {@link StoreError} with a stable `code`; invalid arguments are plain
+ * `TypeError` / `RangeError`, as in Node's own APIs.
+ *
+ * @module
+ */
+
+/** Stable codes carried by {@link StoreError} and its subclasses. */
+export type StoreErrorCode = 'ERR_STORE' | 'ERR_STORE_CLOSED' | 'ERR_QUOTA_EXCEEDED' | 'ERR_TEMPLATE'
+
+/**
+ * A store condition: I/O failure, a corrupt or foreign file, a lock wait past
+ * `busyTimeout`, a backend failure, or a misuse of a transaction. The driver's
+ * error, when there is one, is kept as `cause`.
+ *
+ * @example
+ * ```ts
+ * try { await Store.open('/etc/passwd') }
+ * catch (err) { if (err instanceof StoreError) console.error(err.code, err.message) }
+ * ```
+ */
+export class StoreError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: StoreErrorCode
+
+  constructor(message: string, options?: { cause?: unknown }, code: StoreErrorCode = 'ERR_STORE') {
+    super(message, options)
+    this.name = 'StoreError'
+    this.code = code
+  }
+}
+
+/**
+ * Raised by every operation on a store after `close()`.
+ *
+ * @example
+ * ```ts
+ * await store.close()
+ * await store.get('g', 'k') // rejects with StoreClosedError (code ERR_STORE_CLOSED)
+ * ```
+ */
+export class StoreClosedError extends StoreError {
+  constructor(method: string) {
+    super(`${method}: the store is closed`, undefined, 'ERR_STORE_CLOSED')
+    this.name = 'StoreClosedError'
+  }
+}
+
+/** Which quota a write would have exceeded. */
+export type QuotaLimit = 'maxKeys' | 'maxGroups'
+
+/**
+ * A write through a scoped store would push its namespace past a quota.
+ * Nothing was written.
+ *
+ * @example
+ * ```ts
+ * const tenant = store.scope('t1', { quota: { maxKeys: 1 } })
+ * await tenant.set('g', 'a', '1')
+ * await tenant.set('g', 'b', '2') // rejects: err.limit === 'maxKeys'
+ * ```
+ */
+export class QuotaExceededError extends StoreError {
+  /** The namespace whose quota was hit. */
+  readonly namespace: string
+  /** The quota that would have been exceeded. */
+  readonly limit: QuotaLimit
+
+  constructor(method: string, namespace: string, limit: QuotaLimit, max: number) {
+    super(
+      `${method}: quota exceeded for namespace '${namespace}': ${limit} is ${max}`,
+      undefined,
+      'ERR_QUOTA_EXCEEDED',
+    )
+    this.name = 'QuotaExceededError'
+    this.namespace = namespace
+    this.limit = limit
+  }
+}
+
+/**
+ * A template failed to parse or render (with `strict: true`, a missing
+ * variable), or hit a render limit.
+ *
+ * @example
+ * ```ts
+ * await store.render('{{ missing }}', 'cfg', { strict: true }) // rejects with TemplateError
+ * ```
+ */
+export class TemplateError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options, 'ERR_TEMPLATE')
+    this.name = 'TemplateError'
+  }
+}
+
+/** Wraps an unexpected driver failure in a StoreError named after `method`. */
+export function wrapError(method: string, err: unknown): Error {
+  if (err instanceof StoreError || err instanceof TypeError || err instanceof RangeError) return err
+  const detail = err instanceof Error ? err.message : String(err)
+  return new StoreError(`${method}: ${detail}`, { cause: err })
+}

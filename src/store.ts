@@ -1,0 +1,172 @@
+/**
+ * The Store: open, read, write, watch, scope, transact, close.
+ *
+ * @module
+ */
+import { openBackend } from './backend/open.js'
+import { StoreCore } from './core.js'
+import type { TransactionCallback } from './core.js'
+import { matches } from './events.js'
+import type { StoreEvent, Watcher, WatchOptions } from './events.js'
+import { StoreClosedError } from './errors.js'
+import { Operations } from './operations.js'
+import { resolveOptions } from './options.js'
+import type { StoreOptions } from './options.js'
+import { checkScope, ScopedStore } from './scope.js'
+import type { ScopeOptions } from './scope.js'
+
+/**
+ * A key-value store of string values under `(group, key)`, with per-key
+ * TTL, tenant scopes with quotas, change events, Liquid templates and
+ * transactions, on embedded SQLite (a file or `':memory:'`).
+ *
+ * @example
+ * ```ts
+ * import { Store } from 'groupstore'
+ * await using store = await Store.open('app.db')
+ * await store.set('config', 'theme', 'dark')
+ * await store.get('config', 'theme') // 'dark'
+ * ```
+ */
+export class Store extends Operations implements AsyncDisposable {
+  readonly #core: StoreCore
+  readonly #timer: NodeJS.Timeout | undefined
+  #purging = false
+  #closing: Promise<void> | undefined
+
+  private constructor(core: StoreCore, purgeInterval: number) {
+    super('store', core, '')
+    this.#core = core
+    if (purgeInterval > 0) {
+      this.#timer = setInterval(() => this.#backgroundPurge(), purgeInterval)
+      this.#timer.unref()
+    }
+  }
+
+  /**
+   * Opens a store: `':memory:'` (the default) or a file path (created if
+   * missing; its folder must exist). A file that is not a database rejects
+   * with a StoreError naming the path and is left untouched. go-store
+   * databases, including pre-TTL ones, open as they are.
+   *
+   * @example
+   * ```ts
+   * const store = await Store.open('data.db', { durability: 'normal', purgeInterval: 10_000 })
+   * ```
+   */
+  static async open(location = ':memory:', options?: StoreOptions): Promise<Store> {
+    if (typeof location !== 'string') {
+      throw new TypeError(`Store.open: location must be a string (':memory:', a file path or a postgres:// URL)`)
+    }
+    if (location === '') throw new TypeError(`Store.open: location must not be empty; use ':memory:' for an in-memory store`)
+    const resolved = resolveOptions(options)
+    const backend = await openBackend(location, resolved)
+    return new Store(new StoreCore(backend, resolved), resolved.purgeInterval)
+  }
+
+  #backgroundPurge(): void {
+    if (this.#purging || this.#core.closed) return
+    this.#purging = true
+    this.purgeExpired()
+      .catch((err: unknown) => {
+        if (this.#core.closed) return
+        process.emitWarning(`background purge failed: ${err instanceof Error ? err.message : String(err)}`, {
+          type: 'GroupstoreWarning',
+        })
+      })
+      .finally(() => {
+        this.#purging = false
+      })
+  }
+
+  /**
+   * Physically removes expired keys, emitting `expire` for each; answers how
+   * many. Expired keys are invisible to reads whether purged or not.
+   */
+  purgeExpired(): Promise<number> {
+    const method = 'store.purgeExpired'
+    const core = this.#core
+    const refused = core.refuse(method)
+    if (refused !== undefined) return Promise.reject(refused)
+    const now = core.now()
+    return core.write(
+      method,
+      (q) => q.purgeExpired(now),
+      (keys) => {
+        for (const k of keys) core.publish('expire', k.group, k.key)
+      },
+    ).then((keys) => keys.length)
+  }
+
+  /**
+   * Runs `fn` all-or-nothing across groups. A throw rolls back and rethrows;
+   * other operations wait and never see uncommitted writes; events fire
+   * after commit. Inside `fn` use `tx`, not the store (that rejects with a
+   * StoreError instead of waiting for ever).
+   *
+   * @example
+   * ```ts
+   * await store.transaction(async (tx) => {
+   *   await tx.delete('queue', 'job-1')
+   *   await tx.set('done', 'job-1', 'ok')
+   * })
+   * ```
+   */
+  transaction<T>(fn: TransactionCallback<T>): Promise<T> {
+    return this.#core.transaction('store.transaction', fn, '', undefined)
+  }
+
+  /**
+   * Watches changes: `watch('g', 'k')` one key (and its group's
+   * `delete_group`), `watch('g', '*')` a group, `watch('*', '*')` everything.
+   * Breaking out of `for await`, `close()` or the abort signal ends it.
+   *
+   * @example
+   * ```ts
+   * for await (const event of store.watch('config', '*')) {
+   *   console.log(event.type, event.key, event.value)
+   * }
+   * ```
+   */
+  watch(group: string, key: string, options?: WatchOptions): Watcher {
+    return this.#core.watch('store.watch', group, key, options, (e, g, k) => (matches(e, g, k) ? e : undefined))
+  }
+
+  /**
+   * Calls `fn` synchronously after each commit; for writes through this
+   * store it has run by the time the write's promise resolves. `fn` may call
+   * any store method; a throw is reported as a warning and stops nothing.
+   * Answers an idempotent unsubscribe.
+   */
+  onChange(fn: (event: StoreEvent) => void): () => void {
+    return this.#core.onChange('store.onChange', fn, (e) => e)
+  }
+
+  /**
+   * A tenant scope whose groups are stored as `<namespace>:<group>`.
+   * `namespace` must match `^[a-zA-Z0-9-]+$`.
+   */
+  scope(namespace: string, options?: ScopeOptions): ScopedStore {
+    if (this.#core.closed) throw new StoreClosedError('store.scope')
+    return new ScopedStore(this.#core, namespace, checkScope(namespace, options))
+  }
+
+  /**
+   * Stops the purge timer, waits for writes in flight, closes the database
+   * and ends every watcher. Idempotent; later operations reject with
+   * StoreClosedError.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing
+    const core = this.#core
+    core.closed = true
+    if (this.#timer !== undefined) clearInterval(this.#timer)
+    this.#closing = core.backend.close().finally(() => core.hub.closeAll())
+    return this.#closing
+  }
+
+  /** `await using store = await Store.open(…)` closes the store at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The object a transaction callback receives.
+ *
+ * @module
+ */
+import type { Backend, BackendQueries, MaybePromise } from './backend/backend.js'
+import { StoreError } from './errors.js'
+import type { StoreEventType } from './events.js'
+import { Operations } from './operations.js'
+import type { Executor, Quota } from './operations.js'
+import type { Renderer } from './render.js'
+
+/** What a transaction needs from the store that opened it. */
+export interface TransactionHost {
+  readonly backend: Backend
+  readonly renderer: Renderer
+  now(): number
+  publish(type: StoreEventType, group: string, key: string, value?: string): void
+}
+
+/** Runs operations on the transaction's own queries; events wait for commit. */
+export class TransactionExecutor implements Executor {
+  readonly #q: BackendQueries
+  readonly #host: TransactionHost
+  /** Event emitters to run, in order, once the transaction commits. */
+  readonly afterCommit: (() => void)[] = []
+  #settled = false
+  #pending = 0
+  #drained: (() => void) | undefined
+
+  constructor(q: BackendQueries, host: TransactionHost) {
+    this.#q = q
+    this.#host = host
+  }
+
+  get renderer(): Renderer {
+    return this.#host.renderer
+  }
+
+  now(): number {
+    return this.#host.now()
+  }
+
+  /** Marks the callback as settled: later calls reject. */
+  settle(): void {
+    this.#settled = true
+  }
+
+  /** Resolves once operations still running have finished (none on a synchronous backend). */
+  drain(): Promise<void> | undefined {
+    if (this.#pending === 0) return undefined
+    return new Promise((resolve) => {
+      this.#drained = resolve
+    })
+  }
+
+  refuse(method: string): Error | undefined {
+    if (!this.#settled) return undefined
+    return new StoreError(
+      `${method}: this transaction has already settled; await every operation inside the transaction callback`,
+    )
+  }
+
+  #run<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>, done?: (result: T) => void): Promise<T> {
+    let result: MaybePromise<T>
+    try {
+      result = fn(this.#q)
+    } catch (err) {
+      return Promise.reject(this.#host.backend.error(method, err))
+    }
+    if (!(result instanceof Promise)) {
+      done?.(result)
+      return Promise.resolve(result)
+    }
+    this.#pending++
+    const finish = (): void => {
+      if (--this.#pending === 0) this.#drained?.()
+    }
+    return result.then(
+      (value) => {
+        finish()
+        done?.(value)
+        return value
+      },
+      (err: unknown) => {
+        finish()
+        throw this.#host.backend.error(method, err)
+      },
+    )
+  }
+
+  read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T> {
+    return this.#run(method, fn)
+  }
+
+  write<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>, onCommit?: (result: T) => void): Promise<T> {
+    return this.#run(method, fn, onCommit === undefined ? undefined : (result) => this.afterCommit.push(() => onCommit(result)))
+  }
+
+  publish(type: StoreEventType, group: string, key: string, value?: string): void {
+    this.#host.publish(type, group, key, value)
+  }
+
+  expire(group: string, key: string, now: number): void {
+    void this.#run('tx.get', (q) => q.deleteExpired(group, key, now), (deleted) => {
+      if (deleted) this.afterCommit.push(() => this.#host.publish('expire', group, key))
+    }).catch(() => {})
+  }
+}
+
+/**
+ * The transaction handed to a `transaction` callback: every read/write
+ * method of the store (or of the scope that opened it), all-or-nothing.
+ * Its writes are invisible outside until commit; events fire after commit.
+ * Using it after the callback has settled rejects with a StoreError.
+ *
+ * @example
+ * ```ts
+ * await store.transaction(async (tx) => {
+ *   const n = Number(await tx.get('stock', 'apples') ?? 0)
+ *   await tx.set('stock', 'apples', String(n - 1))
+ *   await tx.set('orders', 'o-1', 'apples')
+ * })
+ * ```
+ */
+export class Transaction extends Operations {
+  /** @internal Made by the store for each transaction. */
+  constructor(exec: TransactionExecutor, namespace: string, quota: Required<Quota> | undefined) {
+    super('tx', exec, namespace, quota)
+  }
+}
