@@ -1,0 +1,173 @@
+// `npm run bench`: groupstore against raw better-sqlite3, Keyv (+@keyv/sqlite)
+// and lmdb-js, every workload in one process run. Prints a table of time per
+// operation with each system's ratio to raw better-sqlite3 measured in the
+// same run, checks the targets of the performance issue, and writes the
+// results to bench/results/latest.json and a timestamped copy.
+//
+// Options (flags or environment):
+//   --quick        | BENCH_QUICK=1     smaller sizes and 3 repeats (well under a minute)
+//   --repeat N     | BENCH_REPEAT=N    repeats of every workload (default 5, quick 3)
+//   --only a,b     | BENCH_ONLY=a,b    run only these workloads (set-get, ttl, group-reads,
+//                                      entries, scoped, watched, durable, memory)
+//   --systems a,b  | BENCH_SYSTEMS=a,b run only these systems (raw is always run)
+//   --no-save      | BENCH_SAVE=0      do not write the JSON files
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { formatNs, formatRatio, machine, markdownTable, median, table } from './lib/stats.js'
+import { SYSTEMS } from './lib/systems.js'
+import { entriesMemory, MEASUREMENTS, sizes, WORKLOADS } from './lib/workloads.js'
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: process.env.BENCH_QUICK === '1' },
+    repeat: { type: 'string', default: process.env.BENCH_REPEAT },
+    only: { type: 'string', default: process.env.BENCH_ONLY },
+    systems: { type: 'string', default: process.env.BENCH_SYSTEMS },
+    save: { type: 'boolean', default: process.env.BENCH_SAVE !== '0' },
+    'no-save': { type: 'boolean', default: false },
+    markdown: { type: 'boolean', default: false },
+  },
+})
+const quick = flags.quick
+const repeats = flags.repeat !== undefined ? Number(flags.repeat) : quick ? 3 : 5
+if (!Number.isInteger(repeats) || repeats < 1) throw new RangeError(`bench: --repeat must be a positive integer, got ${flags.repeat}`)
+const list = (s) => (s === undefined ? undefined : s.split(',').map((x) => x.trim()).filter(Boolean))
+const only = list(flags.only)
+const wantedSystems = list(flags.systems)
+const save = flags.save && !flags['no-save']
+const n = sizes(quick)
+
+const systems = SYSTEMS.filter((s) => s.name === 'raw' || wantedSystems === undefined || wantedSystems.includes(s.name))
+const workloads = WORKLOADS.filter((w) => only === undefined || only.includes(w.name))
+const runMemory = only === undefined || only.includes('memory')
+
+const info = machine()
+const startedAt = new Date()
+console.log(`groupstore bench: ${quick ? 'quick' : 'full'} run, ${repeats} repeats, median kept`)
+console.log(`${info.cores} × ${info.cpu}, ${info.memoryGiB} GiB, ${info.platform}, Node ${info.node}, load ${info.loadAverage.join(' ')}`)
+if (typeof globalThis.gc !== 'function') console.log('(run with --expose-gc, as `npm run bench` does, to collect garbage between runs)')
+
+/** samples[measurement][system] = ns per op of each repeat. */
+const samples = {}
+const extra = {}
+const began = Date.now()
+for (const w of workloads) {
+  const eligible = systems.filter((s) => (w.only === undefined || w.only.includes(s.name)) && (w.needs ?? []).every((f) => s.features.includes(f)))
+  process.stdout.write(`${w.name}:`)
+  const t = Date.now()
+  for (let r = 0; r < repeats; r++) {
+    // Rotate the order so that drift in the machine's load does not favour one system.
+    const order = eligible.map((_, i) => eligible[(i + r) % eligible.length])
+    for (const system of order) {
+      const result = await w.run(system, n)
+      for (const [id, ns] of Object.entries(result)) {
+        const bucket = MEASUREMENTS[id] !== undefined ? samples : extra
+        ;((bucket[id] ??= {})[system.name] ??= []).push(ns)
+      }
+      process.stdout.write('.')
+    }
+  }
+  console.log(` ${((Date.now() - t) / 1000).toFixed(1)} s`)
+}
+
+let memory
+if (runMemory) {
+  process.stdout.write(`memory (${n.memoryKeys.toLocaleString('en-GB')} keys):`)
+  memory = await entriesMemory(n.memoryKeys)
+  console.log(` ${memory.heapGrowthMiB.toFixed(1)} MiB`)
+}
+
+const med = (bucket, id, sys) => median(bucket[id]?.[sys] ?? [])
+const results = {}
+for (const id of Object.keys(samples)) {
+  results[id] = {}
+  const raw = med(samples, id, 'raw')
+  for (const s of systems) {
+    const m = med(samples, id, s.name)
+    if (Number.isNaN(m)) continue
+    results[id][s.name] = { nsPerOp: m, ratioToRaw: m / raw, samples: samples[id][s.name] }
+  }
+}
+const blocking = {}
+for (const s of systems) {
+  const p50 = med(extra, 'blockingP50', s.name)
+  if (!Number.isNaN(p50)) blocking[s.name] = { p50Ns: p50, p99Ns: med(extra, 'blockingP99', s.name) }
+}
+
+// The issue's targets, as ratios within this run.
+const gs = (id) => results[id]?.groupstore?.nsPerOp
+const raw = (id) => results[id]?.raw?.nsPerOp
+const targets = [
+  { name: 'get ≤ 1.3× raw', value: gs('get') / raw('get'), limit: 1.3 },
+  { name: 'set ≤ 1.3× raw', value: gs('set') / raw('set'), limit: 1.3 },
+  { name: 'getAll of 10k ≤ 0.5× raw', value: gs('getAll') / raw('getAll'), limit: 0.5 },
+  { name: 'count (TTL filter) ≤ 1.2× raw count (none)', value: gs('count') / raw('count'), limit: 1.2 },
+  { name: 'scoped set: 100k namespace ≤ 1.5× 100 namespace', value: gs('scoped100k') / gs('scoped100'), limit: 1.5 },
+  { name: 'scoped set (100k namespace) ≤ 2× plain set', value: gs('scoped100k') / gs('scopedPlain'), limit: 2 },
+  { name: 'set + watcher + onChange ≤ 1.5× plain set', value: gs('watched') / gs('watchPlain'), limit: 1.5 },
+  { name: 'durable sequential set ≤ 1.2× raw', value: gs('durableSet') / raw('durableSet'), limit: 1.2 },
+  { name: 'durable concurrent set ≤ 10 µs', value: gs('durableConcurrent') / 1000, limit: 10, unit: 'µs' },
+  { name: 'durable concurrent > 20× sequential rate', value: gs('durableSet') / gs('durableConcurrent'), limit: 20, above: true },
+]
+if (memory !== undefined) {
+  targets.push({ name: `entries() over ${memory.keys.toLocaleString('en-GB')} keys: heap growth < 50 MiB`, value: memory.heapGrowthMiB, limit: 50, unit: 'MiB' })
+}
+for (const t of targets) t.met = Number.isFinite(t.value) ? (t.above ? t.value > t.limit : t.value <= t.limit) : null
+
+// The tables.
+const header = ['workload (time per op, ratio to raw)', ...systems.map((s) => s.name)]
+const rows = [header]
+for (const [id, m] of Object.entries(MEASUREMENTS)) {
+  if (results[id] === undefined) continue
+  rows.push([
+    `${m.label} (per ${m.op})`,
+    ...systems.map((s) => {
+      const r = results[id][s.name]
+      if (r === undefined) return 'n/a'
+      return s.name === 'raw' ? formatNs(r.nsPerOp) : `${formatNs(r.nsPerOp)} ${formatRatio(r.ratioToRaw)}`
+    }),
+  ])
+}
+const blockRows = [['event-loop time one durable write blocks', 'p50', 'p99']]
+for (const [name, b] of Object.entries(blocking)) blockRows.push([name, formatNs(b.p50Ns), formatNs(b.p99Ns)])
+const targetRows = [['target', 'measured', 'met']]
+for (const t of targets) {
+  const v = !Number.isFinite(t.value) ? 'n/a' : t.unit !== undefined ? `${t.value.toFixed(2)} ${t.unit}` : `${t.value.toFixed(2)}×`
+  targetRows.push([t.name, v, t.met === null ? 'n/a' : t.met ? 'yes' : 'NO'])
+}
+const render = flags.markdown ? markdownTable : table
+console.log()
+console.log(render(rows))
+console.log()
+console.log(render(blockRows))
+if (memory !== undefined) {
+  console.log()
+  console.log(`entries() over ${memory.keys.toLocaleString('en-GB')} keys (file): heap grew ${memory.heapGrowthMiB.toFixed(1)} MiB, ${formatNs(memory.nsPerEntry)} per entry`)
+}
+console.log()
+console.log(render(targetRows))
+const after = machine()
+console.log()
+console.log(`took ${((Date.now() - began) / 1000).toFixed(0)} s; load average now ${after.loadAverage.join(' ')}`)
+
+if (save) {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), 'results')
+  mkdirSync(dir, { recursive: true })
+  const report = {
+    startedAt: startedAt.toISOString(),
+    machine: info,
+    loadAverageAfter: after.loadAverage,
+    config: { quick, repeats, sizes: n, systems: systems.map((s) => s.name), workloads: workloads.map((w) => w.name) },
+    results,
+    blocking,
+    memory,
+    targets,
+  }
+  const text = `${JSON.stringify(report, null, 2)}\n`
+  const stamp = startedAt.toISOString().replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')
+  writeFileSync(join(dir, 'latest.json'), text)
+  writeFileSync(join(dir, `${stamp}${quick ? '-quick' : ''}.json`), text)
+  console.log(`results written to bench/results/latest.json and bench/results/${stamp}${quick ? '-quick' : ''}.json`)
+}
