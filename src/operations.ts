@@ -208,24 +208,29 @@ export abstract class Operations {
     )
   }
 
-  /** Throws QuotaExceededError when writing `(g, key)` would exceed a quota. */
+  /**
+   * Throws QuotaExceededError when writing `(g, key)` would exceed a quota.
+   * Overwriting a live key never counts, but the key is read only when a
+   * limit is reached: under it, the check is one count (and, with
+   * `maxGroups`, one probe of the group).
+   */
   #checkQuota(q: BackendQueries, method: string, g: string, key: string, now: number): MaybePromise<void> {
     const quota = this.#quota as Required<Quota>
-    return then(q.get(g, key), (row) => {
-      if (live(row, now)) return // overwriting a live key never counts
-      const groups = (): MaybePromise<void> => {
-        if (quota.maxGroups <= 0) return
-        return then(q.groupExists(g, now), (exists) => {
-          if (exists) return
-          return then(q.countGroups(this.#prefix, now), (n) => {
-            if (n >= quota.maxGroups) throw new QuotaExceededError(method, this.#namespace, 'maxGroups', quota.maxGroups)
-          })
+    const groups = (): MaybePromise<void> => {
+      if (quota.maxGroups <= 0) return
+      return then(q.groupExists(g, now), (exists) => {
+        if (exists) return // also true of every overwrite of a live key
+        return then(q.countGroups(this.#prefix, now), (n) => {
+          if (n >= quota.maxGroups) throw new QuotaExceededError(method, this.#namespace, 'maxGroups', quota.maxGroups)
         })
-      }
-      if (quota.maxKeys <= 0) return groups()
-      return then(q.countAll(this.#prefix, now), (n) => {
-        if (n >= quota.maxKeys) throw new QuotaExceededError(method, this.#namespace, 'maxKeys', quota.maxKeys)
-        return groups()
+      })
+    }
+    if (quota.maxKeys <= 0) return groups()
+    return then(q.countAll(this.#prefix, now), (n) => {
+      if (n < quota.maxKeys) return groups()
+      return then(q.get(g, key), (row) => {
+        // At the limit only an overwrite of a live key passes, and its group exists.
+        if (!live(row, now)) throw new QuotaExceededError(method, this.#namespace, 'maxKeys', quota.maxKeys)
       })
     })
   }

@@ -3,6 +3,7 @@ import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError, wrapError } from '../../errors.js'
 import type { Backend, BackendQueries, MaybePromise, WriteOptions } from '../backend.js'
 import { SqliteQueries } from './sqlite-queries.js'
+import { applyDerivedSchema } from './sqlite-schema.js'
 
 /** Options the SQLite backend takes from the store's options. */
 export interface SqliteBackendOptions {
@@ -73,10 +74,13 @@ export class SqliteBackend implements Backend {
   #running = false
   #flushing: Promise<void> | undefined
   #closed = false
+  /** In memory there is no fsync for writes to share: an idle single-statement write runs at once. */
+  readonly #immediate: boolean
 
-  private constructor(db: BetterSqlite3.Database, busyTimeout: number) {
+  private constructor(db: BetterSqlite3.Database, busyTimeout: number, immediate: boolean) {
     this.#db = db
     this.#busyTimeout = busyTimeout
+    this.#immediate = immediate
     this.#q = new SqliteQueries(db)
     this.#tx = {
       begin: db.prepare('BEGIN IMMEDIATE'),
@@ -123,7 +127,7 @@ export class SqliteBackend implements Backend {
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`)
       db.pragma(`busy_timeout = ${options.busyTimeout}`)
       SqliteBackend.#migrate(db, location)
-      return new SqliteBackend(db, options.busyTimeout)
+      return new SqliteBackend(db, options.busyTimeout, memory)
     } catch (err) {
       db.close()
       if (err instanceof StoreError) throw err
@@ -142,6 +146,7 @@ export class SqliteBackend implements Backend {
       if (!columns.includes('expires_at')) db.exec('ALTER TABLE kv ADD COLUMN expires_at INTEGER')
     }
     db.exec(SCHEMA)
+    applyDerivedSchema(db)
   }
 
   #idle(): boolean {
@@ -165,7 +170,29 @@ export class SqliteBackend implements Backend {
     onCommit?: (result: T) => void,
     options?: WriteOptions,
   ): Promise<T> {
-    return this.#enqueue(true, options?.single === true, method, fn, onCommit)
+    const single = options?.single === true
+    const now = this.#immediate && this.#idle()
+    if (single && now && !this.#closed) return this.#runNow(method, fn, onCommit)
+    return this.#enqueue(true, single, method, fn, onCommit, now)
+  }
+
+  /**
+   * Runs a single-statement write now, with no batch around it. `onCommit`
+   * runs while the backend counts as busy, so that writes it issues queue
+   * behind this one and events keep commit order.
+   */
+  #runNow<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>, onCommit: ((result: T) => void) | undefined): Promise<T> {
+    this.#running = true
+    try {
+      const result = fn(this.#q)
+      if (result instanceof Promise) return result.then((value) => (onCommit?.(value), value))
+      onCommit?.(result)
+      return Promise.resolve(result)
+    } catch (err) {
+      return Promise.reject(sqliteError(method, err, this.#busyTimeout))
+    } finally {
+      this.#running = false
+    }
   }
 
   #enqueue<T>(
@@ -174,6 +201,7 @@ export class SqliteBackend implements Backend {
     method: string,
     fn: (q: BackendQueries) => MaybePromise<T>,
     onCommit: ((result: T) => void) | undefined,
+    now = false,
   ): Promise<T> {
     if (this.#closed) return Promise.reject(new StoreError(`${method}: the database is closed`))
     return new Promise<T>((resolve, reject) => {
@@ -186,7 +214,12 @@ export class SqliteBackend implements Backend {
         resolve: resolve as (value: unknown) => void,
         reject,
       })
-      if (this.#flushing === undefined) {
+      if (this.#flushing !== undefined) return
+      if (now) {
+        // Nothing to batch with: run at once, and stay flushing only if an operation went asynchronous.
+        const flushing = this.#flush()
+        if (this.#running) this.#flushing = flushing
+      } else {
         this.#flushing = new Promise<void>((done) => queueMicrotask(() => void this.#flush().then(done)))
       }
     })
@@ -207,32 +240,60 @@ export class SqliteBackend implements Backend {
     }
   }
 
-  /** Runs one batch; answers a promise only when some operation was asynchronous. */
+  /**
+   * Runs one batch in one transaction; answers a promise only when some
+   * operation was asynchronous. An operation of several statements runs
+   * under a savepoint so that its failure undoes it alone; a single
+   * statement needs none (SQLite undoes a failed statement by itself). If a
+   * failure rolls back the whole transaction (an I/O error, a full disk),
+   * the operations before it lost their writes and fail with it, and the
+   * rest run in a new transaction.
+   */
   #runBatch(batch: Op[]): Promise<void> | undefined {
-    const only = batch.length === 1 ? batch[0] : undefined
-    if (only !== undefined && (!only.write || only.single)) return this.#runAlone(only)
-    try {
-      this.#tx.begin.run()
-    } catch (err) {
-      for (const op of batch) op.reject(sqliteError(op.method, err, this.#busyTimeout))
-      return undefined
-    }
+    if (batch.length === 1) return this.#runAlone(batch[0] as Op)
     const results: unknown[] = new Array(batch.length)
     const failures: unknown[] = new Array(batch.length)
     const failed: boolean[] = new Array(batch.length).fill(false)
-    const savepoints = batch.length > 1
+    const fail = (i: number, err: unknown): void => {
+      failures[i] = sqliteError((batch[i] as Op).method, err, this.#busyTimeout)
+      failed[i] = true
+    }
+    /** Opens the batch's transaction at operation `from`; false (every operation from it failed) when it cannot. */
+    const begin = (from: number): boolean => {
+      try {
+        this.#tx.begin.run()
+        return true
+      } catch (err) {
+        for (let j = from; j < batch.length; j++) fail(j, err)
+        return false
+      }
+    }
+    /** After operation `i` failed with `err`: undoes it, or copes with the loss of the whole transaction. */
+    const recover = (i: number, guarded: boolean, err: unknown): boolean => {
+      if (this.#db.inTransaction) {
+        if (!guarded) return true
+        try {
+          this.#tx.rollbackTo.run()
+          this.#tx.release.run()
+          return true
+        } catch {
+          if (this.#db.inTransaction) this.#tx.rollback.run()
+        }
+      }
+      for (let j = 0; j < i; j++) if (!failed[j]) fail(j, err)
+      return begin(i + 1)
+    }
     const step = (i: number): Promise<void> | undefined => {
       for (; i < batch.length; i++) {
         const op = batch[i] as Op
-        const guarded = savepoints && op.write
+        const guarded = op.write && !op.single
         let result: MaybePromise<unknown>
         try {
           if (guarded) this.#tx.savepoint.run()
           result = op.fn(this.#q)
         } catch (err) {
-          this.#undo(guarded)
-          failures[i] = sqliteError(op.method, err, this.#busyTimeout)
-          failed[i] = true
+          fail(i, err)
+          if (!recover(i, guarded, err)) break
           continue
         }
         if (result instanceof Promise) {
@@ -244,10 +305,8 @@ export class SqliteBackend implements Backend {
               return step(at + 1)
             },
             (err: unknown) => {
-              this.#undo(guarded)
-              failures[at] = sqliteError(op.method, err, this.#busyTimeout)
-              failed[at] = true
-              return step(at + 1)
+              fail(at, err)
+              return recover(at, guarded, err) ? step(at + 1) : this.#finish(batch, results, failures, failed)
             },
           )
         }
@@ -257,27 +316,23 @@ export class SqliteBackend implements Backend {
       this.#finish(batch, results, failures, failed)
       return undefined
     }
-    return step(0)
+    return begin(0) ? step(0) : this.#finish(batch, results, failures, failed)
   }
 
-  #undo(guarded: boolean): void {
-    if (!guarded) return
-    this.#tx.rollbackTo.run()
-    this.#tx.release.run()
-  }
-
-  #finish(batch: Op[], results: unknown[], failures: unknown[], failed: boolean[]): void {
-    const allFailed = batch.length === 1 && failed[0] === true
+  #finish(batch: Op[], results: unknown[], failures: unknown[], failed: boolean[]): undefined {
+    const allFailed = failed.every(Boolean)
     try {
-      if (allFailed) this.#tx.rollback.run()
-      else this.#tx.commit.run()
+      if (this.#db.inTransaction) {
+        if (allFailed) this.#tx.rollback.run()
+        else this.#tx.commit.run()
+      }
     } catch (err) {
       if (this.#db.inTransaction) this.#tx.rollback.run()
       for (let i = 0; i < batch.length; i++) {
         const op = batch[i] as Op
         op.reject(failed[i] === true ? failures[i] : sqliteError(op.method, err, this.#busyTimeout))
       }
-      return
+      return undefined
     }
     for (let i = 0; i < batch.length; i++) {
       const op = batch[i] as Op
@@ -285,32 +340,47 @@ export class SqliteBackend implements Backend {
         op.reject(failures[i])
         continue
       }
-      op.onCommit?.(results[i])
+      try {
+        op.onCommit?.(results[i])
+      } catch (err) {
+        op.reject(err)
+        continue
+      }
       op.resolve(results[i])
     }
+    return undefined
   }
 
+  /** Runs an operation alone in its batch: a write of several statements in a transaction of its own. */
   #runAlone(op: Op): Promise<void> | undefined {
-    let result: MaybePromise<unknown>
+    const tx = op.write && !op.single
     try {
-      result = op.fn(this.#q)
+      if (tx) this.#tx.begin.run()
+      const result = op.fn(this.#q)
+      if (result instanceof Promise) {
+        return result.then(
+          (value) => this.#settleAlone(op, tx, value),
+          (err: unknown) => this.#failAlone(op, tx, err),
+        )
+      }
+      this.#settleAlone(op, tx, result)
     } catch (err) {
-      op.reject(sqliteError(op.method, err, this.#busyTimeout))
-      return undefined
+      this.#failAlone(op, tx, err)
     }
-    if (!(result instanceof Promise)) {
-      op.onCommit?.(result)
-      op.resolve(result)
-      return undefined
-    }
-    return result.then(
-      (value) => {
-        op.onCommit?.(value)
-        op.resolve(value)
-      },
-      (err: unknown) => op.reject(sqliteError(op.method, err, this.#busyTimeout)),
-    )
+    return undefined
   }
+
+  #settleAlone(op: Op, tx: boolean, value: unknown): void {
+    if (tx) this.#tx.commit.run()
+    op.onCommit?.(value)
+    op.resolve(value)
+  }
+
+  #failAlone(op: Op, tx: boolean, err: unknown): void {
+    if (tx && this.#db.inTransaction) this.#tx.rollback.run()
+    op.reject(sqliteError(op.method, err, this.#busyTimeout))
+  }
+
 
   error(method: string, err: unknown): unknown {
     return sqliteError(method, err, this.#busyTimeout)

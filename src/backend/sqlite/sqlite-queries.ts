@@ -1,6 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import { prefixUpperBound } from '../backend.js'
 import type { BackendQueries, ExpiredKey, RangeOptions, RemovedGroup, StoredValue } from '../backend.js'
+import { isNamespace, NAMESPACE_TABLE } from './sqlite-schema.js'
 
 type Db = BetterSqlite3.Database
 type Statement = BetterSqlite3.Statement
@@ -15,7 +16,22 @@ export const SQL = {
     'ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at',
   delete: 'DELETE FROM kv WHERE grp = ? AND key = ? RETURNING value, expires_at AS expiresAt',
   deleteExpired: 'DELETE FROM kv WHERE grp = ? AND key = ? AND expires_at IS NOT NULL AND expires_at <= ?',
-  countGroupLive: `SELECT count(*) FROM kv WHERE grp = @grp AND ${LIVE}`,
+  /**
+   * Rows of the group, counted in the key index alone, less its expired
+   * rows, found through the expiry index (which holds few expired rows: the
+   * purge removes them).
+   */
+  countGroupLive:
+    'SELECT (SELECT count(*) FROM kv WHERE grp = @grp) - ' +
+    '(SELECT count(*) FROM kv INDEXED BY kv_expires_at WHERE expires_at <= @now AND grp = @grp)',
+  /**
+   * The namespace's row count (kept by triggers) less its expired rows,
+   * found through the expiry index. Binds: namespace, now, namespace, the
+   * namespace with its `:` made `;` (the bound of its group names).
+   */
+  countNamespaceLive:
+    `SELECT coalesce((SELECT keys FROM ${NAMESPACE_TABLE} WHERE namespace = ?), 0) - ` +
+    '(SELECT count(*) FROM kv INDEXED BY kv_expires_at WHERE expires_at <= ? AND grp >= ? AND grp < ?)',
   deleteGroup: 'DELETE FROM kv WHERE grp = ?',
   groupExists: `SELECT 1 FROM kv WHERE grp = @grp AND ${LIVE} LIMIT 1`,
   getAll: `SELECT json_group_array(key) AS keys, json_group_array(value) AS vals FROM kv WHERE grp = @grp AND ${LIVE}`,
@@ -25,10 +41,16 @@ export const SQL = {
     return bounded ? `${column} >= @lo AND ${column} < @hi` : `${column} >= @lo`
   },
   countAll: (bounded: boolean) => `SELECT count(*) FROM kv WHERE ${SQL.prefix('grp', bounded)} AND ${LIVE}`,
+  /**
+   * Groups holding a live key, found by skipping from one group to the next
+   * through the key index (a seek per group, not a read per key).
+   */
   groups: (bounded: boolean) =>
-    `SELECT DISTINCT grp FROM kv WHERE ${SQL.prefix('grp', bounded)} AND ${LIVE} ORDER BY grp`,
-  countGroups: (bounded: boolean) =>
-    `SELECT count(DISTINCT grp) FROM kv WHERE ${SQL.prefix('grp', bounded)} AND ${LIVE}`,
+    'WITH RECURSIVE g(grp) AS (' +
+    `SELECT (SELECT min(grp) FROM kv WHERE grp >= @lo${bounded ? ' AND grp < @hi' : ''}) ` +
+    `UNION ALL SELECT (SELECT min(grp) FROM kv WHERE grp > g.grp${bounded ? ' AND grp < @hi' : ''}) FROM g WHERE g.grp IS NOT NULL) ` +
+    `SELECT grp FROM g WHERE grp IS NOT NULL AND EXISTS (SELECT 1 FROM kv WHERE kv.grp = g.grp AND ${LIVE}) ORDER BY grp`,
+  countGroups: (bounded: boolean) => `SELECT count(*) FROM (${SQL.groups(bounded)})`,
   prefixGroups: (bounded: boolean) =>
     `SELECT grp AS "group", sum(CASE WHEN ${LIVE} THEN 1 ELSE 0 END) AS live FROM kv ` +
     `WHERE ${SQL.prefix('grp', bounded)} GROUP BY grp ORDER BY grp`,
@@ -55,6 +77,7 @@ export class SqliteQueries implements BackendQueries {
   readonly #delete: Statement
   readonly #deleteExpired: Statement
   readonly #countGroupLive: Statement
+  readonly #countNamespaceLive: Statement
   readonly #deleteGroup: Statement
   readonly #groupExists: Statement
   readonly #getAll: Statement
@@ -69,6 +92,7 @@ export class SqliteQueries implements BackendQueries {
     this.#delete = db.prepare(SQL.delete)
     this.#deleteExpired = db.prepare(SQL.deleteExpired)
     this.#countGroupLive = db.prepare(SQL.countGroupLive).pluck()
+    this.#countNamespaceLive = db.prepare(SQL.countNamespaceLive).pluck()
     this.#deleteGroup = db.prepare(SQL.deleteGroup)
     this.#groupExists = db.prepare(SQL.groupExists).pluck()
     this.#getAll = db.prepare(SQL.getAll).raw()
@@ -126,6 +150,7 @@ export class SqliteQueries implements BackendQueries {
   }
 
   countAll(prefix: string, now: number): number {
+    if (isNamespace(prefix)) return this.#countNamespaceLive.get(prefix, now, prefix, `${prefix.slice(0, -1)};`) as number
     const { stmt, b } = this.#prefixed('countAll', SQL.countAll, prefix, true)
     return stmt.get({ ...b, now }) as number
   }

@@ -1,0 +1,202 @@
+// The per-namespace key counts the SQLite backend keeps by triggers, so that
+// quota checks and countAll of a namespace never scan: they must equal a
+// recount after every kind of write, whoever makes it.
+import assert from 'node:assert/strict'
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import Database from 'better-sqlite3'
+import { QuotaExceededError, Store } from 'groupstore'
+
+const dir = mkdtempSync(join(tmpdir(), 'groupstore-counts-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+let n = 0
+const file = () => join(dir, `counts-${n++}.db`)
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'fixtures')
+
+/** A clock the test moves by hand. */
+function clock(start = 1_700_000_000_000) {
+  const c = { t: start, now: () => c.t }
+  return c
+}
+
+/** The kept counts and a recount from `kv`, both as { namespace: keys } without zeros. */
+function counts(path) {
+  const db = new Database(path, { readonly: true })
+  try {
+    const kept = Object.fromEntries(db.prepare('SELECT namespace, keys FROM kv_namespace_keys WHERE keys <> 0 ORDER BY namespace').raw().all())
+    const truth = Object.fromEntries(
+      db.prepare("SELECT substr(grp, 1, instr(grp, ':')) AS ns, count(*) FROM kv WHERE instr(grp, ':') > 0 GROUP BY ns ORDER BY ns").raw().all(),
+    )
+    return { kept, truth }
+  } finally {
+    db.close()
+  }
+}
+
+function assertExact(path, expected) {
+  const { kept, truth } = counts(path)
+  assert.deepEqual(kept, truth, 'kept counts equal a recount')
+  if (expected !== undefined) assert.deepEqual(kept, expected)
+}
+
+describe('sqlite namespace counts', () => {
+  it('stay exact through sets, overwrites, deletes, deleteGroup and deletePrefix', async (t) => {
+    const path = file()
+    const store = await Store.open(path, { durability: 'normal' })
+    t.after(() => store.close())
+    const a = store.scope('a')
+    const b = store.scope('b')
+    for (let i = 0; i < 20; i++) await a.set(`g${i % 4}`, `k${i}`, 'v')
+    for (let i = 0; i < 5; i++) await b.set('g', `k${i}`, 'v')
+    await a.set('g0', 'k0', 'again') // overwrite: no new key
+    await store.set('plain', 'k', 'v') // no namespace
+    await store.set('c:d:e', 'k', 'v') // namespace 'c:' (up to the first ':')
+    assertExact(path, { 'a:': 20, 'b:': 5, 'c:': 1 })
+    assert.equal(await a.delete('g1', 'k1'), true)
+    assert.equal(await a.delete('g1', 'missing'), false)
+    assertExact(path, { 'a:': 19, 'b:': 5, 'c:': 1 })
+    assert.equal(await a.deleteGroup('g2'), 5)
+    assertExact(path, { 'a:': 14, 'b:': 5, 'c:': 1 })
+    assert.equal(await store.deletePrefix('b:'), 5)
+    assert.equal(await store.deletePrefix('c'), 1)
+    assertExact(path, { 'a:': 14 })
+    assert.equal(await a.countAll(), 14)
+    assert.equal(await store.countAll('a:'), 14)
+  })
+
+  it('stay exact through expiry, purge and TTL overwrites', async (t) => {
+    const path = file()
+    const c = clock()
+    const store = await Store.open(path, { durability: 'normal', now: c.now, purgeInterval: 0 })
+    t.after(() => store.close())
+    const s = store.scope('t')
+    await s.set('g', 'short', 'v', { ttl: 1000 })
+    await s.set('g', 'long', 'v', { ttl: 60_000 })
+    await s.set('g', 'forever', 'v')
+    await s.set('g', 'cleared', 'v', { ttl: 1000 })
+    await s.set('g', 'cleared', 'v2') // an overwrite clears the TTL
+    assertExact(path, { 't:': 4 })
+    c.t += 2000
+    // 'short' has expired: counted as a row until removed, never as a live key.
+    assert.equal(await s.countAll(), 3)
+    assert.equal(await s.count('g'), 3)
+    assert.equal(await s.get('g', 'short'), undefined) // a read removes it
+    await new Promise((resolve) => setImmediate(resolve))
+    assertExact(path, { 't:': 3 })
+    await s.set('g', 'short', 'back', { ttl: 1000 }) // re-created after removal
+    await s.set('g', 'long', 'renewed', { ttl: 1000 }) // TTL overwrite of a live key
+    assertExact(path, { 't:': 4 })
+    c.t += 5000
+    assert.equal(await s.countAll(), 2)
+    assert.equal(await store.purgeExpired(), 2)
+    assertExact(path, { 't:': 2 })
+    assert.equal(await s.countAll(), 2)
+  })
+
+  it('stay exact when a transaction rolls back or a quota refuses a write', async (t) => {
+    const path = file()
+    const store = await Store.open(path, { durability: 'normal' })
+    t.after(() => store.close())
+    const s = store.scope('q', { quota: { maxKeys: 3 } })
+    await s.set('g', 'a', '1')
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        await tx.set('q:g', 'b', '2')
+        await tx.delete('q:g', 'a')
+        throw new Error('undo')
+      }),
+      /undo/,
+    )
+    assertExact(path, { 'q:': 1 })
+    await s.set('g', 'b', '2')
+    await s.set('g', 'c', '3')
+    await assert.rejects(s.set('g', 'd', '4'), QuotaExceededError)
+    await s.set('g', 'c', 'overwrite') // at the limit an overwrite still passes
+    assertExact(path, { 'q:': 3 })
+    assert.equal(await s.countAll(), 3)
+  })
+
+  it('stay exact when another connection writes the file with plain SQL', async (t) => {
+    const path = file()
+    const store = await Store.open(path, { durability: 'normal' })
+    t.after(() => store.close())
+    const s = store.scope('x', { quota: { maxKeys: 5 } })
+    await s.set('g', 'a', '1')
+    const raw = new Database(path)
+    t.after(() => raw.close())
+    raw.pragma('busy_timeout = 5000')
+    const upsert = raw.prepare(
+      'INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, NULL) ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value',
+    )
+    upsert.run('x:g', 'b', '2') // go-store's own statement
+    upsert.run('x:g', 'b', '2b')
+    raw.prepare("INSERT OR REPLACE INTO kv (grp, key, value) VALUES ('x:g', 'a', 'replaced')").run()
+    raw.prepare("INSERT OR REPLACE INTO kv (grp, key, value) VALUES ('x:h', 'c', '3')").run()
+    raw.prepare("INSERT OR IGNORE INTO kv (grp, key, value) VALUES ('x:h', 'c', 'ignored')").run()
+    assert.throws(() => raw.prepare("INSERT INTO kv (grp, key, value) VALUES ('x:h', 'c', 'duplicate')").run(), /UNIQUE|PRIMARY/)
+    assert.throws(() => raw.prepare("INSERT INTO kv (grp, key, value) VALUES ('x:h', 'd', NULL)").run(), /NOT NULL/)
+    assertExact(path, { 'x:': 3 })
+    raw.prepare("UPDATE kv SET grp = 'y:moved' WHERE grp = 'x:h'").run()
+    assertExact(path, { 'x:': 2, 'y:': 1 })
+    raw.prepare("DELETE FROM kv WHERE grp = 'y:moved'").run()
+    raw.transaction(() => {
+      for (let i = 0; i < 3; i++) upsert.run('x:bulk', `k${i}`, 'v')
+    })()
+    assertExact(path, { 'x:': 5 })
+    // The quota sees the other connection's keys at once.
+    assert.equal(await s.countAll(), 5)
+    await assert.rejects(s.set('g', 'new', 'v'), QuotaExceededError)
+    raw.prepare('DELETE FROM kv').run()
+    assertExact(path, {})
+    await s.set('g', 'new', 'v')
+    assertExact(path, { 'x:': 1 })
+  })
+
+  it('are built from the rows of a go-store database, once, and rebuilt when missing', async (t) => {
+    for (const name of ['go-store.db', 'go-store-pre-ttl.db']) {
+      const path = join(dir, `fixture-${n++}-${name}`)
+      copyFileSync(join(fixtures, name), path)
+      const store = await Store.open(path, { durability: 'normal' })
+      assertExact(path, { 'tenant-1:': 1 })
+      await store.scope('tenant-1').set('cfg', 'extra', 'v')
+      await store.close()
+      assertExact(path, { 'tenant-1:': 2 })
+      // Opening again changes nothing; a lost trigger makes the next open rebuild the counts.
+      const again = await Store.open(path)
+      await again.close()
+      assertExact(path, { 'tenant-1:': 2 })
+      const raw = new Database(path)
+      raw.exec('DROP TRIGGER kv_namespace_keys_insert')
+      raw.prepare("INSERT INTO kv (grp, key, value) VALUES ('tenant-1:cfg', 'uncounted', 'v')").run()
+      raw.close()
+      const rebuilt = await Store.open(path)
+      t.after(() => rebuilt.close())
+      assertExact(path, { 'tenant-1:': 3 })
+      assert.equal(await rebuilt.scope('tenant-1').countAll(), 3)
+    }
+  })
+
+  it('answer countAll and groups of a namespace like a scan would', async (t) => {
+    const c = clock()
+    const store = await Store.open(':memory:', { now: c.now, purgeInterval: 0 })
+    t.after(() => store.close())
+    await store.set('n:a', 'k', 'v')
+    await store.set('n:b', 'k', 'v', { ttl: 10 })
+    await store.set('n:b:c', 'k', 'v')
+    await store.set('n', 'k', 'v') // not in namespace 'n:'
+    await store.set('m:a', 'k', 'v')
+    await store.set('n;', 'k', 'v') // just past the namespace's bound
+    assert.equal(await store.countAll('n:'), 3)
+    assert.equal(await store.countAll('n'), 5)
+    assert.deepEqual(await store.groups('n:'), ['n:a', 'n:b', 'n:b:c'])
+    c.t += 100
+    assert.equal(await store.countAll('n:'), 2)
+    assert.equal(await store.countAll('n:b'), 1)
+    assert.deepEqual(await store.groups('n:'), ['n:a', 'n:b:c'])
+    assert.deepEqual(await store.scope('n').groups(), ['a', 'b:c'])
+    assert.equal(await store.count('n:b'), 0)
+  })
+})
