@@ -124,13 +124,33 @@ class BufferedWatcher implements Watcher {
     })
   }
 
+  /**
+   * Ends the watcher the way a store's close does: no new events, but those
+   * already buffered are still delivered before the iteration ends.
+   */
+  end(): void {
+    if (this.#closed) return
+    if (this.#head >= this.#buffer.length) {
+      this.close()
+      return
+    }
+    this.#closed = true
+    this.#signal?.removeEventListener('abort', this.#abort)
+    this.#onClose()
+  }
+
   return(): Promise<IteratorResult<StoreEvent>> {
     this.close()
     return Promise.resolve(done)
   }
 
   close(): void {
-    if (this.#closed) return
+    if (this.#closed) {
+      // ended by the store with events still buffered: closing discards them
+      this.#buffer = []
+      this.#head = 0
+      return
+    }
     this.#closed = true
     this.#buffer = []
     this.#head = 0
@@ -213,9 +233,9 @@ export class EventHub {
     })
   }
 
-  /** Ends every watcher and forgets every callback. */
+  /** Ends every watcher (after it has delivered what it holds) and forgets every callback. */
   closeAll(): void {
-    for (const w of [...this.#watchers]) w.close()
+    for (const w of [...this.#watchers]) w.end()
     this.#subscribers = []
   }
 }
