@@ -9,9 +9,14 @@ import { conformance } from './conformance/index.js'
 const dir = mkdtempSync(join(tmpdir(), 'groupstore-conformance-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 let n = 0
+const file = () => join(dir, `store-${n++}.db`)
 
-await conformance('sqlite :memory:', { open: (options) => Store.open(':memory:', options) })
+await conformance('sqlite :memory:', {
+  open: (options) => Store.open(':memory:', options),
+  location: () => ':memory:',
+})
 await conformance('sqlite file', {
-  open: (options) => Store.open(join(dir, `store-${n++}.db`), options),
+  open: (options) => Store.open(file(), options),
+  location: file,
   capabilities: { file: true },
 })
