@@ -167,6 +167,14 @@ describe('files that are not databases', () => {
     }
   })
 
+  it('a database with an index named kv (go-store’s schema conflict) is refused and left untouched', async (t) => {
+    const path = join(tempDir(t), 'conflict.db')
+    const db = new Database(path)
+    db.exec('CREATE TABLE other (a TEXT); CREATE INDEX kv ON other (a)')
+    db.close()
+    await refused(path)
+  })
+
   it('the StoreError keeps the driver’s error as cause', async (t) => {
     const path = join(tempDir(t), 'notes.txt')
     writeFileSync(path, 'not a database\n'.repeat(200))
@@ -202,6 +210,42 @@ describe('files that are not databases', () => {
     const store = await open(t, path)
     await store.set('g', 'k', 'v')
     assert.equal(await store.get('g', 'k'), 'v')
+  })
+})
+
+describe('damage found after opening', () => {
+  it('a read that meets a damaged page rejects with StoreError naming the method, with the driver error as cause', async (t) => {
+    const path = join(tempDir(t), 'damaged.db')
+    const first = await Store.open(path, { purgeInterval: 0 })
+    const writes = []
+    for (let i = 0; i < 2000; i++) writes.push(first.set('g', `k${String(i).padStart(5, '0')}`, 'v'.repeat(100)))
+    await Promise.all(writes)
+    await first.close()
+    // fold the WAL into the file, then damage pages in the middle of the table
+    const db = new Database(path)
+    db.pragma('wal_checkpoint(TRUNCATE)')
+    db.close()
+    const bytes = readFileSync(path)
+    const pageSize = bytes.readUInt16BE(16)
+    const pages = bytes.length / pageSize
+    bytes.fill(0x5a, pageSize * Math.floor(pages / 2), pageSize * (Math.floor(pages / 2) + 3))
+    writeFileSync(path, bytes)
+    const store = await open(t, path)
+    for (const [method, call] of [
+      ['getAll', () => store.getAll('g')],
+      ['count', () => store.count('g')],
+      ['entries', async () => {
+        for await (const entry of store.entries('g')) void entry
+      }],
+    ]) {
+      await assert.rejects(call(), (err) => {
+        assert.ok(err instanceof StoreError, `${method}: ${err}`)
+        assert.equal(err.code, 'ERR_STORE')
+        assert.ok(err.message.startsWith(`store.${method}: `), err.message)
+        assert.match(err.cause?.code ?? '', /^SQLITE_CORRUPT/)
+        return true
+      })
+    }
   })
 })
 
