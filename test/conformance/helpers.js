@@ -45,6 +45,16 @@ export function record(source) {
   return { events, off }
 }
 
+/**
+ * The contract's fields of an event (type, group, key, value, timestamp),
+ * without the change feed's position fields.
+ * @param {import('groupstore').StoreEvent} event
+ */
+export function plain(event) {
+  const { revision: _revision, missed: _missed, ...rest } = event
+  return rest
+}
+
 /** The events as `type group/key[=value]` strings, for compact assertions. */
 export function brief(events) {
   return events.map((e) => `${e.type} ${e.group}/${e.key}${e.value === undefined ? '' : `=${e.value}`}`)

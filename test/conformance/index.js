@@ -26,6 +26,7 @@ const suites = [
   './quotas.js',
   './render.js',
   './lifecycle.js',
+  './feed.js',
 ]
 
 /**
