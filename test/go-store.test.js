@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import Database from 'better-sqlite3'
 import { Store } from 'groupstore'
-import { fixtureCopy, tempDir } from './support/sqlite.js'
+import { fixtureCopy, tempDir } from './helpers/sqlite.js'
 
 /** go-store.db's ttl1h row expires at this Unix millisecond (2026-11-25T21:30:58.643Z). */
 const TTL1H_EXPIRES = 1795642258643

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { QuotaExceededError, Store } from 'groupstore'
-import { tempDir } from './support/sqlite.js'
+import { tempDir } from './helpers/sqlite.js'
 
 async function open(t, path, options) {
   const store = await Store.open(path, { purgeInterval: 0, ...options })

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3'
 import { Store, StoreError } from 'groupstore'
 import { openBackend } from '../dist/backend/open.js'
 import { resolveOptions } from '../dist/options.js'
-import { fixtureCopy, tempDir } from './support/sqlite.js'
+import { fixtureCopy, tempDir } from './helpers/sqlite.js'
 
 async function open(t, path, options) {
   const store = await Store.open(path, { purgeInterval: 0, ...options })

@@ -27,7 +27,7 @@ function calls(target) {
     entries: () => target.entries('g').next(),
     render: () => target.render('x', 'g'),
     transaction: () => target.transaction(() => 1),
-    ...(target instanceof Store ? { purgeExpired: () => target.purgeExpired() } : {}),
+    ...(target instanceof Store ? { purgeExpired: () => target.purgeExpired(), revision: () => target.revision() } : {}),
   }
 }
 

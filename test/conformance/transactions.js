@@ -195,6 +195,7 @@ export default function transactions(factory) {
             () => store.count('g'),
             () => store.groups(),
             () => store.purgeExpired(),
+            () => store.revision(),
             () => store.transaction(() => 1),
             () => scope.get('g', 'k'),
             () => scope.set('g', 'k', 'x'),
