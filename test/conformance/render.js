@@ -119,11 +119,13 @@ export default function render(factory) {
       assert.equal(out, '[][][][][][]')
     })
 
-    it('a runaway template is stopped with TemplateError instead of spinning', async (t) => {
+    it('a runaway template is stopped by the memory or time limit with TemplateError', async (t) => {
       const store = await openStore(t, factory)
       await store.set('g', 'x', 'a')
       const loops = '{% for i in (1..100000000) %}{% for j in (1..100000000) %}{{ x }}{% endfor %}{% endfor %}'
       await assert.rejects(within(store.render(loops, 'g'), 'the render to be stopped', 10_000), templateError())
+      const busy = '{% for i in (1..5000) %}{% for j in (1..5000) %}{% endfor %}{% endfor %}'
+      await assert.rejects(within(store.render(busy, 'g'), 'the render to be stopped', 10_000), templateError())
       const growth = '{% assign s = x %}{% for i in (1..64) %}{% assign s = s | append: s %}{% endfor %}{{ s | size }}'
       await assert.rejects(within(store.render(growth, 'g'), 'the render to be stopped', 10_000), templateError())
     })
