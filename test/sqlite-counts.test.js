@@ -1,6 +1,7 @@
 // The per-namespace key counts the SQLite backend keeps by triggers, so that
-// quota checks and countAll of a namespace never scan: they must equal a
-// recount after every kind of write, whoever makes it.
+// quota checks and countAll of a namespace never scan: made by the first
+// quota check, they must then equal a recount after every kind of write,
+// whoever makes it.
 import assert from 'node:assert/strict'
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,7 +15,7 @@ const dir = mkdtempSync(join(tmpdir(), 'groupstore-counts-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 let n = 0
 const file = () => join(dir, `counts-${n++}.db`)
-const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'fixtures')
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures')
 
 /** A clock the test moves by hand. */
 function clock(start = 1_700_000_000_000) {
@@ -36,6 +37,18 @@ function counts(path) {
   }
 }
 
+/** True when the file holds the counts' table or any of their triggers. */
+function hasCounts(path) {
+  const db = new Database(path, { readonly: true })
+  try {
+    return db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'kv_namespace_keys%'").pluck().get() > 0
+  } finally {
+    db.close()
+  }
+}
+
+const BIG = { quota: { maxKeys: 1_000_000 } }
+
 function assertExact(path, expected) {
   const { kept, truth } = counts(path)
   assert.deepEqual(kept, truth, 'kept counts equal a recount')
@@ -47,12 +60,17 @@ describe('sqlite namespace counts', () => {
     const path = file()
     const store = await Store.open(path, { durability: 'normal' })
     t.after(() => store.close())
-    const a = store.scope('a')
+    const a = store.scope('a', BIG)
     const b = store.scope('b')
+    await b.set('g', 'before', 'v')
+    await store.set('plain', 'k', 'v')
+    assert.equal(hasCounts(path), false, 'no counts before a quota needs one')
+    await b.delete('g', 'before')
     for (let i = 0; i < 20; i++) await a.set(`g${i % 4}`, `k${i}`, 'v')
+    assert.equal(hasCounts(path), true, 'the first quota check made the counts')
     for (let i = 0; i < 5; i++) await b.set('g', `k${i}`, 'v')
     await a.set('g0', 'k0', 'again') // overwrite: no new key
-    await store.set('plain', 'k', 'v') // no namespace
+    await store.set('plain', 'k', 'again') // no namespace
     await store.set('c:d:e', 'k', 'v') // namespace 'c:' (up to the first ':')
     assertExact(path, { 'a:': 20, 'b:': 5, 'c:': 1 })
     assert.equal(await a.delete('g1', 'k1'), true)
@@ -72,7 +90,7 @@ describe('sqlite namespace counts', () => {
     const c = clock()
     const store = await Store.open(path, { durability: 'normal', now: c.now, purgeInterval: 0 })
     t.after(() => store.close())
-    const s = store.scope('t')
+    const s = store.scope('t', BIG)
     await s.set('g', 'short', 'v', { ttl: 1000 })
     await s.set('g', 'long', 'v', { ttl: 60_000 })
     await s.set('g', 'forever', 'v')
@@ -101,6 +119,15 @@ describe('sqlite namespace counts', () => {
     const store = await Store.open(path, { durability: 'normal' })
     t.after(() => store.close())
     const s = store.scope('q', { quota: { maxKeys: 3 } })
+    // Counts made inside a transaction that rolls back go with it, and are made again.
+    await assert.rejects(
+      s.transaction(async (tx) => {
+        await tx.set('g', 'gone', 'v')
+        throw new Error('undo')
+      }),
+      /undo/,
+    )
+    assert.equal(hasCounts(path), false)
     await s.set('g', 'a', '1')
     await assert.rejects(
       store.transaction(async (tx) => {
@@ -160,8 +187,9 @@ describe('sqlite namespace counts', () => {
       const path = join(dir, `fixture-${n++}-${name}`)
       copyFileSync(join(fixtures, name), path)
       const store = await Store.open(path, { durability: 'normal' })
-      assertExact(path, { 'tenant-1:': 1 })
-      await store.scope('tenant-1').set('cfg', 'extra', 'v')
+      assert.equal(hasCounts(path), false, 'opening adds no triggers')
+      await store.scope('tenant-1', BIG).set('cfg', 'extra', 'v')
+      assert.equal(await store.scope('tenant-1').countAll(), 2)
       await store.close()
       assertExact(path, { 'tenant-1:': 2 })
       // Opening again changes nothing; a lost trigger makes the next open rebuild the counts.
@@ -175,28 +203,38 @@ describe('sqlite namespace counts', () => {
       const rebuilt = await Store.open(path)
       t.after(() => rebuilt.close())
       assertExact(path, { 'tenant-1:': 3 })
-      assert.equal(await rebuilt.scope('tenant-1').countAll(), 3)
+      assert.equal(await rebuilt.scope('tenant-1', BIG).countAll(), 3)
     }
   })
 
-  it('answer countAll and groups of a namespace like a scan would', async (t) => {
-    const c = clock()
-    const store = await Store.open(':memory:', { now: c.now, purgeInterval: 0 })
-    t.after(() => store.close())
-    await store.set('n:a', 'k', 'v')
-    await store.set('n:b', 'k', 'v', { ttl: 10 })
-    await store.set('n:b:c', 'k', 'v')
-    await store.set('n', 'k', 'v') // not in namespace 'n:'
-    await store.set('m:a', 'k', 'v')
-    await store.set('n;', 'k', 'v') // just past the namespace's bound
-    assert.equal(await store.countAll('n:'), 3)
-    assert.equal(await store.countAll('n'), 5)
-    assert.deepEqual(await store.groups('n:'), ['n:a', 'n:b', 'n:b:c'])
-    c.t += 100
-    assert.equal(await store.countAll('n:'), 2)
-    assert.equal(await store.countAll('n:b'), 1)
-    assert.deepEqual(await store.groups('n:'), ['n:a', 'n:b:c'])
-    assert.deepEqual(await store.scope('n').groups(), ['a', 'b:c'])
-    assert.equal(await store.count('n:b'), 0)
-  })
+  for (const counted of [false, true]) {
+    it(`answer countAll and groups of a namespace like a scan would (${counted ? 'with' : 'without'} counts)`, async (t) => {
+      const c = clock()
+      const store = await Store.open(':memory:', { now: c.now, purgeInterval: 0 })
+      t.after(() => store.close())
+      if (counted) await store.scope('other', BIG).set('g', 'k', 'v')
+      await store.set('n:a', 'k', 'v')
+      await store.set('n:b', 'k', 'v', { ttl: 10 })
+      await store.set('n:b:c', 'k', 'v')
+      await store.set('n', 'k', 'v') // not in namespace 'n:'
+      await store.set('m:a', 'k', 'v')
+      await store.set('n;', 'k', 'v') // just past the namespace's bound
+      const n = store.scope('n', { quota: { maxKeys: 4 } })
+      assert.equal(await store.countAll('n:'), 3)
+      assert.equal(await n.countAll(), 3)
+      assert.equal(await store.countAll('n'), 5)
+      assert.deepEqual(await store.groups('n:'), ['n:a', 'n:b', 'n:b:c'])
+      c.t += 100
+      assert.equal(await store.countAll('n:'), 2)
+      assert.equal(await store.countAll('n:b'), 1)
+      assert.deepEqual(await store.groups('n:'), ['n:a', 'n:b:c'])
+      assert.deepEqual(await n.groups(), ['a', 'b:c'])
+      assert.equal(await store.count('n:b'), 0)
+      // The expired key counts no more against the quota: two more fit, a third does not.
+      await n.set('x', '1', 'v')
+      await n.set('x', '2', 'v')
+      await assert.rejects(n.set('x', '3', 'v'), QuotaExceededError)
+      assert.equal(await n.countAll(), 4)
+    })
+  }
 })

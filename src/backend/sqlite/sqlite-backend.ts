@@ -2,8 +2,8 @@ import Database from 'better-sqlite3'
 import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError, wrapError } from '../../errors.js'
 import type { Backend, BackendQueries, MaybePromise, WriteOptions } from '../backend.js'
-import { SqliteQueries } from './sqlite-queries.js'
-import { applyDerivedSchema } from './sqlite-schema.js'
+import { PK_INDEX, SqliteQueries } from './sqlite-queries.js'
+import { repairCounts } from './sqlite-schema.js'
 
 /** Options the SQLite backend takes from the store's options. */
 export interface SqliteBackendOptions {
@@ -30,7 +30,18 @@ CREATE TABLE IF NOT EXISTS kv (
   PRIMARY KEY (grp, key)
 );
 CREATE INDEX IF NOT EXISTS kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS kv_changes (
+  revision INTEGER PRIMARY KEY AUTOINCREMENT,
+  type     TEXT NOT NULL,
+  grp      TEXT NOT NULL,
+  key      TEXT NOT NULL,
+  value    TEXT,
+  ts       INTEGER NOT NULL
+);
 `
+
+/** How often a subscribed backend checks whether another connection committed. */
+export const POLL_INTERVAL_MS = 50
 
 /**
  * A driver error as a StoreError naming `method` (a lock wait past the
@@ -48,17 +59,39 @@ function sqliteError(method: string, err: unknown, busyTimeout: number): unknown
   return wrapError(method, err)
 }
 
+/** An error raised while opening `location`, as a StoreError naming the path. */
+function openError(location: string, err: unknown, busyTimeout: number): StoreError {
+  if (err instanceof StoreError) return err
+  const detail = err instanceof Error ? err.message : String(err)
+  if (err instanceof Database.SqliteError) {
+    if (err.code.startsWith('SQLITE_BUSY') || err.code.startsWith('SQLITE_LOCKED')) {
+      return new StoreError(
+        `Store.open: '${location}' is locked by another connection (waited busyTimeout ${busyTimeout} ms)`,
+        { cause: err },
+      )
+    }
+    if (err.code.startsWith('SQLITE_NOTADB') || err.code.startsWith('SQLITE_CORRUPT')) {
+      return new StoreError(`Store.open: '${location}' is not a database or is corrupt: ${detail}`, { cause: err })
+    }
+  }
+  return new StoreError(`Store.open: cannot open '${location}': ${detail}`, { cause: err })
+}
+
 /**
  * Embedded SQLite through better-sqlite3, on one connection.
  *
  * Reads run at once when nothing is queued. Writes are queued and run in
  * batches: every write issued while a batch is being prepared or committed
  * joins the next one, which is one transaction with one commit (one fsync
- * with `durability: 'full'`): group commit. Each write in a batch runs under
- * its own savepoint, so a write that throws is rolled back alone.
+ * with `durability: 'full'`): group commit. Each write of several
+ * statements in a batch runs under its own savepoint, so a write that
+ * throws is rolled back alone; a single statement needs none, as SQLite
+ * undoes a failed statement by itself. In memory there is no fsync to
+ * share, so an idle write runs at once instead of waiting for a batch.
  */
 export class SqliteBackend implements Backend {
   readonly name = 'sqlite'
+  readonly changeLog: boolean
   readonly #db: BetterSqlite3.Database
   readonly #q: SqliteQueries
   readonly #busyTimeout: number
@@ -74,13 +107,21 @@ export class SqliteBackend implements Backend {
   #running = false
   #flushing: Promise<void> | undefined
   #closed = false
-  /** In memory there is no fsync for writes to share: an idle single-statement write runs at once. */
+  /** In memory there is no fsync for writes to share: an idle write runs at once. */
   readonly #immediate: boolean
+  /** Writes run at once whose commit is still to be announced. */
+  #announcing = 0
 
-  private constructor(db: BetterSqlite3.Database, busyTimeout: number, immediate: boolean) {
+  readonly #dataVersion: BetterSqlite3.Statement
+  readonly #wakers = new Set<() => void>()
+  #poller: NodeJS.Timeout | undefined
+
+  private constructor(db: BetterSqlite3.Database, busyTimeout: number, shared: boolean) {
     this.#db = db
+    this.changeLog = shared
+    this.#dataVersion = db.prepare('PRAGMA data_version').pluck()
     this.#busyTimeout = busyTimeout
-    this.#immediate = immediate
+    this.#immediate = !shared
     this.#q = new SqliteQueries(db)
     this.#tx = {
       begin: db.prepare('BEGIN IMMEDIATE'),
@@ -113,40 +154,49 @@ export class SqliteBackend implements Backend {
       throw new StoreError(`${method}: cannot open '${location}': ${(err as Error).message}`, { cause: err })
     }
     try {
-      // The first read of the schema fails on a file that is not a database.
-      db.prepare('SELECT count(*) FROM sqlite_master').pluck().get()
-    } catch (err) {
-      db.close()
-      throw new StoreError(
-        `${method}: '${location}' is not a database or is corrupt: ${(err as Error).message}`,
-        { cause: err },
-      )
-    }
-    try {
+      db.pragma(`busy_timeout = ${options.busyTimeout}`)
+      // Read-only checks first: a file that is not a database, not ours or
+      // visibly corrupt is refused before anything is written to it.
+      const columns = SqliteBackend.#check(db, location)
+      // Schema changes before the switch to WAL: on a file still in
+      // rollback-journal mode a failed change is rolled back from the journal.
+      SqliteBackend.#migrate(db, columns)
       if (!memory) db.pragma('journal_mode = WAL')
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`)
-      db.pragma(`busy_timeout = ${options.busyTimeout}`)
-      SqliteBackend.#migrate(db, location)
-      return new SqliteBackend(db, options.busyTimeout, memory)
+      return new SqliteBackend(db, options.busyTimeout, !memory)
     } catch (err) {
       db.close()
-      if (err instanceof StoreError) throw err
-      throw sqliteError(method, err, options.busyTimeout)
+      throw openError(location, err, options.busyTimeout)
     }
   }
 
-  static #migrate(db: BetterSqlite3.Database, location: string): void {
+  /** Reads the schema and the ends of the kv table; answers kv's columns (none when it is missing). */
+  static #check(db: BetterSqlite3.Database, location: string): string[] {
+    // The first read of the schema fails on a file that is not a database.
+    db.prepare('SELECT count(*) FROM sqlite_master').pluck().get()
     const columns = (db.prepare('PRAGMA table_info(kv)').all() as { name: string }[]).map((c) => c.name)
-    if (columns.length > 0) {
-      for (const needed of ['grp', 'key', 'value']) {
-        if (!columns.includes(needed)) {
-          throw new StoreError(`Store.open: '${location}' has a table kv without column '${needed}': not a groupstore database`)
-        }
+    if (columns.length === 0) return columns
+    for (const needed of ['grp', 'key', 'value']) {
+      if (!columns.includes(needed)) {
+        throw new StoreError(`Store.open: '${location}' has a table kv without column '${needed}': not a groupstore database`)
       }
-      if (!columns.includes('expires_at')) db.exec('ALTER TABLE kv ADD COLUMN expires_at INTEGER')
     }
+    const pk = (db.prepare('PRAGMA index_list(kv)').all() as { name: string; origin: string }[]).find((i) => i.origin === 'pk')
+    const pkColumns = pk === undefined ? [] : (db.pragma(`index_info(${pk.name})`) as { name: string }[]).map((c) => c.name)
+    if (pk?.name !== PK_INDEX || pkColumns.join() !== 'grp,key') {
+      throw new StoreError(`Store.open: '${location}' has a table kv without PRIMARY KEY (grp, key): not a groupstore database`)
+    }
+    // Walk to the first and last rows through the primary key and the table,
+    // so that a damaged table fails here rather than on a later read.
+    db.prepare('SELECT value FROM kv ORDER BY grp, key LIMIT 1').get()
+    db.prepare('SELECT value FROM kv ORDER BY grp DESC, key DESC LIMIT 1').get()
+    return columns
+  }
+
+  static #migrate(db: BetterSqlite3.Database, columns: string[]): void {
+    if (columns.length > 0 && !columns.includes('expires_at')) db.exec('ALTER TABLE kv ADD COLUMN expires_at INTEGER')
     db.exec(SCHEMA)
-    applyDerivedSchema(db)
+    repairCounts(db)
   }
 
   #idle(): boolean {
@@ -171,28 +221,41 @@ export class SqliteBackend implements Backend {
     options?: WriteOptions,
   ): Promise<T> {
     const single = options?.single === true
-    const now = this.#immediate && this.#idle()
-    if (single && now && !this.#closed) return this.#runNow(method, fn, onCommit)
-    return this.#enqueue(true, single, method, fn, onCommit, now)
+    if (this.#immediate && this.#idle() && !this.#closed) {
+      if (single) return this.#runNow(method, fn, onCommit)
+      // A batch run now would announce its commit before the one still to come.
+      if (this.#announcing === 0) return this.#enqueue(true, false, method, fn, onCommit, true)
+    }
+    return this.#enqueue(true, single, method, fn, onCommit)
   }
 
   /**
-   * Runs a single-statement write now, with no batch around it. `onCommit`
-   * runs while the backend counts as busy, so that writes it issues queue
-   * behind this one and events keep commit order.
+   * Runs a single-statement write now, with no batch around it. Its commit
+   * is announced (`onCommit`) and its promise settled in a microtask, as a
+   * batch's would be, so that a watcher made right after the call still
+   * sees it; `onCommit` runs while the backend counts as busy, so that
+   * writes it issues queue behind this one and events keep commit order.
    */
   #runNow<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>, onCommit: ((result: T) => void) | undefined): Promise<T> {
-    this.#running = true
+    let result: MaybePromise<T>
     try {
-      const result = fn(this.#q)
-      if (result instanceof Promise) return result.then((value) => (onCommit?.(value), value))
-      onCommit?.(result)
-      return Promise.resolve(result)
+      result = fn(this.#q)
     } catch (err) {
       return Promise.reject(sqliteError(method, err, this.#busyTimeout))
-    } finally {
-      this.#running = false
     }
+    if (onCommit === undefined) return Promise.resolve(result)
+    this.#announcing++
+    return Promise.resolve(result).then((value) => {
+      const running = this.#running
+      this.#running = true
+      try {
+        onCommit(value)
+      } finally {
+        this.#running = running
+        this.#announcing--
+      }
+      return value
+    })
   }
 
   #enqueue<T>(
@@ -386,9 +449,41 @@ export class SqliteBackend implements Backend {
     return sqliteError(method, err, this.#busyTimeout)
   }
 
+  /**
+   * Polls `PRAGMA data_version`, which changes when another connection
+   * commits, every {@link POLL_INTERVAL_MS} ms while anybody is subscribed:
+   * a cheap check that reads no table. The timer never keeps the process alive.
+   */
+  subscribe(wake: () => void): () => void {
+    if (!this.changeLog || this.#closed) return () => {}
+    const waker = (): void => wake()
+    this.#wakers.add(waker)
+    if (this.#poller === undefined) {
+      let seen = this.#dataVersion.get()
+      this.#poller = setInterval(() => {
+        if (this.#running || this.#closed) return
+        const version = this.#dataVersion.get()
+        if (version === seen) return
+        seen = version
+        for (const w of [...this.#wakers]) w()
+      }, POLL_INTERVAL_MS)
+      this.#poller.unref()
+    }
+    return () => {
+      this.#wakers.delete(waker)
+      if (this.#wakers.size === 0 && this.#poller !== undefined) {
+        clearInterval(this.#poller)
+        this.#poller = undefined
+      }
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    if (this.#poller !== undefined) clearInterval(this.#poller)
+    this.#poller = undefined
+    this.#wakers.clear()
     while (this.#flushing !== undefined) await this.#flushing
     this.#db.close()
   }

@@ -1,12 +1,24 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import { prefixUpperBound } from '../backend.js'
-import type { BackendQueries, ExpiredKey, RangeOptions, RemovedGroup, StoredValue } from '../backend.js'
-import { isNamespace, NAMESPACE_TABLE } from './sqlite-schema.js'
+import type {
+  BackendQueries,
+  ChangeRecord,
+  ExpiredKey,
+  NewChange,
+  RangeOptions,
+  RemovedGroup,
+  RevisionRange,
+  StoredValue,
+} from '../backend.js'
+import { hasCounts, isNamespace, makeCounts, NAMESPACE_TABLE } from './sqlite-schema.js'
 
 type Db = BetterSqlite3.Database
 type Statement = BetterSqlite3.Statement
 
 const LIVE = '(expires_at IS NULL OR expires_at > @now)'
+
+/** The index SQLite makes for `PRIMARY KEY (grp, key)`, in go-store's databases and ours. */
+export const PK_INDEX = 'sqlite_autoindex_kv_1'
 
 /** SQL of the ranged queries, exported for the query-plan test. */
 export const SQL = {
@@ -36,20 +48,37 @@ export const SQL = {
   groupExists: `SELECT 1 FROM kv WHERE grp = @grp AND ${LIVE} LIMIT 1`,
   getAll: `SELECT json_group_array(key) AS keys, json_group_array(value) AS vals FROM kv WHERE grp = @grp AND ${LIVE}`,
   purge: 'DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING grp, key',
+  appendChange: 'INSERT INTO kv_changes (type, grp, key, value, ts) VALUES (?, ?, ?, ?, ?)',
+  readChanges:
+    'SELECT revision, type, grp AS "group", key, value, ts AS timestamp FROM kv_changes ' +
+    'WHERE revision > ? ORDER BY revision LIMIT ?',
+  revisionRange:
+    'SELECT (SELECT min(revision) FROM kv_changes) AS oldest, ' +
+    "coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'kv_changes'), 0) AS latest",
+  pruneChanges:
+    'DELETE FROM kv_changes WHERE revision <= (SELECT coalesce(max(revision), 0) FROM kv_changes) - ? AND ts < ?',
   /** A condition on `column` for a literal prefix, served by the primary-key index. */
   prefix(column: string, bounded: boolean): string {
     return bounded ? `${column} >= @lo AND ${column} < @hi` : `${column} >= @lo`
   },
-  countAll: (bounded: boolean) => `SELECT count(*) FROM kv WHERE ${SQL.prefix('grp', bounded)} AND ${LIVE}`,
+  /**
+   * Names the primary-key index: with ANALYZE statistics (from `PRAGMA
+   * optimize`, say) the planner otherwise scans the whole table when groups
+   * are large. A whole namespace is counted by countNamespaceLive instead.
+   */
+  countAll: (bounded: boolean) =>
+    `SELECT count(*) FROM kv INDEXED BY ${PK_INDEX} WHERE ${SQL.prefix('grp', bounded)} AND ${LIVE}`,
   /**
    * Groups holding a live key, found by skipping from one group to the next
-   * through the key index (a seek per group, not a read per key).
+   * through the key index (a seek per group, not a read per key). Each step
+   * finds the next group up, and SQLite runs a recursive query without
+   * ORDER BY first in, first out: the groups come out ascending.
    */
   groups: (bounded: boolean) =>
     'WITH RECURSIVE g(grp) AS (' +
     `SELECT (SELECT min(grp) FROM kv WHERE grp >= @lo${bounded ? ' AND grp < @hi' : ''}) ` +
     `UNION ALL SELECT (SELECT min(grp) FROM kv WHERE grp > g.grp${bounded ? ' AND grp < @hi' : ''}) FROM g WHERE g.grp IS NOT NULL) ` +
-    `SELECT grp FROM g WHERE grp IS NOT NULL AND EXISTS (SELECT 1 FROM kv WHERE kv.grp = g.grp AND ${LIVE}) ORDER BY grp`,
+    `SELECT grp FROM g WHERE grp IS NOT NULL AND EXISTS (SELECT 1 FROM kv WHERE kv.grp = g.grp AND ${LIVE})`,
   countGroups: (bounded: boolean) => `SELECT count(*) FROM (${SQL.groups(bounded)})`,
   prefixGroups: (bounded: boolean) =>
     `SELECT grp AS "group", sum(CASE WHEN ${LIVE} THEN 1 ELSE 0 END) AS live FROM kv ` +
@@ -77,11 +106,16 @@ export class SqliteQueries implements BackendQueries {
   readonly #delete: Statement
   readonly #deleteExpired: Statement
   readonly #countGroupLive: Statement
-  readonly #countNamespaceLive: Statement
+  /** The namespace count, once the database keeps counts (see sqlite-schema). */
+  #countNamespaceLive: Statement | undefined
   readonly #deleteGroup: Statement
   readonly #groupExists: Statement
   readonly #getAll: Statement
   readonly #purge: Statement
+  readonly #appendChange: Statement
+  readonly #readChanges: Statement
+  readonly #revisionRange: Statement
+  readonly #pruneChanges: Statement
   /** Statements whose text depends on which bounds are present, made on first use. */
   readonly #variants = new Map<string, Statement>()
 
@@ -92,11 +126,14 @@ export class SqliteQueries implements BackendQueries {
     this.#delete = db.prepare(SQL.delete)
     this.#deleteExpired = db.prepare(SQL.deleteExpired)
     this.#countGroupLive = db.prepare(SQL.countGroupLive).pluck()
-    this.#countNamespaceLive = db.prepare(SQL.countNamespaceLive).pluck()
     this.#deleteGroup = db.prepare(SQL.deleteGroup)
     this.#groupExists = db.prepare(SQL.groupExists).pluck()
     this.#getAll = db.prepare(SQL.getAll).raw()
     this.#purge = db.prepare(SQL.purge)
+    this.#appendChange = db.prepare(SQL.appendChange)
+    this.#readChanges = db.prepare(SQL.readChanges)
+    this.#revisionRange = db.prepare(SQL.revisionRange)
+    this.#pruneChanges = db.prepare(SQL.pruneChanges)
   }
 
   #variant(name: string, sql: string, pluck: boolean): Statement {
@@ -150,9 +187,36 @@ export class SqliteQueries implements BackendQueries {
   }
 
   countAll(prefix: string, now: number): number {
-    if (isNamespace(prefix)) return this.#countNamespaceLive.get(prefix, now, prefix, `${prefix.slice(0, -1)};`) as number
+    if (isNamespace(prefix)) {
+      const counted = this.#namespaceCount()
+      if (counted !== undefined) {
+        try {
+          return counted.get(prefix, now, prefix, `${prefix.slice(0, -1)};`) as number
+        } catch (err) {
+          // The counts went (a rolled-back transaction made them, or a hand dropped them): look again.
+          this.#countNamespaceLive = undefined
+          if (hasCounts(this.#db)) throw err
+          return this.countAll(prefix, now)
+        }
+      }
+    }
     const { stmt, b } = this.#prefixed('countAll', SQL.countAll, prefix, true)
     return stmt.get({ ...b, now }) as number
+  }
+
+  /**
+   * The statement counting a namespace, or undefined when the database
+   * keeps no counts and this is not a write: inside a write transaction the
+   * counts are made there and then.
+   */
+  #namespaceCount(): Statement | undefined {
+    if (this.#countNamespaceLive !== undefined) return this.#countNamespaceLive
+    if (!hasCounts(this.#db)) {
+      if (!this.#db.inTransaction) return undefined
+      makeCounts(this.#db)
+    }
+    this.#countNamespaceLive = this.#db.prepare(SQL.countNamespaceLive).pluck()
+    return this.#countNamespaceLive
   }
 
   groups(prefix: string, now: number): string[] {
@@ -191,5 +255,27 @@ export class SqliteQueries implements BackendQueries {
 
   purgeExpired(now: number): ExpiredKey[] {
     return (this.#purge.all(now) as { grp: string; key: string }[]).map((r) => ({ group: r.grp, key: r.key }))
+  }
+
+  appendChanges(changes: readonly NewChange[]): number {
+    let first = 0
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i] as NewChange
+      const revision = Number(this.#appendChange.run(c.type, c.group, c.key, c.value, c.timestamp).lastInsertRowid)
+      if (i === 0) first = revision
+    }
+    return first
+  }
+
+  readChanges(after: number, limit: number): ChangeRecord[] {
+    return this.#readChanges.all(after, limit) as ChangeRecord[]
+  }
+
+  revisionRange(): RevisionRange {
+    return this.#revisionRange.get() as RevisionRange
+  }
+
+  pruneChanges(before: number, keep: number): number {
+    return this.#pruneChanges.run(keep, before).changes
   }
 }

@@ -2,9 +2,13 @@
  * What the SQLite backend keeps beside go-store's `kv` table so that quota
  * checks never scan: a count of rows per namespace (the part of a group
  * name up to and including its first `:`, which is how scopes store their
- * groups) kept exact by triggers. Triggers live in the file, so the counts stay right whoever
- * writes it: this package, go-store, or any SQLite client. The `kv` table
- * itself keeps go-store's schema.
+ * groups) kept exact by triggers. Triggers live in the file, so the counts
+ * stay right whoever writes it: this package, go-store, or any SQLite
+ * client. The `kv` table itself keeps go-store's schema.
+ *
+ * The counts are made the first time a write needs one (a quota check), not
+ * on open: a trigger costs every insert into `kv` something, and a database
+ * that never meets a quota should not pay it.
  *
  * @module
  */
@@ -52,28 +56,42 @@ END;
 
 const OBJECTS = [NAMESPACE_TABLE, ...TRIGGERS]
 
-function missing(db: BetterSqlite3.Database): string[] {
-  const present = db
+/** Which of the counts' table and triggers the database holds. */
+function present(db: BetterSqlite3.Database): string[] {
+  return db
     .prepare(`SELECT name FROM sqlite_master WHERE name IN (${OBJECTS.map(() => '?').join(', ')})`)
     .pluck()
     .all(...OBJECTS) as string[]
-  return OBJECTS.filter((name) => !present.includes(name))
+}
+
+/** True when the database keeps the namespace counts. */
+export function hasCounts(db: BetterSqlite3.Database): boolean {
+  return present(db).length === OBJECTS.length
 }
 
 /**
- * Creates what is missing of the objects above, in one write transaction so
- * that two processes opening the same file at once do it once: the counts
- * are filled from `kv` in the transaction that creates their triggers.
- * Idempotent; one read of the schema when everything exists.
+ * Makes the counts, filled from `kv`, replacing whatever part of them
+ * exists. Must run inside a write transaction, so that the counts and the
+ * triggers that keep them start together.
  */
-export function applyDerivedSchema(db: BetterSqlite3.Database): void {
-  if (missing(db).length === 0) return
+export function makeCounts(db: BetterSqlite3.Database): void {
+  for (const t of TRIGGERS) db.exec(`DROP TRIGGER IF EXISTS ${t}`)
+  db.exec(`DROP TABLE IF EXISTS ${NAMESPACE_TABLE}`)
+  db.exec(COUNTERS)
+}
+
+/**
+ * On open: rebuilds the counts when only part of them is there (a file
+ * edited by hand, or whose triggers were dropped), in one IMMEDIATE
+ * transaction. A database without them is left as it is. Idempotent; one
+ * read of the schema when nothing is to do.
+ */
+export function repairCounts(db: BetterSqlite3.Database): void {
+  const found = present(db).length
+  if (found === 0 || found === OBJECTS.length) return
   db.transaction(() => {
-    if (missing(db).length === 0) return // another connection made them meanwhile
-    // Some of it is missing (a file from before it, or edited by hand): rebuild it all.
-    for (const t of TRIGGERS) db.exec(`DROP TRIGGER IF EXISTS ${t}`)
-    db.exec(`DROP TABLE IF EXISTS ${NAMESPACE_TABLE}`)
-    db.exec(COUNTERS)
+    const now = present(db).length
+    if (now !== 0 && now !== OBJECTS.length) makeCounts(db)
   }).immediate()
 }
 

@@ -1,0 +1,129 @@
+// The SQLite backend's write queue: concurrent writes on a file share one
+// commit, each promise settles only once its own write is committed, a
+// failing write fails alone (whether SQLite undoes one statement or the
+// whole transaction), and events keep commit order whichever path a write
+// takes (batched, or run at once in memory).
+import assert from 'node:assert/strict'
+import { existsSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import Database from 'better-sqlite3'
+import { StoreError, Store } from 'groupstore'
+import { tempDir } from './helpers/sqlite.js'
+
+const walSize = (path) => (existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0)
+
+async function open(t, path, options) {
+  const store = await Store.open(path, { purgeInterval: 0, ...options })
+  t.after(() => store.close())
+  return store
+}
+
+/** A second connection to the file, closed when the test ends. */
+function connect(t, path) {
+  const db = new Database(path)
+  db.pragma('busy_timeout = 5000')
+  t.after(() => db.close())
+  return db
+}
+
+describe('sqlite write queue', () => {
+  for (const changeLog of [true, false]) {
+    describe(`on a file (changeLog: ${changeLog})`, () => {
+      it('writes issued together share one commit', async (t) => {
+        const path = join(tempDir(t), 'batched.db')
+        const store = await open(t, path, { changeLog })
+        const raw = connect(t, path)
+        const pageSize = raw.pragma('page_size', { simple: true })
+        const before = walSize(path)
+        await Promise.all(Array.from({ length: 1000 }, (_, i) => store.set('g', `k${i}`, 'v')))
+        // A commit per write would append at least one frame (a page and its header) each.
+        const frames = (walSize(path) - before) / (pageSize + 24)
+        assert.ok(frames < 200, `${frames} WAL frames for 1000 writes issued together`)
+        assert.equal(await store.count('g'), 1000)
+      })
+
+      it('each promise settles once its write is committed, seen by another connection', async (t) => {
+        const path = join(tempDir(t), 'visible.db')
+        const store = await open(t, path, { changeLog })
+        const raw = connect(t, path)
+        const read = raw.prepare('SELECT value FROM kv WHERE grp = ? AND key = ?').pluck()
+        const seen = await Promise.all(
+          Array.from({ length: 200 }, (_, i) => store.set('g', `k${i}`, String(i)).then(() => read.get('g', `k${i}`))),
+        )
+        assert.deepEqual(seen, Array.from({ length: 200 }, (_, i) => String(i)))
+      })
+
+      it('a write SQLite refuses fails alone; the rest of its batch commits', async (t) => {
+        const path = join(tempDir(t), 'refused.db')
+        const store = await open(t, path, { changeLog })
+        const raw = connect(t, path)
+        raw.exec("CREATE TRIGGER refuse BEFORE INSERT ON kv WHEN new.key = 'bad' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        const events = []
+        store.onChange((e) => events.push(e.key))
+        const outcomes = await Promise.allSettled(['a', 'b', 'bad', 'c'].map((k) => store.set('g', k, 'v')))
+        assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled'])
+        const err = outcomes[2].reason
+        assert.ok(err instanceof StoreError, String(err))
+        assert.ok(err.message.startsWith('store.set: '), err.message)
+        assert.deepEqual(await store.getAll('g'), Object.assign(Object.create(null), { a: 'v', b: 'v', c: 'v' }))
+        assert.deepEqual(events, ['a', 'b', 'c'])
+      })
+
+      it('a write that rolls back the whole transaction fails the writes before it; those after commit', async (t) => {
+        const path = join(tempDir(t), 'rollback.db')
+        const store = await open(t, path, { changeLog })
+        const raw = connect(t, path)
+        raw.exec("CREATE TRIGGER undo_all BEFORE INSERT ON kv WHEN new.key = 'undo' BEGIN SELECT RAISE(ROLLBACK, 'undone'); END")
+        const events = []
+        store.onChange((e) => events.push(e.key))
+        const outcomes = await Promise.allSettled(['a', 'b', 'undo', 'c', 'd'].map((k) => store.set('g', k, 'v')))
+        assert.deepEqual(outcomes.map((o) => o.status), ['rejected', 'rejected', 'rejected', 'fulfilled', 'fulfilled'])
+        for (const o of outcomes.slice(0, 3)) assert.ok(o.reason instanceof StoreError, String(o.reason))
+        assert.deepEqual(await store.getAll('g'), Object.assign(Object.create(null), { c: 'v', d: 'v' }))
+        assert.deepEqual(events, ['c', 'd'])
+        // The queue goes on working.
+        await store.set('g', 'e', 'v')
+        assert.equal(await store.count('g'), 3)
+      })
+    })
+  }
+
+  for (const location of [':memory:', 'file']) {
+    it(`events keep commit order when callbacks write, and whatever path each write takes (${location})`, async (t) => {
+      const store = await open(t, location === 'file' ? join(tempDir(t), 'order.db') : ':memory:')
+      const first = []
+      const second = []
+      store.onChange((e) => {
+        first.push(e.key)
+        if (e.key === 'a') void store.set('g', 'from-callback', 'v')
+      })
+      store.onChange((e) => second.push(e.key))
+      const scope = store.scope('s', { quota: { maxKeys: 10 } })
+      await Promise.all([
+        store.set('g', 'a', 'v'),
+        scope.set('g', 'quota', 'v'), // several statements: a transaction of its own
+        store.set('g', 'b', 'v'),
+        store.transaction((tx) => tx.set('g', 'tx', 'v')),
+        store.delete('g', 'b'),
+      ])
+      await store.set('g', 'last', 'v')
+      const expected = ['a', 'quota', 'b', 'tx', 'b', 'from-callback', 'last']
+      assert.deepEqual(first, expected)
+      assert.deepEqual(second, expected)
+    })
+  }
+
+  it('in memory, a write issued right after another waits for nothing and sees it', async (t) => {
+    const store = await open(t, ':memory:')
+    const watcher = store.watch('g', '*')
+    const write = store.set('g', 'k', 'v')
+    const read = store.get('g', 'k')
+    const quota = store.scope('s', { quota: { maxKeys: 1 } }).set('g', 'k', 'v')
+    assert.equal(await read, 'v')
+    await Promise.all([write, quota])
+    const { value } = await watcher.next()
+    assert.equal(value.key, 'k')
+    watcher.close()
+  })
+})
