@@ -27,6 +27,12 @@ interface TxContext {
 }
 
 const txContext = new AsyncLocalStorage<TxContext>()
+/**
+ * Transactions open in every store of the process. Async context costs every
+ * promise of the process something while it is enabled (Node 20 tracks it
+ * with promise hooks), so it is enabled only while a transaction is open.
+ */
+let openTransactions = 0
 const SINGLE: WriteOptions = { single: true }
 
 /** A transaction callback. */
@@ -131,11 +137,13 @@ export class StoreCore implements Executor {
         const tx = new TransactionExecutor(q, this)
         const ctx: TxContext = { core: this, settled: false }
         this.#openTransactions++
+        openTransactions++
         const settle = (): void => {
           if (ctx.settled) return
           ctx.settled = true
           tx.settle()
           this.#openTransactions--
+          if (--openTransactions === 0) txContext.disable()
         }
         // After the callback and every operation it started: record the changes in the log.
         const finish = (value: T): MaybePromise<T> =>

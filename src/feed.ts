@@ -89,7 +89,9 @@ export class Feed implements ChangeSource {
   record(q: BackendQueries, changes: readonly NewChange[]): MaybePromise<Recorded> {
     if (!this.durable) return changes
     return then(q.appendChanges(changes), (first) => {
-      const own = changes.map((c, i): ChangeRecord => ({ ...c, revision: first + i }))
+      const own = changes.map(
+        (c, i): ChangeRecord => ({ type: c.type, group: c.group, key: c.key, value: c.value, timestamp: c.timestamp, revision: first + i }),
+      )
       // Revisions this store recorded earlier in the same batch are not missing;
       // a revision handed out again means those earlier ones were rolled back.
       const from = first > this.#recorded ? Math.max(this.#delivered, this.#recorded) : this.#delivered
@@ -113,7 +115,8 @@ export class Feed implements ChangeSource {
         this.catchUp()
         return
       }
-      this.#publish(toEvent(c, c.revision))
+      if (this.hub.active) this.#publish(toEvent(c, c.revision))
+      else this.#delivered = c.revision // nobody listens: no event to make
     }
   }
 

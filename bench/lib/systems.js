@@ -92,9 +92,12 @@ async function openRaw({ file, durable }) {
   }
 }
 
-/** groupstore with its default options (the file ones with `durability: 'full'`, the default). */
-async function openGroupstore({ file }) {
-  const store = await Store.open(file ?? ':memory:')
+/**
+ * groupstore with its default options (on a file: `durability: 'full'` and
+ * the change log), or with `store` options where a workload says so.
+ */
+async function openGroupstore({ file, store: options }) {
+  const store = await Store.open(file ?? ':memory:', options)
   const scopes = new Map()
   return {
     store,

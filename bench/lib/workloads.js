@@ -1,8 +1,9 @@
-// The workloads of the benchmark. Each opens a fresh instance of a system,
-// fills it (untimed), warms up, then times its operations; it answers
-// nanoseconds per operation for each measurement it makes. The runner
-// repeats every workload, rotating the order of the systems, and keeps the
-// median.
+// The workloads of the benchmark. Each opens a fresh instance of every
+// system it measures, fills them (untimed), warms them up, then times its
+// operations in slices that take turns between the systems, so that a
+// change in the machine's load (other jobs on a shared machine) falls on
+// every system alike. It answers nanoseconds per operation, per measurement
+// and system. The runner repeats every workload and keeps the median.
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { Store } from 'groupstore'
@@ -11,6 +12,7 @@ import { tempDir } from './systems.js'
 
 const key = (i) => `key-${String(i).padStart(7, '0')}`
 const value = (i) => `value-${i}`
+const SLICES = 10
 
 /** A fixed permutation of 0..n-1 (the same in every run), for reads in scattered order. */
 function scattered(n) {
@@ -28,11 +30,11 @@ function* pairs(n, from = 0) {
   for (let i = from; i < from + n; i++) yield [key(i), value(i)]
 }
 
-/** Times `count` sequential awaited calls of `op(i)`; answers ns per call. */
-async function timeEach(count, op) {
+/** Runs `op(i)` for i in [from, to), one await each; answers the nanoseconds taken. */
+async function timeRange(from, to, op) {
   const start = nowNs()
-  for (let i = 0; i < count; i++) await op(i)
-  return (nowNs() - start) / count
+  for (let i = from; i < to; i++) await op(i)
+  return nowNs() - start
 }
 
 /** Runs `op(i)` `count` times untimed, to warm the JIT and the caches. */
@@ -40,19 +42,52 @@ async function warm(count, op) {
   for (let i = 0; i < count; i++) await op(i)
 }
 
-async function withSystem(system, options, fn) {
+/**
+ * Times `count` sequential calls of `op(handle, i)` on every handle, in
+ * slices taking turns (the order rotating each slice); answers ns per call
+ * for each handle, in order.
+ */
+async function interleaved(handles, count, op, slices = SLICES) {
+  const total = handles.map(() => 0)
+  const per = Math.ceil(count / slices)
+  for (let k = 0; k * per < count; k++) {
+    const from = k * per
+    const to = Math.min(count, from + per)
+    for (let j = 0; j < handles.length; j++) {
+      const h = (j + k) % handles.length
+      total[h] += await timeRange(from, to, (i) => op(handles[h], i))
+    }
+  }
+  return total.map((t) => t / count)
+}
+
+/** Opens every system, runs `fn` with the open instances, closes them. */
+async function withSystems(systems, options, fn) {
   collectGarbage()
-  const s = await system.open(options)
+  const handles = []
   try {
-    return await fn(s)
+    for (const system of systems) handles.push({ system, s: await system.open(options(system)) })
+    return await fn(handles)
   } finally {
-    await s.close()
+    for (const h of handles) await h.s.close()
   }
 }
 
+/** { measurement: { system: ns } } from per-handle lists. */
+function byName(handles, results) {
+  const out = {}
+  for (const [id, list] of Object.entries(results)) {
+    out[id] = {}
+    handles.forEach((h, i) => {
+      if (list[i] !== undefined) out[id][h.system.name] = list[i]
+    })
+  }
+  return out
+}
+
 /**
- * Measurement ids, with what one operation is. `target` (optional) names the
- * issue's target the measurement feeds.
+ * Measurement ids, with what one operation is. Raw better-sqlite3 runs the
+ * closest plain equivalent where it has no such feature (see systems.js).
  */
 export const MEASUREMENTS = {
   set: { label: 'set, 100k distinct keys', op: 'set' },
@@ -61,180 +96,238 @@ export const MEASUREMENTS = {
   count: { label: 'count, 10k-key group', op: 'call' },
   entries: { label: 'entries, 100k-key group', op: 'entry' },
   setTtl: { label: 'set with a TTL', op: 'set' },
-  scopedPlain: { label: 'set (plain, same store as the scoped runs)', op: 'set' },
+  scopedPlain: { label: 'set (plain, beside the scoped sets)', op: 'set' },
   scoped100: { label: 'scoped set + maxKeys, namespace of 100', op: 'set' },
   scoped100k: { label: 'scoped set + maxKeys, namespace of 100k', op: 'set' },
-  watchPlain: { label: 'set (plain, same store as the watched run)', op: 'set' },
+  watchPlain: { label: 'set (plain, beside the watched sets)', op: 'set' },
   watched: { label: "set + watch('*','*') + onChange", op: 'set' },
   durableSet: { label: 'file, durable: sequential set', op: 'set' },
   durableConcurrent: { label: 'file, durable: 10k concurrent sets', op: 'set' },
   durableGet: { label: 'file, durable: get', op: 'get' },
+  durableSetNoLog: { label: 'file, durable: sequential set, changeLog: false', op: 'set' },
+  durableConcurrentNoLog: { label: 'file, durable: 10k concurrent sets, changeLog: false', op: 'set' },
 }
 
-/** Sizes of a full run; a quick run divides most of them. */
+/** Sizes of a full run, and of a quick one. */
 export function sizes(quick) {
   return quick
     ? { keys: 10_000, group: 10_000, getAllCalls: 10, countCalls: 300, entries: 20_000, scoped: 5_000, scopedLarge: 100_000, watched: 10_000, durableSeq: 200, durableConcurrent: 2_000, durableGets: 10_000, memoryKeys: 100_000 }
     : { keys: 100_000, group: 10_000, getAllCalls: 40, countCalls: 2_000, entries: 100_000, scoped: 20_000, scopedLarge: 100_000, watched: 50_000, durableSeq: 1_000, durableConcurrent: 10_000, durableGets: 50_000, memoryKeys: 1_000_000 }
 }
 
+const memory = () => ({})
+
 export const WORKLOADS = [
   {
     name: 'set-get',
-    async run(system, n) {
-      return withSystem(system, {}, async (s) => {
+    async run(systems, n) {
+      return withSystems(systems, memory, async (handles) => {
         const w = Math.min(5_000, n.keys / 10)
-        await warm(w, (i) => s.set('warm', key(i), value(i)))
-        await warm(w, (i) => s.get('warm', key(i)))
-        const set = await timeEach(n.keys, (i) => s.set('bench', key(i), value(i)))
+        for (const { s } of handles) {
+          await warm(w, (i) => s.set('warm', key(i), value(i)))
+          await warm(w, (i) => s.get('warm', key(i)))
+        }
+        const set = await interleaved(handles, n.keys, ({ s }, i) => s.set('bench', key(i), value(i)))
         const order = scattered(n.keys)
-        const get = await timeEach(n.keys, (i) => s.get('bench', key(order[i])))
-        return { set, get }
+        const get = await interleaved(handles, n.keys, ({ s }, i) => s.get('bench', key(order[i])))
+        return byName(handles, { set, get })
       })
     },
   },
   {
     name: 'ttl',
     needs: ['setTtl'],
-    async run(system, n) {
-      return withSystem(system, {}, async (s) => {
-        await warm(Math.min(5_000, n.keys / 10), (i) => s.setTtl('warm', key(i), value(i), 3_600_000))
-        return { setTtl: await timeEach(n.keys, (i) => s.setTtl('bench', key(i), value(i), 3_600_000)) }
+    async run(systems, n) {
+      return withSystems(systems, memory, async (handles) => {
+        for (const { s } of handles) await warm(Math.min(5_000, n.keys / 10), (i) => s.setTtl('warm', key(i), value(i), 3_600_000))
+        const setTtl = await interleaved(handles, n.keys, ({ s }, i) => s.setTtl('bench', key(i), value(i), 3_600_000))
+        return byName(handles, { setTtl })
       })
     },
   },
   {
     name: 'group-reads',
     needs: ['getAll'],
-    async run(system, n) {
-      return withSystem(system, {}, async (s) => {
-        for (const g of ['a', 'big', 'z']) await s.load(g, pairs(n.group))
-        const out = {}
-        await warm(3, () => s.getAll('big'))
-        const all = await s.getAll('big')
-        if (Object.keys(all).length !== n.group) throw new Error(`${system.name}: getAll answered ${Object.keys(all).length} keys`)
-        out.getAll = await timeEach(n.getAllCalls, () => s.getAll('big'))
-        if (s.count !== undefined) {
+    async run(systems, n) {
+      return withSystems(systems, memory, async (handles) => {
+        for (const { system, s } of handles) {
+          for (const g of ['a', 'big', 'z']) await s.load(g, pairs(n.group))
+          const all = await s.getAll('big')
+          if (Object.keys(all).length !== n.group) throw new Error(`${system.name}: getAll answered ${Object.keys(all).length} keys`)
+          await warm(3, () => s.getAll('big'))
+        }
+        const getAll = await interleaved(handles, n.getAllCalls, ({ s }) => s.getAll('big'), 5)
+        const counting = handles.filter((h) => h.s.count !== undefined)
+        for (const { system, s } of counting) {
           if ((await s.count('big')) !== n.group) throw new Error(`${system.name}: count is wrong`)
           await warm(n.countCalls / 10, () => s.count('big'))
-          out.count = await timeEach(n.countCalls, () => s.count('big'))
         }
-        return out
+        const count = await interleaved(counting, n.countCalls, ({ s }) => s.count('big'))
+        return { ...byName(handles, { getAll }), ...byName(counting, { count }) }
       })
     },
   },
   {
     name: 'entries',
     needs: ['entries'],
-    async run(system, n) {
-      return withSystem(system, {}, async (s) => {
-        await s.load('big', pairs(n.entries))
-        await s.load('warm', pairs(1000))
-        for await (const _ of s.entries('warm'));
-        let seen = 0
-        const start = nowNs()
-        for await (const _ of s.entries('big')) seen++
-        const ns = nowNs() - start
-        if (seen !== n.entries) throw new Error(`${system.name}: entries yielded ${seen}`)
-        return { entries: ns / seen }
+    async run(systems, n) {
+      return withSystems(systems, memory, async (handles) => {
+        for (const { s } of handles) {
+          await s.load('big', pairs(n.entries))
+          await s.load('warm', pairs(1000))
+          for await (const _ of s.entries('warm'));
+        }
+        const entries = await interleaved(
+          handles,
+          1,
+          async ({ system, s }) => {
+            let seen = 0
+            for await (const _ of s.entries('big')) seen++
+            if (seen !== n.entries) throw new Error(`${system.name}: entries yielded ${seen}`)
+          },
+          1,
+        )
+        return byName(handles, { entries: entries.map((ns) => ns / n.entries) })
       })
     },
   },
   {
     name: 'scoped',
     needs: ['scopedSet'],
-    async run(system, n) {
-      return withSystem(system, {}, async (s) => {
-        await s.load('small:g', pairs(100))
-        for (let g = 0; g < 10; g++) await s.load(`large:g${g}`, pairs(n.scopedLarge / 10))
-        const w = Math.min(2_000, n.scoped / 5)
-        await warm(w, (i) => s.set('warm', key(i), value(i)))
-        await warm(w, (i) => s.scopedSet('warm', 'g', key(i), value(i)))
-        // Interleaved in slices so that drift in the machine's load hits all three alike.
-        const slices = 5
-        const per = n.scoped / slices
-        let plain = 0
-        let small = 0
-        let large = 0
-        for (let k = 0; k < slices; k++) {
-          const from = 1_000_000 + k * per
-          plain += await timeEach(per, (i) => s.set('plain', key(from + i), value(i)))
-          small += await timeEach(per, (i) => s.scopedSet('small', 'g', key(from + i), value(i)))
-          large += await timeEach(per, (i) => s.scopedSet('large', 'g0', key(from + i), value(i)))
+    async run(systems, n) {
+      return withSystems(systems, memory, async (handles) => {
+        for (const { s } of handles) {
+          await s.load('small:g', pairs(100))
+          for (let g = 0; g < 10; g++) await s.load(`large:g${g}`, pairs(n.scopedLarge / 10))
+          const w = Math.min(2_000, n.scoped / 5)
+          await warm(w, (i) => s.set('warm', key(i), value(i)))
+          await warm(w, (i) => s.scopedSet('warm', 'g', key(i), value(i)))
         }
-        return { scopedPlain: plain / slices, scoped100: small / slices, scoped100k: large / slices }
+        // Plain, small and large take turns too, so that drift hits all three alike.
+        const variants = handles.flatMap((h) => [
+          { h, op: (i) => h.s.set('plain', key(1_000_000 + i), value(i)) },
+          { h, op: (i) => h.s.scopedSet('small', 'g', key(1_000_000 + i), value(i)) },
+          { h, op: (i) => h.s.scopedSet('large', 'g0', key(1_000_000 + i), value(i)) },
+        ])
+        const times = await interleaved(variants, n.scoped, (v, i) => v.op(i))
+        const pick = (k) => handles.map((_, i) => times[i * 3 + k])
+        return byName(handles, { scopedPlain: pick(0), scoped100: pick(1), scoped100k: pick(2) })
       })
     },
   },
   {
     name: 'watched',
     only: ['raw', 'groupstore'],
-    async run(system, n) {
-      return withSystem(system, {}, async (s) => {
-        const w = Math.min(2_000, n.watched / 10)
-        await warm(w, (i) => s.set('warm', key(i), value(i)))
-        const plain = await timeEach(n.watched, (i) => s.set('plain', key(i), value(i)))
-        let events = 0
+    async run(systems, n) {
+      return withSystems(systems, memory, async (handles) => {
         let calls = 0
-        let stop = () => {}
-        let consumed = Promise.resolve()
-        if (system.name === 'groupstore') {
-          const watcher = s.store.watch('*', '*')
-          consumed = (async () => {
-            for await (const _ of watcher) events++
-          })()
-          const off = s.store.onChange(() => {
-            calls++
-          })
-          stop = () => {
-            off()
-            watcher.close()
-          }
-        }
-        // raw: the write and a callback call, the floor of any notification.
+        let events = 0
+        let expected = 0
         const notify = () => {
           calls++
         }
-        const watched =
-          system.name === 'groupstore'
-            ? await timeEach(n.watched, (i) => s.set('watched', key(i), value(i)))
-            : await timeEach(n.watched, async (i) => {
-                await s.set('watched', key(i), value(i))
-                notify()
-              })
-        stop()
-        await consumed
-        if (calls !== n.watched) throw new Error(`${system.name}: ${calls} callbacks for ${n.watched} sets`)
-        if (system.name === 'groupstore' && events < n.watched) throw new Error(`watcher saw ${events} of ${n.watched} events`)
-        return { watchPlain: plain, watched }
+        // groupstore: one watch('*', '*') consumer and one onChange, attached for the watched slices only.
+        const listen = (h) => {
+          if (h.system.name !== 'groupstore') return () => {}
+          const watcher = h.s.store.watch('*', '*')
+          const consumed = (async () => {
+            for await (const _ of watcher) events++
+          })()
+          const off = h.s.store.onChange(notify)
+          return async () => {
+            off()
+            watcher.close()
+            await consumed
+          }
+        }
+        // raw: the write and a callback call, the floor of any notification.
+        const watchedSet = (h, i) =>
+          h.system.name === 'groupstore'
+            ? h.s.set('watched', key(i), value(i))
+            : h.s.set('watched', key(i), value(i)).then(notify)
+        for (const h of handles) await warm(Math.min(2_000, n.watched / 10), (i) => h.s.set('warm', key(i), value(i)))
+        const variants = handles.flatMap((h) => [
+          { h, plain: true },
+          { h, plain: false },
+        ])
+        const times = await interleaved(variants, n.watched, async (v, i) => {
+          if (v.plain) return v.h.s.set('plain', key(i), value(i))
+          if (i % Math.ceil(n.watched / SLICES) === 0) v.stop = listen(v.h)
+          expected++
+          await watchedSet(v.h, i)
+          if ((i + 1) % Math.ceil(n.watched / SLICES) === 0 || i + 1 === n.watched) await v.stop()
+        })
+        if (calls !== expected) throw new Error(`${calls} callbacks for ${expected} watched sets`)
+        const pick = (k) => handles.map((_, i) => times[i * 2 + k])
+        if (handles.some((h) => h.system.name === 'groupstore') && events < n.watched) {
+          throw new Error(`the watcher saw ${events} of ${n.watched} events`)
+        }
+        return byName(handles, { watchPlain: pick(0), watched: pick(1) })
       })
     },
   },
   {
     name: 'durable',
-    async run(system, n) {
-      const tmp = tempDir(`durable-${system.name}`)
+    async run(systems, n) {
+      const tmp = tempDir('durable')
       try {
-        return await withSystem(system, { file: join(tmp.dir, 'bench.db'), durable: true }, async (s) => {
-          await warm(50, (i) => s.set('warm', key(i), value(i)))
-          const blocking = []
-          const start = nowNs()
-          for (let i = 0; i < n.durableSeq; i++) blocking.push(await blockingNs(() => s.set('seq', key(i), value(i))))
-          const durableSet = (nowNs() - start) / n.durableSeq
-          const t0 = nowNs()
-          await Promise.all(Array.from({ length: n.durableConcurrent }, (_, i) => s.set('many', key(i), value(i))))
-          const durableConcurrent = (nowNs() - t0) / n.durableConcurrent
-          const order = scattered(n.durableConcurrent)
-          await warm(1000, (i) => s.get('many', key(order[i % order.length])))
-          const durableGet = await timeEach(n.durableGets, (i) => s.get('many', key(order[i % order.length])))
-          return {
-            durableSet,
-            durableConcurrent,
-            durableGet,
-            blockingP50: percentile(blocking, 50),
-            blockingP99: percentile(blocking, 99),
+        // groupstore twice: with its change log (the default) and with changeLog: false.
+        const variants = systems.flatMap((system) =>
+          system.name === 'groupstore'
+            ? [
+                { system, label: 'groupstore', options: {} },
+                { system, label: 'groupstore-nolog', options: { changeLog: false } },
+              ]
+            : [{ system, label: system.name, options: {} }],
+        )
+        const handles = []
+        try {
+          collectGarbage()
+          for (const v of variants) {
+            const s = await v.system.open({ file: join(tmp.dir, `${v.label}.db`), durable: true, store: v.options })
+            handles.push({ ...v, s })
           }
-        })
+          for (const { s } of handles) await warm(50, (i) => s.set('warm', key(i), value(i)))
+          const blocking = handles.map(() => [])
+          const seq = await interleaved(handles, n.durableSeq, async (h, i) => {
+            blocking[handles.indexOf(h)].push(await blockingNs(() => h.s.set('seq', key(i), value(i))))
+          })
+          const concurrent = []
+          for (const h of handles) {
+            const start = nowNs()
+            await Promise.all(Array.from({ length: n.durableConcurrent }, (_, i) => h.s.set('many', key(i), value(i))))
+            concurrent.push((nowNs() - start) / n.durableConcurrent)
+          }
+          const order = scattered(n.durableConcurrent)
+          const readers = handles.filter((h) => h.label !== 'groupstore-nolog')
+          for (const { s } of readers) await warm(1000, (i) => s.get('many', key(order[i % order.length])))
+          const gets = await interleaved(readers, n.durableGets, ({ s }, i) => s.get('many', key(order[i % order.length])))
+          const out = { durableSet: {}, durableConcurrent: {}, durableGet: {}, durableSetNoLog: {}, durableConcurrentNoLog: {}, blockingP50: {}, blockingP99: {} }
+          handles.forEach((h, i) => {
+            const name = h.system.name
+            const nolog = h.label === 'groupstore-nolog'
+            if (nolog) {
+              out.durableSetNoLog[name] = seq[i]
+              out.durableConcurrentNoLog[name] = concurrent[i]
+            } else {
+              out.durableSet[name] = seq[i]
+              out.durableConcurrent[name] = concurrent[i]
+              // raw's plain write is also the floor of the rows without a log
+              if (name === 'raw') {
+                out.durableSetNoLog.raw = seq[i]
+                out.durableConcurrentNoLog.raw = concurrent[i]
+              }
+            }
+            out.blockingP50[h.label] = percentile(blocking[i], 50)
+            out.blockingP99[h.label] = percentile(blocking[i], 99)
+          })
+          readers.forEach((h, i) => {
+            out.durableGet[h.system.name] = gets[i]
+          })
+          return out
+        } finally {
+          for (const h of handles) await h.s.close()
+        }
       } finally {
         tmp.remove()
       }

@@ -84,9 +84,29 @@ export const SQL = {
     `SELECT grp AS "group", sum(CASE WHEN ${LIVE} THEN 1 ELSE 0 END) AS live FROM kv ` +
     `WHERE ${SQL.prefix('grp', bounded)} GROUP BY grp ORDER BY grp`,
   deletePrefix: (bounded: boolean) => `DELETE FROM kv WHERE ${SQL.prefix('grp', bounded)}`,
+  /**
+   * One lower bound only, the cursor (`key > @after`) or the prefix (`key >=
+   * @lo`), whichever is higher: given both, SQLite seeks to one and filters
+   * on the other, and a page after the first would read every key before it.
+   */
   range: (after: boolean, bounded: boolean) =>
-    `SELECT key, value FROM kv WHERE grp = @grp AND ${SQL.prefix('key', bounded)}` +
-    `${after ? ' AND key > @after' : ''} AND ${LIVE} ORDER BY key LIMIT @limit`,
+    `SELECT key, value FROM kv WHERE grp = @grp AND ${after ? 'key > @after' : 'key >= @lo'}` +
+    `${bounded ? ' AND key < @hi' : ''} AND ${LIVE} ORDER BY key LIMIT @limit`,
+}
+
+/** Compares strings in code-point order, which is SQLite's (UTF-8 byte) order of text. */
+function compareCodePoints(a: string, b: string): number {
+  let i = 0
+  let j = 0
+  for (;;) {
+    if (i >= a.length) return j >= b.length ? 0 : -1
+    if (j >= b.length) return 1
+    const x = a.codePointAt(i) as number
+    const y = b.codePointAt(j) as number
+    if (x !== y) return x < y ? -1 : 1
+    i += x > 0xffff ? 2 : 1
+    j += y > 0xffff ? 2 : 1
+  }
 }
 
 /** Bind parameters of a literal-prefix condition. */
@@ -245,10 +265,13 @@ export class SqliteQueries implements BackendQueries {
   range(group: string, now: number, options: RangeOptions): [string, string][] {
     const b = bounds(options.prefix ?? '')
     const bounded = b.hi !== undefined
-    const after = options.after !== undefined
+    // Past the prefix's start, the cursor is the lower bound; before it, the prefix is.
+    const after = options.after !== undefined && compareCodePoints(options.after, b.lo) >= 0
     const stmt = this.#variant(`range:${after}:${bounded}`, SQL.range(after, bounded), false)
-    const params: Record<string, unknown> = { grp: group, now, limit: options.limit, ...b }
+    const params: Record<string, unknown> = { grp: group, now, limit: options.limit }
     if (after) params['after'] = options.after
+    else params['lo'] = b.lo
+    if (bounded) params['hi'] = b.hi
     stmt.raw(true)
     return stmt.all(params) as [string, string][]
   }
