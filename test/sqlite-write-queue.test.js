@@ -114,16 +114,18 @@ describe('sqlite write queue', () => {
     })
   }
 
-  it('in memory, a write issued right after another waits for nothing and sees it', async (t) => {
+  it('in memory, a read issued right after a write sees it, and so does a watcher made right after', async (t) => {
     const store = await open(t, ':memory:')
-    const watcher = store.watch('g', '*')
     const write = store.set('g', 'k', 'v')
     const read = store.get('g', 'k')
-    const quota = store.scope('s', { quota: { maxKeys: 1 } }).set('g', 'k', 'v')
+    const watcher = store.watch('*', '*')
+    const quota = store.scope('s', { quota: { maxKeys: 1 } }).set('g', 'q', 'v')
+    const late = store.watch('*', '*')
     assert.equal(await read, 'v')
     await Promise.all([write, quota])
-    const { value } = await watcher.next()
-    assert.equal(value.key, 'k')
+    // Commits are announced after the call returns, as a batch's would be: both watchers see both.
+    for (const w of [watcher, late]) assert.deepEqual([(await w.next()).value.key, (await w.next()).value.key], ['k', 'q'])
     watcher.close()
+    late.close()
   })
 })

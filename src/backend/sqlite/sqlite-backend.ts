@@ -223,8 +223,8 @@ export class SqliteBackend implements Backend {
     const single = options?.single === true
     if (this.#immediate && this.#idle() && !this.#closed) {
       if (single) return this.#runNow(method, fn, onCommit)
-      // A batch run now would announce its commit before the one still to come.
-      if (this.#announcing === 0) return this.#enqueue(true, false, method, fn, onCommit, true)
+      // Not while a commit is still to be announced: this one must come after it.
+      if (this.#announcing === 0) return this.#runNowAlone(method, fn, onCommit)
     }
     return this.#enqueue(true, single, method, fn, onCommit)
   }
@@ -258,13 +258,53 @@ export class SqliteBackend implements Backend {
     })
   }
 
+  /**
+   * Runs a write of several statements now, in a transaction of its own,
+   * announcing its commit like {@link #runNow}. Should it go asynchronous (a
+   * transaction whose callback awaits), the queue waits for it as for a batch.
+   */
+  #runNowAlone<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>, onCommit: ((result: T) => void) | undefined): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const op: Op = {
+        write: true,
+        single: false,
+        method,
+        fn,
+        onCommit: undefined,
+        resolve: (value) => this.#announce(() => {
+          onCommit?.(value as T)
+          resolve(value as T)
+        }),
+        reject,
+      }
+      this.#running = true
+      const pending = this.#runAlone(op)
+      if (pending === undefined) this.#running = false
+      else this.#flushing = pending.then(() => this.#flush())
+    })
+  }
+
+  /** Runs `announce` in a microtask, the backend counting as busy meanwhile (see {@link #runNow}). */
+  #announce(announce: () => void): void {
+    this.#announcing++
+    queueMicrotask(() => {
+      const running = this.#running
+      this.#running = true
+      try {
+        announce()
+      } finally {
+        this.#running = running
+        this.#announcing--
+      }
+    })
+  }
+
   #enqueue<T>(
     write: boolean,
     single: boolean,
     method: string,
     fn: (q: BackendQueries) => MaybePromise<T>,
     onCommit: ((result: T) => void) | undefined,
-    now = false,
   ): Promise<T> {
     if (this.#closed) return Promise.reject(new StoreError(`${method}: the database is closed`))
     return new Promise<T>((resolve, reject) => {
@@ -277,12 +317,7 @@ export class SqliteBackend implements Backend {
         resolve: resolve as (value: unknown) => void,
         reject,
       })
-      if (this.#flushing !== undefined) return
-      if (now) {
-        // Nothing to batch with: run at once, and stay flushing only if an operation went asynchronous.
-        const flushing = this.#flush()
-        if (this.#running) this.#flushing = flushing
-      } else {
+      if (this.#flushing === undefined) {
         this.#flushing = new Promise<void>((done) => queueMicrotask(() => void this.#flush().then(done)))
       }
     })
