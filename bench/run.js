@@ -39,6 +39,8 @@ const wantedSystems = list(flags.systems)
 const save = flags.save && !flags['no-save']
 const n = sizes(quick)
 
+// A quick run also stops the slow systems sooner.
+if (quick) for (const s of SYSTEMS) if (s.cap !== undefined) s.cap = Math.floor(s.cap / 5)
 const systems = SYSTEMS.filter((s) => s.name === 'raw' || wantedSystems === undefined || wantedSystems.includes(s.name))
 const workloads = WORKLOADS.filter((w) => only === undefined || only.includes(w.name))
 const runMemory = only === undefined || only.includes('memory')
@@ -141,6 +143,8 @@ for (const t of targets) {
 const render = flags.markdown ? markdownTable : table
 console.log()
 console.log(render(rows))
+const caps = systems.filter((s) => s.cap !== undefined).map((s) => `${s.name} ${s.cap.toLocaleString('en-GB')}`)
+if (caps.length > 0) console.log(`(at most this many operations per timed measurement: ${caps.join(', ')})`)
 console.log()
 console.log(render(blockRows))
 if (memory !== undefined) {
@@ -167,7 +171,14 @@ if (save) {
     startedAt: startedAt.toISOString(),
     machine: info,
     loadAverageAfter: after.loadAverage,
-    config: { quick, repeats, sizes: n, systems: systems.map((s) => s.name), workloads: workloads.map((w) => w.name) },
+    config: {
+      quick,
+      repeats,
+      sizes: n,
+      systems: systems.map((s) => s.name),
+      caps: Object.fromEntries(systems.filter((s) => s.cap !== undefined).map((s) => [s.name, s.cap])),
+      workloads: workloads.map((w) => w.name),
+    },
     results,
     blocking,
     memory,

@@ -42,23 +42,27 @@ async function warm(count, op) {
   for (let i = 0; i < count; i++) await op(i)
 }
 
+/** How many of `count` operations a handle runs: a slow system stops at its `cap`. */
+const capped = (h, count) => Math.min(count, (h.system ?? h.h.system).cap ?? count)
+
 /**
- * Times `count` sequential calls of `op(handle, i)` on every handle, in
- * slices taking turns (the order rotating each slice); answers ns per call
- * for each handle, in order.
+ * Times `count` sequential calls of `op(handle, i)` on every handle (fewer
+ * on a system with a `cap`), in slices taking turns (the order rotating
+ * each slice); answers ns per call for each handle, in order.
  */
 async function interleaved(handles, count, op, slices = SLICES) {
   const total = handles.map(() => 0)
-  const per = Math.ceil(count / slices)
-  for (let k = 0; k * per < count; k++) {
-    const from = k * per
-    const to = Math.min(count, from + per)
+  const counts = handles.map((h) => capped(h, count))
+  for (let k = 0; k < slices; k++) {
     for (let j = 0; j < handles.length; j++) {
       const h = (j + k) % handles.length
-      total[h] += await timeRange(from, to, (i) => op(handles[h], i))
+      const per = Math.ceil(counts[h] / slices)
+      const from = Math.min(counts[h], k * per)
+      const to = Math.min(counts[h], from + per)
+      if (to > from) total[h] += await timeRange(from, to, (i) => op(handles[h], i))
     }
   }
-  return total.map((t) => t / count)
+  return total.map((t, h) => t / counts[h])
 }
 
 /** Opens every system, runs `fn` with the open instances, closes them. */
@@ -112,7 +116,7 @@ export const MEASUREMENTS = {
 export function sizes(quick) {
   return quick
     ? { keys: 10_000, group: 10_000, getAllCalls: 10, countCalls: 300, entries: 20_000, scoped: 5_000, scopedLarge: 100_000, watched: 10_000, durableSeq: 200, durableConcurrent: 2_000, durableGets: 10_000, memoryKeys: 100_000 }
-    : { keys: 100_000, group: 10_000, getAllCalls: 40, countCalls: 2_000, entries: 100_000, scoped: 20_000, scopedLarge: 100_000, watched: 50_000, durableSeq: 1_000, durableConcurrent: 10_000, durableGets: 50_000, memoryKeys: 1_000_000 }
+    : { keys: 100_000, group: 10_000, getAllCalls: 20, countCalls: 1_000, entries: 100_000, scoped: 20_000, scopedLarge: 100_000, watched: 50_000, durableSeq: 1_000, durableConcurrent: 10_000, durableGets: 50_000, memoryKeys: 1_000_000 }
 }
 
 const memory = () => ({})
@@ -128,8 +132,8 @@ export const WORKLOADS = [
           await warm(w, (i) => s.get('warm', key(i)))
         }
         const set = await interleaved(handles, n.keys, ({ s }, i) => s.set('bench', key(i), value(i)))
-        const order = scattered(n.keys)
-        const get = await interleaved(handles, n.keys, ({ s }, i) => s.get('bench', key(order[i])))
+        for (const h of handles) h.order = scattered(capped(h, n.keys))
+        const get = await interleaved(handles, n.keys, ({ s, order }, i) => s.get('bench', key(order[i])))
         return byName(handles, { set, get })
       })
     },
