@@ -93,7 +93,7 @@ for (const analysed of [false, true]) {
       })
     }
 
-    for (const name of ['get', 'delete', 'deleteExpired', 'deleteGroup', 'groupExists', 'getAll']) {
+    for (const name of ['get', 'delete', 'deleteExpired', 'deleteGroup', 'groupExists', 'getAll', 'getAllUnexpired']) {
       it(`${name} searches the primary-key index`, async (t) => {
         assert.equal(typeof SQL[name], 'string', `SQL.${name}`)
         assertSearches(await database(analysed), name, SQL[name])
@@ -109,6 +109,10 @@ for (const analysed of [false, true]) {
       const details = plan(await database(analysed), SQL.countNamespaceLive)
       assert.ok(details.some((d) => /^SEARCH kv_namespace_keys USING PRIMARY KEY/.test(d)), JSON.stringify(details))
       assertSearches(await database(analysed), 'countNamespaceLive', SQL.countNamespaceLive, /kv_expires_at/)
+    })
+
+    it('hasExpired searches the expiry index', async (t) => {
+      assertSearches(await database(analysed), 'hasExpired', SQL.hasExpired, /kv_expires_at/)
     })
 
     it('purge searches an index on expires_at instead of scanning', async (t) => {

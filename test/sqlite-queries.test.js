@@ -61,6 +61,32 @@ describe('sqlite pages with a cursor and a prefix', () => {
   })
 })
 
+describe('sqlite getAll', () => {
+  it('leaves out expired keys whether or not the group holds any, and keeps every string exact', async (t) => {
+    let now = 1_000_000
+    const store = await Store.open(':memory:', { purgeInterval: 0, now: () => now })
+    t.after(() => store.close())
+    const odd = ['a\u0000b', '__proto__', 'constructor', '', '🚀', '"quoted"\n']
+    for (const k of odd) await store.set('g', k, `v:${k}`)
+    await store.set('g', 'soon', 'gone', { ttl: 10 })
+    await store.set('other', 'soon', 'gone', { ttl: 10 })
+    await store.set('other', 'stays', 'v')
+    const expected = Object.assign(Object.create(null), Object.fromEntries(odd.map((k) => [k, `v:${k}`])))
+    assert.deepEqual(await store.getAll('g'), Object.assign(Object.create(null), expected, { soon: 'gone' }))
+    now += 100
+    // 'g' now holds an expired row; 'third' holds none while other groups do.
+    await store.set('third', 'k', 'v')
+    const all = await store.getAll('g')
+    assert.deepEqual(all, expected)
+    assert.equal(Object.getPrototypeOf(all), null)
+    assert.equal(all.__proto__, 'v:__proto__')
+    assert.deepEqual(await store.getAll('third'), Object.assign(Object.create(null), { k: 'v' }))
+    assert.deepEqual(await store.getAll('other'), Object.assign(Object.create(null), { stays: 'v' }))
+    assert.deepEqual(await store.getAll('missing'), Object.create(null))
+    assert.equal(await store.render('{{ k }}', 'third'), 'v')
+  })
+})
+
 describe('transaction misuse check across transactions', () => {
   it('still refuses a call on the store inside a later transaction, and in two stores at once', async (t) => {
     const a = await open(t)

@@ -126,10 +126,10 @@ export const WORKLOADS = [
     name: 'set-get',
     async run(systems, n) {
       return withSystems(systems, memory, async (handles) => {
-        const w = Math.min(5_000, n.keys / 10)
-        for (const { s } of handles) {
-          await warm(w, (i) => s.set('warm', key(i), value(i)))
-          await warm(w, (i) => s.get('warm', key(i)))
+        for (const h of handles) {
+          const w = capped(h, Math.min(5_000, n.keys / 10)) / (h.system.cap === undefined ? 1 : 5)
+          await warm(w, (i) => h.s.set('warm', key(i), value(i)))
+          await warm(w, (i) => h.s.get('warm', key(i)))
         }
         const set = await interleaved(handles, n.keys, ({ s }, i) => s.set('bench', key(i), value(i)))
         for (const h of handles) h.order = scattered(capped(h, n.keys))
@@ -143,7 +143,10 @@ export const WORKLOADS = [
     needs: ['setTtl'],
     async run(systems, n) {
       return withSystems(systems, memory, async (handles) => {
-        for (const { s } of handles) await warm(Math.min(5_000, n.keys / 10), (i) => s.setTtl('warm', key(i), value(i), 3_600_000))
+        for (const h of handles) {
+          const w = Math.min(5_000, n.keys / 10) / (h.system.cap === undefined ? 1 : 5)
+          await warm(w, (i) => h.s.setTtl('warm', key(i), value(i), 3_600_000))
+        }
         const setTtl = await interleaved(handles, n.keys, ({ s }, i) => s.setTtl('bench', key(i), value(i), 3_600_000))
         return byName(handles, { setTtl })
       })
