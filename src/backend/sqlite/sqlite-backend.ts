@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS kv_changes (
 );
 `
 
+const RESOLVED = Promise.resolve()
+
 /** How often a subscribed backend checks whether another connection committed. */
 export const POLL_INTERVAL_MS = 50
 
@@ -109,8 +111,11 @@ export class SqliteBackend implements Backend {
   #closed = false
   /** In memory there is no fsync for writes to share: an idle write runs at once. */
   readonly #immediate: boolean
-  /** Writes run at once whose commit is still to be announced. */
+  /** Writes run at once whose commit is still to be announced, and their announcements. */
   #announcing = 0
+  #pending: unknown[] = []
+  #pendingCount = 0
+  #spare: unknown[] = []
 
   readonly #dataVersion: BetterSqlite3.Statement
   readonly #wakers = new Set<() => void>()
@@ -231,10 +236,9 @@ export class SqliteBackend implements Backend {
 
   /**
    * Runs a single-statement write now, with no batch around it. Its commit
-   * is announced (`onCommit`) and its promise settled in a microtask, as a
-   * batch's would be, so that a watcher made right after the call still
-   * sees it; `onCommit` runs while the backend counts as busy, so that
-   * writes it issues queue behind this one and events keep commit order.
+   * is announced (`onCommit`) in a microtask queued before its promise can
+   * be awaited, as a batch's would be: a watcher made right after the call
+   * still sees it, and the callbacks have run by the time the caller resumes.
    */
   #runNow<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>, onCommit: ((result: T) => void) | undefined): Promise<T> {
     let result: MaybePromise<T>
@@ -243,19 +247,9 @@ export class SqliteBackend implements Backend {
     } catch (err) {
       return Promise.reject(sqliteError(method, err, this.#busyTimeout))
     }
-    if (onCommit === undefined) return Promise.resolve(result)
-    this.#announcing++
-    return Promise.resolve(result).then((value) => {
-      const running = this.#running
-      this.#running = true
-      try {
-        onCommit(value)
-      } finally {
-        this.#running = running
-        this.#announcing--
-      }
-      return value
-    })
+    if (result instanceof Promise) return result.then((value) => (onCommit?.(value), value))
+    if (onCommit !== undefined) this.#announceLater(onCommit as (result: unknown) => void, result)
+    return Promise.resolve(result)
   }
 
   /**
@@ -271,10 +265,10 @@ export class SqliteBackend implements Backend {
         method,
         fn,
         onCommit: undefined,
-        resolve: (value) => this.#announce(() => {
-          onCommit?.(value as T)
+        resolve: (value) => {
+          if (onCommit !== undefined) this.#announceLater(onCommit as (result: unknown) => void, value)
           resolve(value as T)
-        }),
+        },
         reject,
       }
       this.#running = true
@@ -284,19 +278,41 @@ export class SqliteBackend implements Backend {
     })
   }
 
-  /** Runs `announce` in a microtask, the backend counting as busy meanwhile (see {@link #runNow}). */
-  #announce(announce: () => void): void {
+  /** Queues `onCommit(result)` for the next announcement (one microtask for all writes run at once meanwhile). */
+  #announceLater(onCommit: (result: unknown) => void, result: unknown): void {
     this.#announcing++
-    queueMicrotask(() => {
-      const running = this.#running
-      this.#running = true
-      try {
-        announce()
-      } finally {
-        this.#running = running
+    // A promise reaction is the cheapest microtask (Node's queueMicrotask makes an async resource).
+    const at = this.#pendingCount
+    this.#pending[at] = onCommit
+    this.#pending[at + 1] = result
+    this.#pendingCount = at + 2
+    if (at === 0) void RESOLVED.then(this.#announcePending)
+  }
+
+  /** Announces the commits of writes run at once, in commit order, the backend counting as busy meanwhile. */
+  readonly #announcePending = (): void => {
+    const pending = this.#pending
+    const count = this.#pendingCount
+    this.#pending = this.#spare
+    this.#pendingCount = 0
+    const running = this.#running
+    this.#running = true
+    try {
+      for (let i = 0; i < count; i += 2) {
+        try {
+          ;(pending[i] as (result: unknown) => void)(pending[i + 1])
+        } catch (err) {
+          process.emitWarning(`announcing a commit failed: ${err instanceof Error ? err.message : String(err)}`, {
+            type: 'GroupstoreWarning',
+          })
+        }
         this.#announcing--
       }
-    })
+    } finally {
+      this.#running = running
+      pending.fill(undefined, 0, count)
+      this.#spare = pending
+    }
   }
 
   #enqueue<T>(
