@@ -334,7 +334,7 @@ export class SqliteBackend implements Backend {
         reject,
       })
       if (this.#flushing === undefined) {
-        this.#flushing = new Promise<void>((done) => queueMicrotask(() => void this.#flush().then(done)))
+        this.#flushing = RESOLVED.then(() => this.#flush())
       }
     })
   }
