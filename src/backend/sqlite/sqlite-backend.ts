@@ -391,7 +391,7 @@ export class SqliteBackend implements Backend {
           this.#tx.release.run()
           return true
         } catch {
-          if (this.#db.inTransaction) this.#tx.rollback.run()
+          this.#rollback()
         }
       }
       for (let j = 0; j < i; j++) if (!failed[j]) fail(j, err)
@@ -405,6 +405,7 @@ export class SqliteBackend implements Backend {
         try {
           if (guarded) this.#tx.savepoint.run()
           result = op.fn(this.#q)
+          if (guarded && !(result instanceof Promise)) this.#tx.release.run()
         } catch (err) {
           fail(i, err)
           if (!recover(i, guarded, err)) break
@@ -414,7 +415,12 @@ export class SqliteBackend implements Backend {
           const at = i
           return result.then(
             (value) => {
-              if (guarded) this.#tx.release.run()
+              try {
+                if (guarded) this.#tx.release.run()
+              } catch (err) {
+                fail(at, err)
+                return recover(at, guarded, err) ? step(at + 1) : this.#finish(batch, results, failures, failed)
+              }
               results[at] = value
               return step(at + 1)
             },
@@ -424,7 +430,6 @@ export class SqliteBackend implements Backend {
             },
           )
         }
-        if (guarded) this.#tx.release.run()
         results[i] = result
       }
       this.#finish(batch, results, failures, failed)
@@ -441,7 +446,7 @@ export class SqliteBackend implements Backend {
         else this.#tx.commit.run()
       }
     } catch (err) {
-      if (this.#db.inTransaction) this.#tx.rollback.run()
+      this.#rollback()
       for (let i = 0; i < batch.length; i++) {
         const op = batch[i] as Op
         op.reject(failed[i] === true ? failures[i] : sqliteError(op.method, err, this.#busyTimeout))
@@ -485,16 +490,29 @@ export class SqliteBackend implements Backend {
   }
 
   #settleAlone(op: Op, tx: boolean, value: unknown): void {
-    if (tx) this.#tx.commit.run()
-    op.onCommit?.(value)
+    try {
+      if (tx) this.#tx.commit.run()
+      op.onCommit?.(value)
+    } catch (err) {
+      this.#failAlone(op, tx, err)
+      return
+    }
     op.resolve(value)
   }
 
   #failAlone(op: Op, tx: boolean, err: unknown): void {
-    if (tx && this.#db.inTransaction) this.#tx.rollback.run()
+    if (tx) this.#rollback()
     op.reject(sqliteError(op.method, err, this.#busyTimeout))
   }
 
+  /** Rolls back the open transaction, if any; a failure to do so leaves SQLite to end it. */
+  #rollback(): void {
+    try {
+      if (this.#db.inTransaction) this.#tx.rollback.run()
+    } catch {
+      // SQLite rolls a transaction back itself when it cannot go on.
+    }
+  }
 
   error(method: string, err: unknown): unknown {
     return sqliteError(method, err, this.#busyTimeout)
