@@ -2,7 +2,8 @@
 // and lmdb-js, every workload in one process run. Prints a table of time per
 // operation with each system's ratio to raw better-sqlite3 measured in the
 // same run, checks the targets of the performance issue, and writes the
-// results to bench/results/latest.json and a timestamped copy.
+// results to bench/results/latest.json (latest-quick.json for a quick run)
+// and a timestamped copy.
 //
 // Options (flags or environment):
 //   --quick        | BENCH_QUICK=1     smaller sizes and 3 repeats (well under a minute)
@@ -187,7 +188,9 @@ if (save) {
   }
   const text = `${JSON.stringify(report, null, 2)}\n`
   const stamp = startedAt.toISOString().replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')
-  writeFileSync(join(dir, 'latest.json'), text)
+  // A quick run does not replace the full run's latest.json (which docs/performance.md shows).
+  const latest = quick ? 'latest-quick.json' : 'latest.json'
+  writeFileSync(join(dir, latest), text)
   writeFileSync(join(dir, `${stamp}${quick ? '-quick' : ''}.json`), text)
-  console.log(`results written to bench/results/latest.json and bench/results/${stamp}${quick ? '-quick' : ''}.json`)
+  console.log(`results written to bench/results/${latest} and bench/results/${stamp}${quick ? '-quick' : ''}.json`)
 }
