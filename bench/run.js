@@ -12,6 +12,7 @@
 //                                      entries, scoped, watched, durable, memory)
 //   --systems a,b  | BENCH_SYSTEMS=a,b run only these systems (raw is always run)
 //   --no-save      | BENCH_SAVE=0      do not write the JSON files
+//   --markdown                        print the tables in Markdown
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
