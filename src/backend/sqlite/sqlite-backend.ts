@@ -32,7 +32,18 @@ CREATE TABLE IF NOT EXISTS kv (
   PRIMARY KEY (grp, key)
 );
 CREATE INDEX IF NOT EXISTS kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS kv_changes (
+  revision INTEGER PRIMARY KEY AUTOINCREMENT,
+  type     TEXT NOT NULL,
+  grp      TEXT NOT NULL,
+  key      TEXT NOT NULL,
+  value    TEXT,
+  ts       INTEGER NOT NULL
+);
 `
+
+/** How often a subscribed backend checks whether another connection committed. */
+export const POLL_INTERVAL_MS = 50
 
 /**
  * Files up to this size are checked whole with `PRAGMA quick_check` when
@@ -193,6 +204,7 @@ function inTransactionOnly(q: SqliteQueries, db: BetterSqlite3.Database): Backen
  */
 export class SqliteBackend implements Backend {
   readonly name = 'sqlite'
+  readonly changeLog: boolean
   readonly #db: BetterSqlite3.Database
   readonly #q: SqliteQueries
   /** The same queries for ops in a batch: they refuse to run once SQLite has rolled the batch back. */
@@ -214,8 +226,14 @@ export class SqliteBackend implements Backend {
   /** Set once an operation met a damaged page: every later write is refused. */
   #corrupt: string | undefined
 
+  readonly #dataVersion: BetterSqlite3.Statement
+  readonly #wakers = new Set<() => void>()
+  #poller: NodeJS.Timeout | undefined
+
   private constructor(db: BetterSqlite3.Database, busyTimeout: number, location: string) {
     this.#db = db
+    this.changeLog = location !== ':memory:'
+    this.#dataVersion = db.prepare('PRAGMA data_version').pluck()
     this.#busyTimeout = busyTimeout
     this.#location = location
     this.#q = new SqliteQueries(db)
@@ -580,9 +598,41 @@ export class SqliteBackend implements Backend {
     return sqliteError(method, err, this.#busyTimeout, this.#location)
   }
 
+  /**
+   * Polls `PRAGMA data_version`, which changes when another connection
+   * commits, every {@link POLL_INTERVAL_MS} ms while anybody is subscribed:
+   * a cheap check that reads no table. The timer never keeps the process alive.
+   */
+  subscribe(wake: () => void): () => void {
+    if (!this.changeLog || this.#closed) return () => {}
+    const waker = (): void => wake()
+    this.#wakers.add(waker)
+    if (this.#poller === undefined) {
+      let seen = this.#dataVersion.get()
+      this.#poller = setInterval(() => {
+        if (this.#running || this.#closed) return
+        const version = this.#dataVersion.get()
+        if (version === seen) return
+        seen = version
+        for (const w of [...this.#wakers]) w()
+      }, POLL_INTERVAL_MS)
+      this.#poller.unref()
+    }
+    return () => {
+      this.#wakers.delete(waker)
+      if (this.#wakers.size === 0 && this.#poller !== undefined) {
+        clearInterval(this.#poller)
+        this.#poller = undefined
+      }
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    if (this.#poller !== undefined) clearInterval(this.#poller)
+    this.#poller = undefined
+    this.#wakers.clear()
     while (this.#flushing !== undefined) await this.#flushing
     this.#db.close()
   }
