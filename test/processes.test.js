@@ -27,6 +27,7 @@ it('4 writer and 2 reader processes share one file without errors, losses or quo
   for (const report of [...r.writerReports, ...r.readerReports]) assert.deepEqual(report.errors, [], `${report.role} ${report.id ?? ''}`)
   assert.deepEqual(r.missing, [])
   assert.equal(r.integrity, 'ok')
+  assert.deepEqual(r.changeLog, [], 'the change log written by all processes agrees with the data')
   for (const w of r.writerReports) assert.equal(w.written, 400)
   // Attempts exceed the quotas, so they fill exactly, and no more.
   const accepted = r.writerReports.reduce((n, w) => n + w.quotaAccepted, 0)

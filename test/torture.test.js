@@ -25,7 +25,7 @@ describe('crash safety (SIGKILL at random moments)', () => {
     })
   }
 
-  it('the checker notices a lost write and a half-applied transaction', async () => {
+  it('the checker notices a lost write, a half-applied transaction and a change log out of step', async () => {
     // Keeps the harness honest: the same checks, on a file damaged on purpose.
     const file = join(dir, 'tampered.db')
     const log = join(dir, 'tampered.log')
@@ -50,5 +50,7 @@ describe('crash safety (SIGKILL at random moments)', () => {
     assert.equal(damaged.stats.halfApplied, 1)
     assert.ok(damaged.failures.some((f) => f.includes(`${set.g}/${set.k}`)))
     assert.ok(damaged.failures.some((f) => f.includes(`transaction ${tx.id} half-applied`)))
+    // The rows went without their change log entries.
+    assert.ok(damaged.failures.some((f) => f.includes(`change log disagrees with the data on ${set.g}/${set.k}`)))
   })
 })

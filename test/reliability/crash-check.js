@@ -7,6 +7,8 @@
 // - every acknowledged write is there with its value and expiry, and every
 //   acknowledged delete is still deleted (a write that was issued but not
 //   acknowledged may or may not be there: both are allowed);
+// - the change log, written in the same transactions, agrees with the data
+//   and its revisions follow one another without a gap;
 // - every transaction is all or nothing, a rolled-back transaction left no
 //   trace, and bank/a + bank/b is unchanged;
 // - everything earlier rounds left in the file is unchanged, and nothing
@@ -58,8 +60,8 @@ export function killRound({ file, durability, round, seed, log, maxDelay = 400, 
   })
 }
 
-/** The rows of the file, keyed by group and key. */
-function readRows(file) {
+/** The rows of the file, keyed by group and key, and the change log after `since`. */
+function readRows(file, since) {
   const db = new Database(file)
   try {
     const integrity = db.pragma('integrity_check', { simple: true })
@@ -67,10 +69,43 @@ function readRows(file) {
     for (const r of db.prepare('SELECT grp, key, value, expires_at FROM kv').all()) {
       rows.set(gk(r.grp, r.key), { g: r.grp, k: r.key, value: r.value, expiresAt: r.expires_at })
     }
-    return { integrity, rows }
+    const hasLog = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kv_changes'").get() !== undefined
+    const changes = hasLog
+      ? db.prepare('SELECT revision, type, grp, key, value FROM kv_changes WHERE revision > ? ORDER BY revision').all(since)
+      : undefined
+    return { integrity, rows, changes }
   } finally {
     db.close()
   }
+}
+
+/**
+ * The change log is written in the same transaction as the data: replaying
+ * the entries after `since` on the earlier rows must give the rows in the
+ * file, and revisions must follow one another without a gap.
+ */
+function checkChangeLog(changes, baseline, since, rows, failures) {
+  const state = new Map([...baseline].map(([id, r]) => [id, r.value]))
+  let expected = since + 1
+  for (const c of changes) {
+    if (c.revision !== expected) {
+      failures.push(`change log: revision ${c.revision} follows ${expected - 1}`)
+      expected = c.revision
+    }
+    expected++
+    if (c.type === 'set') state.set(gk(c.grp, c.key), c.value)
+    else if (c.type === 'delete' || c.type === 'expire') state.delete(gk(c.grp, c.key))
+    else if (c.type === 'delete_group') {
+      for (const id of [...state.keys()]) if (id.startsWith(`${c.grp}\u0000`)) state.delete(id)
+    } else failures.push(`change log: unknown type ${c.type}`)
+  }
+  for (const [id, row] of rows) {
+    if (state.get(id) !== row.value) failures.push(`change log disagrees with the data on ${row.g}/${row.k}: log ${JSON.stringify(state.get(id))}, file ${JSON.stringify(row.value)}`)
+  }
+  for (const [id, value] of state) {
+    if (!rows.has(id)) failures.push(`change log disagrees with the data on ${id.replace('\u0000', '/')}: log ${JSON.stringify(value)}, file nothing`)
+  }
+  return expected - 1
 }
 
 /** The log's entries; a line cut short by the kill is ignored. */
@@ -111,7 +146,7 @@ function sameRow(a, b) {
  * Checks the file after a kill against the log of the round and the rows
  * earlier rounds left (`baseline`). Answers the figures and every failure.
  */
-export async function verifyRound({ file, log, baseline, durability }) {
+export async function verifyRound({ file, log, baseline, durability, baselineRevision = 0 }) {
   const now = Date.now()
   const failures = []
   // The store itself must open the crashed file and read it.
@@ -124,8 +159,9 @@ export async function verifyRound({ file, log, baseline, durability }) {
   } finally {
     await store.close()
   }
-  const { integrity, rows } = readRows(file)
+  const { integrity, rows, changes } = readRows(file, baselineRevision)
   if (integrity !== 'ok') failures.push(`integrity_check: ${integrity}`)
+  const revision = changes === undefined ? baselineRevision : checkChangeLog(changes, baseline, baselineRevision, rows, failures)
   const checkedAt = Date.now()
   for (const [id, row] of rows) {
     const live = row.expiresAt === null || row.expiresAt > checkedAt
@@ -240,7 +276,7 @@ export async function verifyRound({ file, log, baseline, durability }) {
   for (const [id, row] of rows) {
     if (!keys.has(id) && !baseline.has(id) && !SPECIAL.has(row.g)) failures.push(`row no one wrote: ${JSON.stringify(row)}`)
   }
-  return { stats, failures, rows, integrity }
+  return { stats, failures, rows, integrity, revision }
 }
 
 /**
@@ -251,11 +287,13 @@ export async function crashRounds({ dir, durability, rounds, seed = 1, roundsPer
   mkdirSync(dir, { recursive: true })
   const totals = { durability, rounds: 0, killedBeforeReady: 0, acknowledged: 0, issued: 0, transactions: 0, deletes: 0, lost: 0, halfApplied: 0, integrityFailures: 0, failures: [] }
   let baseline = new Map()
+  let baselineRevision = 0
   let file
   for (let round = 0; round < rounds; round++) {
     if (round % roundsPerFile === 0) {
       file = join(dir, `crash-${durability}-${round}.db`)
       baseline = new Map()
+      baselineRevision = 0
     }
     const log = join(dir, `crash-${durability}-${round}.log`)
     const roundSeed = (seed * 1_000_003 + round) >>> 0
@@ -264,12 +302,13 @@ export async function crashRounds({ dir, durability, rounds, seed = 1, roundsPer
     if (!existsSync(file)) {
       // Killed before the file was created: nothing to check, nothing acknowledged.
       if (readLog(log).length > 0) throw new Error('writes were logged but there is no file')
-      result = { stats: { acknowledged: 0, issued: 0, transactions: 0, deletes: 0, lost: 0, halfApplied: 0 }, failures: [], rows: new Map(), integrity: 'ok' }
+      result = { stats: { acknowledged: 0, issued: 0, transactions: 0, deletes: 0, lost: 0, halfApplied: 0 }, failures: [], rows: new Map(), integrity: 'ok', revision: 0 }
     } else {
-      result = await verifyRound({ file, log, baseline, durability })
+      result = await verifyRound({ file, log, baseline, baselineRevision, durability })
     }
     rmSync(log, { force: true })
     baseline = result.rows
+    baselineRevision = result.revision
     totals.rounds++
     if (!ready) totals.killedBeforeReady++
     for (const name of ['acknowledged', 'issued', 'transactions', 'deletes', 'lost', 'halfApplied']) totals[name] += result.stats[name]

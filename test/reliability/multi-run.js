@@ -26,6 +26,31 @@ function start(args) {
 }
 
 /**
+ * The change log written by all the processes: revisions follow one another
+ * without a gap, and replaying it gives the data. Answers the problems found.
+ */
+function checkChangeLog(db) {
+  const problems = []
+  const state = new Map()
+  let previous
+  for (const c of db.prepare('SELECT revision, type, grp, key, value FROM kv_changes ORDER BY revision').iterate()) {
+    if (previous !== undefined && c.revision !== previous + 1) problems.push(`revision ${c.revision} follows ${previous}`)
+    previous = c.revision
+    const id = `${c.grp}\u0000${c.key}`
+    if (c.type === 'set') state.set(id, c.value)
+    else if (c.type === 'delete' || c.type === 'expire') state.delete(id)
+    else for (const k of [...state.keys()]) if (k.startsWith(`${c.grp}\u0000`)) state.delete(k)
+  }
+  let rows = 0
+  for (const r of db.prepare('SELECT grp, key, value FROM kv').iterate()) {
+    rows++
+    if (state.get(`${r.grp}\u0000${r.key}`) !== r.value) problems.push(`log and data differ on ${r.grp}/${r.key}`)
+  }
+  if (rows !== state.size) problems.push(`log replays to ${state.size} keys, the data holds ${rows}`)
+  return problems.slice(0, 20)
+}
+
+/**
  * Runs `writers` writer processes (each `keys` keys, plus attempts to exceed
  * the shared quotas) while `readers` reader processes read, into `file`.
  * Answers the reports and what the file holds afterwards.
@@ -65,6 +90,7 @@ export async function manyProcesses({ file, writers = 4, readers = 2, keys, maxK
   }
   const db = new Database(file, { readonly: true })
   const integrity = db.pragma('integrity_check', { simple: true })
+  const changeLog = checkChangeLog(db)
   db.close()
-  return { writerReports, readerReports, missing, quotaKeys, quotaGroups, integrity, seconds }
+  return { writerReports, readerReports, missing, quotaKeys, quotaGroups, integrity, changeLog, seconds }
 }
