@@ -58,11 +58,11 @@ export interface ResolvedOptions extends Required<Omit<StoreOptions, 'changeRete
 const KNOWN = new Set(['purgeInterval', 'durability', 'busyTimeout', 'now', 'changeLog', 'changeRetention'])
 
 function nonNegativeInteger(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new TypeError(`Store.open: options.${name} must be a non-negative integer number of milliseconds`)
+  if (typeof value !== 'number') {
+    throw new TypeError(`Store.open: options.${name} must be a number of milliseconds, got ${typeof value}`)
   }
-  if (value < 0 || value > 2 ** 31 - 1) {
-    throw new RangeError(`Store.open: options.${name} must be between 0 and 2147483647 ms, got ${value}`)
+  if (!Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
+    throw new RangeError(`Store.open: options.${name} must be an integer from 0 to 2147483647 ms, got ${value}`)
   }
   return value
 }

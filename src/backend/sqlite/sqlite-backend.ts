@@ -5,7 +5,7 @@ import Database from 'better-sqlite3'
 import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError, wrapError } from '../../errors.js'
 import type { Backend, BackendQueries, MaybePromise, WriteOptions } from '../backend.js'
-import { SqliteQueries } from './sqlite-queries.js'
+import { PK_INDEX, SqliteQueries } from './sqlite-queries.js'
 
 /** Options the SQLite backend takes from the store's options. */
 export interface SqliteBackendOptions {
@@ -193,6 +193,27 @@ function inTransactionOnly(q: SqliteQueries, db: BetterSqlite3.Database): Backen
   return guarded as unknown as BackendQueries
 }
 
+/** An error raised while opening `location`, as a StoreError naming the path. */
+function openError(location: string, err: unknown, busyTimeout: number): StoreError {
+  if (err instanceof StoreError) return err
+  const detail = err instanceof Error ? err.message : String(err)
+  if (err instanceof Database.SqliteError) {
+    if (err.code.startsWith('SQLITE_BUSY') || err.code.startsWith('SQLITE_LOCKED')) {
+      return new StoreError(
+        `Store.open: '${location}' is locked by another connection (waited busyTimeout ${busyTimeout} ms)`,
+        { cause: err },
+      )
+    }
+    if (err.code.startsWith('SQLITE_NOTADB') || err.code.startsWith('SQLITE_CORRUPT')) {
+      return new StoreError(`Store.open: '${location}' is not a database or is corrupt: ${detail}`, { cause: err })
+    }
+    if (err.code === 'SQLITE_FULL' || err.code.startsWith('SQLITE_READONLY') || err.code.startsWith('SQLITE_IOERR')) {
+      return sqliteError('Store.open', err, busyTimeout, location) as StoreError
+    }
+  }
+  return new StoreError(`Store.open: cannot open '${location}': ${detail}`, { cause: err })
+}
+
 /**
  * Embedded SQLite through better-sqlite3, on one connection.
  *
@@ -263,10 +284,10 @@ export class SqliteBackend implements Backend {
    *
    * A file of at most {@link QUICK_CHECK_MAX_BYTES} is checked whole with
    * `PRAGMA quick_check` (about 2.5 ms per MB); a larger one only for its
-   * header, length and schema, so that opening stays fast (a 170 MB file
-   * would take 0.4 s). Damage found later is reported by the operation that
-   * meets it, and from then on the store refuses every write, so a damaged
-   * file is not written to.
+   * header, length, schema and the ends of the kv table, so that opening
+   * stays fast (a 170 MB file would take 0.4 s). Damage found later is
+   * reported by the operation that meets it, and from then on the store
+   * refuses every write, so a damaged file is not written to.
    */
   static open(location: string, options: SqliteBackendOptions): SqliteBackend {
     const method = 'Store.open'
@@ -279,59 +300,63 @@ export class SqliteBackend implements Backend {
       throw new StoreError(`${method}: cannot open '${location}': ${(err as Error).message}`, { cause: err })
     }
     try {
-      // The first read of the schema fails on a file that is not a database.
-      db.prepare('SELECT count(*) FROM sqlite_master').pluck().get()
-    } catch (err) {
-      db.close()
-      const code = err instanceof Database.SqliteError ? err.code : ''
-      if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
-        throw new StoreError(
-          `${method}: '${location}' is not a database or is corrupt: ${(err as Error).message}`,
-          { cause: err },
-        )
-      }
-      throw sqliteError(method, err, options.busyTimeout, location)
-    }
-    if (size !== undefined && size > 0 && size <= QUICK_CHECK_MAX_BYTES) {
-      let verdict: unknown
-      try {
-        verdict = db.pragma('quick_check(1)', { simple: true })
-      } catch (err) {
-        verdict = (err as Error).message
-        if (!(err instanceof Database.SqliteError) || !(err.code.startsWith('SQLITE_CORRUPT') || err.code === 'SQLITE_NOTADB')) {
-          db.close()
-          throw sqliteError(method, err, options.busyTimeout, location)
-        }
-      }
-      if (verdict !== 'ok') {
-        db.close()
-        const found = String(verdict).replace('*** in database main ***', '').trim().replace(/\s*\n\s*/g, '; ')
-        throw new StoreError(`${method}: '${location}' is corrupt: quick_check found: ${found}`)
-      }
-    }
-    try {
+      db.pragma(`busy_timeout = ${options.busyTimeout}`)
+      // Read-only checks first: a file that is not a database, not ours or
+      // visibly corrupt is refused before anything is written to it.
+      const columns = SqliteBackend.#check(db, location)
+      if (size !== undefined && size > 0 && size <= QUICK_CHECK_MAX_BYTES) SqliteBackend.#quickCheck(db, location)
+      // Schema changes before the switch to WAL: on a file still in
+      // rollback-journal mode a failed change is rolled back from the journal.
+      SqliteBackend.#migrate(db, columns)
       if (!memory) db.pragma('journal_mode = WAL')
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`)
-      db.pragma(`busy_timeout = ${options.busyTimeout}`)
-      SqliteBackend.#migrate(db, location)
       return new SqliteBackend(db, options.busyTimeout, location)
     } catch (err) {
       db.close()
-      if (err instanceof StoreError) throw err
-      throw sqliteError(method, err, options.busyTimeout, location)
+      throw openError(location, err, options.busyTimeout)
     }
   }
 
-  static #migrate(db: BetterSqlite3.Database, location: string): void {
-    const columns = (db.prepare('PRAGMA table_info(kv)').all() as { name: string }[]).map((c) => c.name)
-    if (columns.length > 0) {
-      for (const needed of ['grp', 'key', 'value']) {
-        if (!columns.includes(needed)) {
-          throw new StoreError(`Store.open: '${location}' has a table kv without column '${needed}': not a groupstore database`)
-        }
-      }
-      if (!columns.includes('expires_at')) db.exec('ALTER TABLE kv ADD COLUMN expires_at INTEGER')
+  /** Reads every page of the file (`PRAGMA quick_check`): refuses a damaged one. */
+  static #quickCheck(db: BetterSqlite3.Database, location: string): void {
+    let verdict: unknown
+    try {
+      verdict = db.pragma('quick_check(1)', { simple: true })
+    } catch (err) {
+      const code = err instanceof Database.SqliteError ? err.code : ''
+      if (!code.startsWith('SQLITE_CORRUPT') && code !== 'SQLITE_NOTADB') throw err
+      verdict = (err as Error).message
     }
+    if (verdict === 'ok') return
+    const found = String(verdict).replace('*** in database main ***', '').trim().replace(/\s*\n\s*/g, '; ')
+    throw new StoreError(`Store.open: '${location}' is corrupt: quick_check found: ${found}`)
+  }
+
+  /** Reads the schema and the ends of the kv table; answers kv's columns (none when it is missing). */
+  static #check(db: BetterSqlite3.Database, location: string): string[] {
+    // The first read of the schema fails on a file that is not a database.
+    db.prepare('SELECT count(*) FROM sqlite_master').pluck().get()
+    const columns = (db.prepare('PRAGMA table_info(kv)').all() as { name: string }[]).map((c) => c.name)
+    if (columns.length === 0) return columns
+    for (const needed of ['grp', 'key', 'value']) {
+      if (!columns.includes(needed)) {
+        throw new StoreError(`Store.open: '${location}' has a table kv without column '${needed}': not a groupstore database`)
+      }
+    }
+    const pk = (db.prepare('PRAGMA index_list(kv)').all() as { name: string; origin: string }[]).find((i) => i.origin === 'pk')
+    const pkColumns = pk === undefined ? [] : (db.pragma(`index_info(${pk.name})`) as { name: string }[]).map((c) => c.name)
+    if (pk?.name !== PK_INDEX || pkColumns.join() !== 'grp,key') {
+      throw new StoreError(`Store.open: '${location}' has a table kv without PRIMARY KEY (grp, key): not a groupstore database`)
+    }
+    // Walk to the first and last rows through the primary key and the table,
+    // so that a damaged table fails here rather than on a later read.
+    db.prepare('SELECT value FROM kv ORDER BY grp, key LIMIT 1').get()
+    db.prepare('SELECT value FROM kv ORDER BY grp DESC, key DESC LIMIT 1').get()
+    return columns
+  }
+
+  static #migrate(db: BetterSqlite3.Database, columns: string[]): void {
+    if (columns.length > 0 && !columns.includes('expires_at')) db.exec('ALTER TABLE kv ADD COLUMN expires_at INTEGER')
     db.exec(SCHEMA)
   }
 
