@@ -199,3 +199,62 @@ describe('model-based fuzzing', () => {
     })
   })
 })
+
+// Sequences kept as named tests: shrunk cases of the boundaries the model
+// checks. A failing case fast-check finds goes here, as it printed it.
+describe('model-based fuzzing: regressions', () => {
+  const set = (target, g, k, v, options) => ({ kind: 'op', target, op: { name: 'set', args: [g, k, v, options] } })
+  const read = (target, name, ...args) => ({ kind: 'op', target, op: { name, args } })
+
+  it('a key reads as expired from its expiry millisecond (shrunk from an off-by-one model)', () =>
+    runSequence([set('store', '', '', '', { ttl: 1 }), { kind: 'toExpiry' }, read('store', 'get', '', ''), read('store', 'purgeExpired')]))
+
+  it('groups and keys sort by code point: U+FFFF before an astral character', () =>
+    runSequence([
+      set('store', '😀', '😀', 'a'),
+      set('store', '\uFFFF', '\uFFFF', 'b'),
+      set('store', '😀', '\uFFFF', 'c'),
+      read('store', 'groups'),
+      read('store', 'page', '😀', { limit: 1 }),
+      read('store', 'page', '😀', { after: '\uFFFF' }),
+    ]))
+
+  it('a quota refusal inside a burst fails alone and the batch goes on', () =>
+    runSequence([
+      {
+        kind: 'burst',
+        ops: ['a', 'b', 'c', 'd', 'e', 'f'].map((k) => ({ target: 't1', op: { name: 'set', args: ['g', k, k, undefined] } })),
+      },
+      read('t1', 'countAll'),
+      read('store', 'groups', 't1:'),
+    ]))
+
+  it('a lone surrogate inside a transaction is a TypeError and the transaction still commits the rest', () =>
+    runSequence([
+      {
+        kind: 'tx',
+        target: 'store',
+        ops: [
+          { name: 'set', args: ['g', 'k', 'v', undefined] },
+          { name: 'set', args: ['g', '\uD800', 'v', undefined] },
+          { name: 'get', args: ['g', 'k'] },
+        ],
+        fail: false,
+      },
+      read('store', 'getAll', 'g'),
+    ]))
+
+  it('an expired key does not count towards a quota, and overwriting a live key never does', () =>
+    runSequence([
+      set('t1', 'g', 'a', '1', { ttl: 10 }),
+      set('t1', 'g', 'b', '2'),
+      set('t1', 'h', 'c', '3'),
+      set('t1', 'h', 'd', '4'),
+      set('t1', 'h', 'e', '5'),
+      { kind: 'advance', ms: 10 },
+      set('t1', 'h', 'e', '6'),
+      set('t1', 'x', 'y', 'z'),
+      set('t1', 'h', 'f', '7'),
+      read('t1', 'countAll'),
+    ]))
+})

@@ -47,8 +47,9 @@ export const POLL_INTERVAL_MS = 50
 
 /**
  * Files up to this size are checked whole with `PRAGMA quick_check` when
- * opened (about 80 ms at this size); larger ones only for header, length
- * and schema. See docs/reliability.md for the measurements.
+ * opened (about 60 ms at this size); larger ones only for header, length,
+ * schema and the ends of the kv table. See docs/reliability.md for the
+ * measurements.
  */
 export const QUICK_CHECK_MAX_BYTES = 32 * 1024 * 1024
 
@@ -283,7 +284,7 @@ export class SqliteBackend implements Backend {
    * written before the checks.
    *
    * A file of at most {@link QUICK_CHECK_MAX_BYTES} is checked whole with
-   * `PRAGMA quick_check` (about 2.5 ms per MB); a larger one only for its
+   * `PRAGMA quick_check` (about 2 ms per MB); a larger one only for its
    * header, length, schema and the ends of the kv table, so that opening
    * stays fast (a 170 MB file would take 0.4 s). Damage found later is
    * reported by the operation that meets it, and from then on the store
