@@ -172,6 +172,9 @@ function writable(path: string): boolean {
   }
 }
 
+/** A query issued after SQLite rolled the batch's transaction back; {@link SqliteBackend.error} names the method. */
+class TransactionLost extends Error {}
+
 /**
  * `q` for the operations of a batch transaction. SQLite rolls back the whole
  * transaction on some errors (a full disk, an I/O error); a transaction
@@ -185,9 +188,7 @@ function inTransactionOnly(q: SqliteQueries, db: BetterSqlite3.Database): Backen
     const method = source[name]
     if (name === 'constructor' || typeof method !== 'function') continue
     guarded[name] = (...args: unknown[]): unknown => {
-      if (!db.inTransaction) {
-        throw new StoreError(`${name}: the transaction was rolled back by SQLite after an earlier error; nothing of it was committed`)
-      }
+      if (!db.inTransaction) throw new TransactionLost()
       return method.apply(q, args)
     }
   }
@@ -618,6 +619,9 @@ export class SqliteBackend implements Backend {
   }
 
   error(method: string, err: unknown): unknown {
+    if (err instanceof TransactionLost) {
+      return new StoreError(`${method}: the transaction was rolled back by SQLite after an earlier error; nothing of it was committed`)
+    }
     if (err instanceof Database.SqliteError && (err.code.startsWith('SQLITE_CORRUPT') || err.code === 'SQLITE_NOTADB')) {
       this.#corrupt ??= err.message
     }
