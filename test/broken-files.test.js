@@ -66,17 +66,23 @@ const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url))
  * file permissions, so read-only cases are run as `nobody` when the tests
  * run as root.
  */
-function openAsUser(location) {
+function openAsUser(t, location) {
   const result = spawnSync(process.execPath, [OPEN_CHILD, location], {
     cwd: PACKAGE_ROOT,
     encoding: 'utf8',
     ...(isRoot ? { uid: 65534, gid: 65534 } : {}),
   })
+  if (isRoot && (result.error !== undefined || /EACCES|EPERM/.test(result.stderr))) {
+    // No switching user here, or the checkout is not readable by nobody.
+    t.skip(`cannot run as an unprivileged user: ${result.error?.message ?? result.stderr.split('\n')[0]}`)
+    return undefined
+  }
   assert.equal(result.status, 0, result.stderr)
   return JSON.parse(result.stdout)
 }
 
 function assertRefusedInChild(report, location, pattern) {
+  if (report === undefined) return // skipped
   assert.equal(report.opened, false, `opened: ${JSON.stringify(report)}`)
   assert.equal(report.error.name, 'StoreError')
   assert.equal(report.error.code, 'ERR_STORE')
@@ -189,17 +195,17 @@ describe('broken environments', () => {
     await refusedOpen('/dev/null', /not a regular file/)
   })
 
-  it(`a read-only file${isRoot ? ' (opened as an unprivileged user)' : ''}`, async () => {
+  it(`a read-only file${isRoot ? ' (opened as an unprivileged user)' : ''}`, async (t) => {
     const dir = folder()
     const file = join(dir, 'ro.db')
     await makeDatabase(file, 10)
     chmodSync(file, 0o444)
     const before = snapshot(dir)
-    assertRefusedInChild(openAsUser(file), file, /read-only/)
+    assertRefusedInChild(openAsUser(t, file), file, /read-only/)
     assert.deepEqual(snapshot(dir), before)
   })
 
-  it(`a read-only folder, for an existing and a new file${isRoot ? ' (opened as an unprivileged user)' : ''}`, async () => {
+  it(`a read-only folder, for an existing and a new file${isRoot ? ' (opened as an unprivileged user)' : ''}`, async (t) => {
     const dir = folder()
     const file = join(dir, 'in-ro-folder.db')
     await makeDatabase(file, 10)
@@ -207,9 +213,9 @@ describe('broken environments', () => {
     chmodSync(dir, 0o555)
     try {
       const before = snapshot(dir)
-      assertRefusedInChild(openAsUser(file), file, /folder .* is read-only/)
+      assertRefusedInChild(openAsUser(t, file), file, /folder .* is read-only/)
       const fresh = join(dir, 'new.db')
-      assertRefusedInChild(openAsUser(fresh), fresh, /folder .* is read-only/)
+      assertRefusedInChild(openAsUser(t, fresh), fresh, /folder .* is read-only/)
       assert.deepEqual(snapshot(dir), before)
     } finally {
       chmodSync(dir, 0o755)
