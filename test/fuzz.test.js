@@ -8,6 +8,9 @@
 //   GROUPSTORE_FUZZ_RUNS=5000 GROUPSTORE_FUZZ_SEED=$RANDOM node --test test/fuzz.test.js
 // A failing case is shrunk by fast-check and kept below as a named regression.
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Store } from 'groupstore'
@@ -129,9 +132,9 @@ function same(real, expected, what, name) {
 }
 
 /** Runs one generated sequence against a fresh store and the model. */
-async function runSequence(steps) {
+async function runSequence(steps, location = ':memory:') {
   const model = new Model(T0)
-  const store = await Store.open(':memory:', { purgeInterval: 0, now: () => model.now })
+  const store = await Store.open(location, { purgeInterval: 0, durability: 'normal', now: () => model.now })
   try {
     const real = { store, t1: store.scope('t1', { quota: SCOPES.t1.quota }), t2: store.scope('t2') }
     const view = (m, t) => new View(m, SCOPES[t].prefix, SCOPES[t].quota)
@@ -185,6 +188,7 @@ async function runSequence(steps) {
     same(await call(store, { name: 'purgeExpired', args: [] }), all.apply('purgeExpired', []), 'final purgeExpired()')
   } finally {
     await store.close()
+    if (location !== ':memory:') for (const f of [location, `${location}-wal`, `${location}-shm`]) rmSync(f, { force: true })
   }
 }
 
@@ -196,6 +200,18 @@ describe('model-based fuzzing', () => {
     await fc.assert(fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 60 }), runSequence), {
       seed: SEED,
       numRuns: RUNS,
+    })
+  })
+
+  // A file takes other paths: every write goes through a transaction with a
+  // savepoint and appends to the change log.
+  it(`matches the model on a database file (seed ${SEED}, ${Math.ceil(RUNS / 3)} runs)`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'groupstore-fuzz-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
+    let n = 0
+    await fc.assert(fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 60 }), (steps) => runSequence(steps, join(dir, `f${n++}.db`))), {
+      seed: SEED,
+      numRuns: Math.ceil(RUNS / 3),
     })
   })
 })
