@@ -65,8 +65,8 @@ try {
     out('')
     const config = { keys: 5000, maxKeys: 1000, quotaAttempts: 500, maxGroups: 10, groupAttempts: 5 }
     out(`many processes: 4 writers x ${config.keys} keys, 2 readers; shared scope maxKeys ${config.maxKeys} (${4 * config.quotaAttempts} attempts), maxGroups ${config.maxGroups} (${4 * config.groupAttempts} attempts)`)
-    out('| durability | seconds | writes acknowledged | missing afterwards | errors seen by callers | quota keys (max seen by readers) | quota groups (max seen) | reads | integrity_check | change log |')
-    out('| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | --- | --- |')
+    out('| durability | seconds | writes acknowledged | slowest window of writes (ms) | missing afterwards | errors seen by callers | quota keys (max seen by readers) | quota groups (max seen) | reads | integrity_check | change log |')
+    out('| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | --- | --- |')
     for (const durability of ['full', 'normal']) {
       const r = await manyProcesses({ file: join(dir, `processes-${durability}.db`), durability, ...config })
       const errors = [...r.writerReports, ...r.readerReports].flatMap((x) => x.errors)
@@ -74,7 +74,8 @@ try {
       const maxSeen = Math.max(...r.readerReports.map((x) => x.maxQuotaKeysSeen))
       const maxGroupsSeen = Math.max(...r.readerReports.map((x) => x.maxQuotaGroupsSeen))
       const reads = r.readerReports.reduce((n, x) => n + x.reads, 0)
-      out(`| ${durability} | ${r.seconds.toFixed(1)} | ${written} | ${r.missing.length} | ${errors.length} | ${r.quotaKeys} (${maxSeen}) | ${r.quotaGroups} (${maxGroupsSeen}) | ${reads} | ${r.integrity} | ${r.changeLog.length === 0 ? 'agrees' : `${r.changeLog.length} problems`} |`)
+      const slowest = Math.max(...r.writerReports.map((w) => w.slowestWriteMs))
+      out(`| ${durability} | ${r.seconds.toFixed(1)} | ${written} | ${slowest} | ${r.missing.length} | ${errors.length} | ${r.quotaKeys} (${maxSeen}) | ${r.quotaGroups} (${maxGroupsSeen}) | ${reads} | ${r.integrity} | ${r.changeLog.length === 0 ? 'agrees' : `${r.changeLog.length} problems`} |`)
       if (errors.length > 0 || r.missing.length > 0 || r.quotaKeys > config.maxKeys || r.quotaGroups > config.maxGroups || r.integrity !== 'ok' || maxSeen > config.maxKeys || r.changeLog.length > 0) {
         failed = true
         for (const e of errors.slice(0, 20)) out(`  ERROR ${e}`)

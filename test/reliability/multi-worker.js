@@ -26,7 +26,7 @@ if (role === 'writer') {
   const store = await Store.open(file, { durability, purgeInterval: 0 })
   const quota = store.scope('quota', { quota: { maxKeys } })
   const groups = store.scope('quota-groups', { quota: { maxGroups } })
-  const report = { role, id, written: 0, quotaAccepted: 0, quotaRefused: 0, groupAccepted: [], groupRefused: 0, errors }
+  const report = { role, id, written: 0, quotaAccepted: 0, quotaRefused: 0, groupAccepted: [], groupRefused: 0, slowestWriteMs: 0, errors }
   // The plan: own keys, with quota attempts spread among them.
   const plan = []
   for (let i = 0; i < keys; i++) plan.push(['own', i])
@@ -54,7 +54,9 @@ if (role === 'writer') {
   // Issued in windows of 1 to 64 at once, so group commit batches them.
   for (let at = 0; at < plan.length; ) {
     const size = 1 + Math.floor(rng() * 64)
+    const started = performance.now()
     await Promise.all(plan.slice(at, at + size).map(run))
+    report.slowestWriteMs = Math.max(report.slowestWriteMs, Math.round(performance.now() - started))
     at += size
   }
   await store.close()

@@ -172,6 +172,13 @@ function writable(path: string): boolean {
   }
 }
 
+/** For how long after waiting for the write lock this connection yields it between batches. */
+const CONTENTION_MEMORY_MS = 100
+
+function isBusy(err: unknown): boolean {
+  return err instanceof Database.SqliteError && (err.code.startsWith('SQLITE_BUSY') || err.code.startsWith('SQLITE_LOCKED'))
+}
+
 /** A query issued after SQLite rolled the batch's transaction back; {@link SqliteBackend.error} names the method. */
 class TransactionLost extends Error {}
 
@@ -242,6 +249,10 @@ export class SqliteBackend implements Backend {
     release: BetterSqlite3.Statement
     rollbackTo: BetterSqlite3.Statement
   }
+  /** SQLite's own lock wait, turned off for each `BEGIN` (see {@link SqliteBackend.#begin}). */
+  readonly #lockWait: { none: BetterSqlite3.Statement; restore: BetterSqlite3.Statement }
+  /** Until when to yield the lock between batches: a wait for it was seen shortly before. */
+  #contendedUntil = 0
   #queue: Op[] = []
   #running = false
   #flushing: Promise<void> | undefined
@@ -268,6 +279,10 @@ export class SqliteBackend implements Backend {
       savepoint: db.prepare('SAVEPOINT op'),
       release: db.prepare('RELEASE op'),
       rollbackTo: db.prepare('ROLLBACK TO op'),
+    }
+    this.#lockWait = {
+      none: db.prepare('PRAGMA busy_timeout = 0'),
+      restore: db.prepare(`PRAGMA busy_timeout = ${busyTimeout}`),
     }
   }
 
@@ -460,9 +475,58 @@ export class SqliteBackend implements Backend {
     const only = batch.length === 1 ? batch[0] : undefined
     if (only !== undefined && (!only.write || only.single)) return this.#runAlone(only)
     if (!batch.some((op) => op.write)) return this.#runEach(batch)
-    try {
-      this.#tx.begin.run()
-    } catch (err) {
+    const begun = this.#begin()
+    if (begun instanceof Promise) return begun.then((err) => this.#runBegun(batch, err))
+    return this.#runBegun(batch, begun)
+  }
+
+  /**
+   * `BEGIN IMMEDIATE`. Another connection's write lock is waited for here,
+   * in sleeps of 1 to 4 ms, rather than in SQLite's busy handler, which
+   * blocks the event loop for the whole wait and, sleeping up to 100 ms
+   * between tries, can lose the lock again and again to writers that take it
+   * back at once (seen: one writer among four waiting past 5 s). Answers
+   * undefined once begun, else the error that ended the wait.
+   */
+  #begin(): MaybePromise<unknown> {
+    const attempt = (): unknown => {
+      try {
+        this.#tx.begin.run()
+        return undefined
+      } catch (err) {
+        return err
+      }
+    }
+    if (this.#location === ':memory:') return attempt() // a private database: nobody to wait for
+    const tryOnce = (): unknown => {
+      this.#lockWait.none.run()
+      const err = attempt()
+      this.#lockWait.restore.run()
+      return err
+    }
+    const deadline = Date.now() + this.#busyTimeout
+    const wait = (resolve: (err: unknown) => void): void => {
+      const err = tryOnce()
+      if (!isBusy(err) || Date.now() >= deadline) {
+        resolve(err)
+        return
+      }
+      this.#contendedUntil = Date.now() + CONTENTION_MEMORY_MS
+      setTimeout(() => wait(resolve), 1 + Math.random() * 3)
+    }
+    // This connection had to wait for the lock a moment ago, so others want
+    // it too: leave it free for a millisecond between batches, or a writer
+    // that has just committed takes it back before any waiter can.
+    if (Date.now() < this.#contendedUntil) return new Promise((resolve) => setTimeout(() => wait(resolve), 1))
+    const first = tryOnce()
+    if (!isBusy(first) || this.#busyTimeout === 0) return first
+    this.#contendedUntil = Date.now() + CONTENTION_MEMORY_MS
+    return new Promise((resolve) => setTimeout(() => wait(resolve), 1 + Math.random() * 3))
+  }
+
+  /** Runs a batch once `BEGIN` has answered: `err` when it failed. */
+  #runBegun(batch: Op[], err: unknown): Promise<void> | undefined {
+    if (err !== undefined) {
       // No write lock (another process held it past busyTimeout): the writes
       // fail, the reads need no lock and run on their own.
       const reads: Op[] = []
