@@ -221,14 +221,26 @@ describe('damage found after opening', () => {
     for (let i = 0; i < 2000; i++) writes.push(first.set('g', `k${String(i).padStart(5, '0')}`, 'v'.repeat(100)))
     await Promise.all(writes)
     await first.close()
-    // fold the WAL into the file, then damage pages in the middle of the table
-    const db = new Database(path)
-    db.pragma('wal_checkpoint(TRUNCATE)')
-    db.close()
+    // fold the WAL into the file: the first pages now hold group g
+    const fold = () => {
+      const db = new Database(path)
+      db.pragma('wal_checkpoint(TRUNCATE)')
+      db.close()
+    }
+    fold()
+    const groupPages = readFileSync(path).length / readFileSync(path).readUInt16BE(16)
+    // Files up to 32 MiB are checked whole when opened (and refused when damaged):
+    // grow this one past that, so the damage is found by the read that meets it.
+    const grow = await Store.open(path, { purgeInterval: 0, durability: 'normal' })
+    await grow.transaction(async (tx) => {
+      for (let i = 0; i < 34; i++) await tx.set('big', `k${i}`, 'm'.repeat(1024 * 1024))
+    })
+    await grow.close()
+    fold()
+    // damage pages in the middle of group g's part of the table
     const bytes = readFileSync(path)
     const pageSize = bytes.readUInt16BE(16)
-    const pages = bytes.length / pageSize
-    bytes.fill(0x5a, pageSize * Math.floor(pages / 2), pageSize * (Math.floor(pages / 2) + 3))
+    bytes.fill(0x5a, pageSize * Math.floor(groupPages / 2), pageSize * (Math.floor(groupPages / 2) + 3))
     writeFileSync(path, bytes)
     const store = await open(t, path)
     for (const [method, call] of [

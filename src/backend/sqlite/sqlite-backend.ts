@@ -1,3 +1,6 @@
+import { accessSync, closeSync, constants, existsSync, openSync, readSync, statSync } from 'node:fs'
+import type { Stats } from 'node:fs'
+import { basename, dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError, wrapError } from '../../errors.js'
@@ -40,25 +43,164 @@ CREATE TABLE IF NOT EXISTS kv_changes (
 );
 `
 
-const RESOLVED = Promise.resolve()
-
 /** How often a subscribed backend checks whether another connection committed. */
 export const POLL_INTERVAL_MS = 50
 
 /**
- * A driver error as a StoreError naming `method` (a lock wait past the
- * timeout is named as such); anything else, such as an error thrown by a
+ * Files up to this size are checked whole with `PRAGMA quick_check` when
+ * opened (about 60 ms at this size); larger ones only for header, length,
+ * schema and the ends of the kv table. See docs/reliability.md for the
+ * measurements.
+ */
+export const QUICK_CHECK_MAX_BYTES = 32 * 1024 * 1024
+
+/** How messages name the database: its path, or the in-memory database. */
+function describeLocation(location: string): string {
+  return location === ':memory:' ? 'the in-memory database' : `'${location}'`
+}
+
+/**
+ * A driver error as a StoreError naming `method` and, for conditions of the
+ * file (corrupt, full disk, read-only, I/O), the database; a lock wait past
+ * the timeout is named as such. Anything else, such as an error thrown by a
  * transaction callback, passes through unchanged.
  */
-function sqliteError(method: string, err: unknown, busyTimeout: number): unknown {
+function sqliteError(method: string, err: unknown, busyTimeout: number, location: string): unknown {
   if (!(err instanceof Database.SqliteError)) return err
-  if (err.code === 'SQLITE_BUSY' || err.code === 'SQLITE_LOCKED') {
-    return new StoreError(
-      `${method}: the database is locked by another connection (waited busyTimeout ${busyTimeout} ms)`,
-      { cause: err },
+  const code = err.code
+  const where = describeLocation(location)
+  let message: string | undefined
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    message = `the database is locked by another connection (waited busyTimeout ${busyTimeout} ms)`
+  } else if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
+    message = `${where} is corrupt: ${err.message}`
+  } else if (code === 'SQLITE_FULL') {
+    message = `cannot write ${where}: the disk is full (${err.message})`
+  } else if (code.startsWith('SQLITE_READONLY')) {
+    message = `cannot write ${where}: it is read-only (${err.message})`
+  } else if (code.startsWith('SQLITE_IOERR')) {
+    message = `I/O error on ${where}: ${err.message} (${code})`
+  } else if (code.startsWith('SQLITE_CANTOPEN') || code === 'SQLITE_PERM') {
+    message = `cannot open ${where}: ${err.message}`
+  }
+  if (message === undefined) return wrapError(method, err)
+  return new StoreError(`${method}: ${message}`, { cause: err })
+}
+
+/**
+ * Checks a file location before SQLite touches it, so that the common
+ * mistakes get a message that says what is wrong and nothing is created:
+ * a directory, something that is not a regular file, a missing or
+ * read-only folder, a read-only file.
+ */
+function checkLocation(method: string, location: string): number | undefined {
+  const fail = (message: string, cause?: unknown): never => {
+    throw new StoreError(`${method}: ${message}`, cause === undefined ? undefined : { cause })
+  }
+  const file = statOrUndefined(location)
+  if (file?.isDirectory()) fail(`'${location}' is a directory, not a database file`)
+  if (file !== undefined && !file.isFile()) fail(`'${location}' is not a regular file`)
+  const folder = dirname(resolve(location))
+  const parent = statOrUndefined(folder)
+  if (parent === undefined) fail(`cannot create '${location}': its folder '${folder}' does not exist`)
+  if (!(parent as Stats).isDirectory()) fail(`cannot create '${location}': '${folder}' is not a folder`)
+  if (file !== undefined) checkHeader(method, location, file.size)
+  if (file !== undefined && !writable(location)) {
+    fail(`'${location}' is read-only: a store writes to its file (open a copy, or make it writable)`)
+  }
+  if (!writable(folder)) {
+    fail(
+      `the folder '${folder}' of '${location}' is read-only: SQLite writes its journal files ` +
+        `('${basename(location)}-wal', '${basename(location)}-shm') beside the database`,
     )
   }
-  return wrapError(method, err)
+  return file?.size
+}
+
+const MAGIC = Buffer.from('SQLite format 3\0', 'latin1')
+
+/**
+ * Refuses a database file shorter than its header says, at the cost of one
+ * 100-byte read. Skipped while a journal or WAL file sits beside it: another
+ * connection may be extending the file, and SQLite then knows better. A
+ * file without the SQLite header is left for SQLite to refuse.
+ */
+function checkHeader(method: string, location: string, size: number): void {
+  if (size === 0) return // an empty file: SQLite makes a new database in it
+  const header = Buffer.alloc(100)
+  let read: number
+  try {
+    const fd = openSync(location, 'r')
+    try {
+      read = readSync(fd, header, 0, 100, 0)
+    } finally {
+      closeSync(fd)
+    }
+  } catch (err) {
+    throw new StoreError(`${method}: cannot read '${location}': ${(err as Error).message}`, { cause: err })
+  }
+  if (read < MAGIC.length || !header.subarray(0, MAGIC.length).equals(MAGIC)) return
+  if (read < 100) {
+    throw new StoreError(`${method}: '${location}' is truncated: ${size} bytes, shorter than a database header`)
+  }
+  const rawPageSize = header.readUInt16BE(16)
+  const pageSize = rawPageSize === 1 ? 65536 : rawPageSize
+  const pages = header.readUInt32BE(28)
+  const countValid = header.readUInt32BE(92) === header.readUInt32BE(24)
+  if (!countValid || pages === 0 || size >= pages * pageSize) return
+  if (existsSync(`${location}-wal`) || existsSync(`${location}-journal`)) return
+  throw new StoreError(
+    `${method}: '${location}' is truncated: its header counts ${pages} pages of ${pageSize} bytes ` +
+      `(${pages * pageSize} bytes), the file holds ${size} bytes`,
+  )
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined
+    throw new StoreError(`Store.open: cannot read '${path}': ${(err as Error).message}`, { cause: err })
+  }
+}
+
+function writable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** For how long after waiting for the write lock this connection yields it between batches. */
+const CONTENTION_MEMORY_MS = 100
+
+function isBusy(err: unknown): boolean {
+  return err instanceof Database.SqliteError && (err.code.startsWith('SQLITE_BUSY') || err.code.startsWith('SQLITE_LOCKED'))
+}
+
+/** A query issued after SQLite rolled the batch's transaction back; {@link SqliteBackend.error} names the method. */
+class TransactionLost extends Error {}
+
+/**
+ * `q` for the operations of a batch transaction. SQLite rolls back the whole
+ * transaction on some errors (a full disk, an I/O error); a transaction
+ * callback that caught such an error and carried on would otherwise run its
+ * next statements outside any transaction, committing half of itself.
+ */
+function inTransactionOnly(q: SqliteQueries, db: BetterSqlite3.Database): BackendQueries {
+  const guarded: Record<string, unknown> = {}
+  const source = q as unknown as Record<string, (...args: unknown[]) => unknown>
+  for (const name of Object.getOwnPropertyNames(SqliteQueries.prototype)) {
+    const method = source[name]
+    if (name === 'constructor' || typeof method !== 'function') continue
+    guarded[name] = (...args: unknown[]): unknown => {
+      if (!db.inTransaction) throw new TransactionLost()
+      return method.apply(q, args)
+    }
+  }
+  return guarded as unknown as BackendQueries
 }
 
 /** An error raised while opening `location`, as a StoreError naming the path. */
@@ -75,6 +217,9 @@ function openError(location: string, err: unknown, busyTimeout: number): StoreEr
     if (err.code.startsWith('SQLITE_NOTADB') || err.code.startsWith('SQLITE_CORRUPT')) {
       return new StoreError(`Store.open: '${location}' is not a database or is corrupt: ${detail}`, { cause: err })
     }
+    if (err.code === 'SQLITE_FULL' || err.code.startsWith('SQLITE_READONLY') || err.code.startsWith('SQLITE_IOERR')) {
+      return sqliteError('Store.open', err, busyTimeout, location) as StoreError
+    }
   }
   return new StoreError(`Store.open: cannot open '${location}': ${detail}`, { cause: err })
 }
@@ -85,18 +230,18 @@ function openError(location: string, err: unknown, busyTimeout: number): StoreEr
  * Reads run at once when nothing is queued. Writes are queued and run in
  * batches: every write issued while a batch is being prepared or committed
  * joins the next one, which is one transaction with one commit (one fsync
- * with `durability: 'full'`): group commit. Each write of several
- * statements in a batch runs under its own savepoint, so a write that
- * throws is rolled back alone; a single statement needs none, as SQLite
- * undoes a failed statement by itself. In memory there is no fsync to
- * share, so an idle write runs at once instead of waiting for a batch.
+ * with `durability: 'full'`): group commit. Each write in a batch runs under
+ * its own savepoint, so a write that throws is rolled back alone.
  */
 export class SqliteBackend implements Backend {
   readonly name = 'sqlite'
   readonly changeLog: boolean
   readonly #db: BetterSqlite3.Database
   readonly #q: SqliteQueries
+  /** The same queries for ops in a batch: they refuse to run once SQLite has rolled the batch back. */
+  readonly #txq: BackendQueries
   readonly #busyTimeout: number
+  readonly #location: string
   readonly #tx: {
     begin: BetterSqlite3.Statement
     commit: BetterSqlite3.Statement
@@ -105,29 +250,29 @@ export class SqliteBackend implements Backend {
     release: BetterSqlite3.Statement
     rollbackTo: BetterSqlite3.Statement
   }
+  /** SQLite's own lock wait, turned off for each `BEGIN` (see {@link SqliteBackend.#begin}). */
+  readonly #lockWait: { none: BetterSqlite3.Statement; restore: BetterSqlite3.Statement }
+  /** Until when to yield the lock between batches: a wait for it was seen shortly before. */
+  #contendedUntil = 0
   #queue: Op[] = []
   #running = false
   #flushing: Promise<void> | undefined
   #closed = false
-  /** In memory there is no fsync for writes to share: an idle write runs at once. */
-  readonly #immediate: boolean
-  /** Writes run at once whose commit is still to be announced, and their announcements. */
-  #announcing = 0
-  #pending: unknown[] = []
-  #pendingCount = 0
-  #spare: unknown[] = []
+  /** Set once an operation met a damaged page: every later write is refused. */
+  #corrupt: string | undefined
 
   readonly #dataVersion: BetterSqlite3.Statement
   readonly #wakers = new Set<() => void>()
   #poller: NodeJS.Timeout | undefined
 
-  private constructor(db: BetterSqlite3.Database, busyTimeout: number, shared: boolean) {
+  private constructor(db: BetterSqlite3.Database, busyTimeout: number, location: string) {
     this.#db = db
-    this.changeLog = shared
+    this.changeLog = location !== ':memory:'
     this.#dataVersion = db.prepare('PRAGMA data_version').pluck()
     this.#busyTimeout = busyTimeout
-    this.#immediate = !shared
+    this.#location = location
     this.#q = new SqliteQueries(db)
+    this.#txq = inTransactionOnly(this.#q, db)
     this.#tx = {
       begin: db.prepare('BEGIN IMMEDIATE'),
       commit: db.prepare('COMMIT'),
@@ -135,6 +280,10 @@ export class SqliteBackend implements Backend {
       savepoint: db.prepare('SAVEPOINT op'),
       release: db.prepare('RELEASE op'),
       rollbackTo: db.prepare('ROLLBACK TO op'),
+    }
+    this.#lockWait = {
+      none: db.prepare('PRAGMA busy_timeout = 0'),
+      restore: db.prepare(`PRAGMA busy_timeout = ${busyTimeout}`),
     }
   }
 
@@ -146,12 +295,22 @@ export class SqliteBackend implements Backend {
   /**
    * Opens (creating if missing) a database file or `':memory:'`, checks that
    * it is a database, upgrades a pre-TTL go-store schema and applies the
-   * durability and lock settings. A file that is not a database is left
-   * untouched: nothing is written before the check.
+   * durability and lock settings. A location that is not a database (a
+   * directory, a foreign or corrupt file, a read-only file or folder) is
+   * refused with a StoreError naming it and left untouched: nothing is
+   * written before the checks.
+   *
+   * A file of at most {@link QUICK_CHECK_MAX_BYTES} is checked whole with
+   * `PRAGMA quick_check` (about 2 ms per MB); a larger one only for its
+   * header, length, schema and the ends of the kv table, so that opening
+   * stays fast (a 170 MB file would take 0.4 s). Damage found later is
+   * reported by the operation that meets it, and from then on the store
+   * refuses every write, so a damaged file is not written to.
    */
   static open(location: string, options: SqliteBackendOptions): SqliteBackend {
     const method = 'Store.open'
     const memory = location === ':memory:'
+    const size = memory ? undefined : checkLocation(method, location)
     let db: BetterSqlite3.Database
     try {
       db = new Database(location, { timeout: options.busyTimeout })
@@ -163,16 +322,32 @@ export class SqliteBackend implements Backend {
       // Read-only checks first: a file that is not a database, not ours or
       // visibly corrupt is refused before anything is written to it.
       const columns = SqliteBackend.#check(db, location)
+      if (size !== undefined && size > 0 && size <= QUICK_CHECK_MAX_BYTES) SqliteBackend.#quickCheck(db, location)
       // Schema changes before the switch to WAL: on a file still in
       // rollback-journal mode a failed change is rolled back from the journal.
       SqliteBackend.#migrate(db, columns)
       if (!memory) db.pragma('journal_mode = WAL')
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`)
-      return new SqliteBackend(db, options.busyTimeout, !memory)
+      return new SqliteBackend(db, options.busyTimeout, location)
     } catch (err) {
       db.close()
       throw openError(location, err, options.busyTimeout)
     }
+  }
+
+  /** Reads every page of the file (`PRAGMA quick_check`): refuses a damaged one. */
+  static #quickCheck(db: BetterSqlite3.Database, location: string): void {
+    let verdict: unknown
+    try {
+      verdict = db.pragma('quick_check(1)', { simple: true })
+    } catch (err) {
+      const code = err instanceof Database.SqliteError ? err.code : ''
+      if (!code.startsWith('SQLITE_CORRUPT') && code !== 'SQLITE_NOTADB') throw err
+      verdict = (err as Error).message
+    }
+    if (verdict === 'ok') return
+    const found = String(verdict).replace('*** in database main ***', '').trim().replace(/\s*\n\s*/g, '; ')
+    throw new StoreError(`Store.open: '${location}' is corrupt: quick_check found: ${found}`)
   }
 
   /** Reads the schema and the ends of the kv table; answers kv's columns (none when it is missing). */
@@ -213,7 +388,7 @@ export class SqliteBackend implements Backend {
       try {
         return Promise.resolve(fn(this.#q))
       } catch (err) {
-        return Promise.reject(sqliteError(method, err, this.#busyTimeout))
+        return Promise.reject(this.error(method, err))
       }
     }
     return this.#enqueue(false, false, method, fn, undefined)
@@ -225,94 +400,7 @@ export class SqliteBackend implements Backend {
     onCommit?: (result: T) => void,
     options?: WriteOptions,
   ): Promise<T> {
-    const single = options?.single === true
-    if (this.#immediate && this.#idle() && !this.#closed) {
-      if (single) return this.#runNow(method, fn, onCommit)
-      // Not while a commit is still to be announced: this one must come after it.
-      if (this.#announcing === 0) return this.#runNowAlone(method, fn, onCommit)
-    }
-    return this.#enqueue(true, single, method, fn, onCommit)
-  }
-
-  /**
-   * Runs a single-statement write now, with no batch around it. Its commit
-   * is announced (`onCommit`) in a microtask queued before its promise can
-   * be awaited, as a batch's would be: a watcher made right after the call
-   * still sees it, and the callbacks have run by the time the caller resumes.
-   */
-  #runNow<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>, onCommit: ((result: T) => void) | undefined): Promise<T> {
-    let result: MaybePromise<T>
-    try {
-      result = fn(this.#q)
-    } catch (err) {
-      return Promise.reject(sqliteError(method, err, this.#busyTimeout))
-    }
-    if (result instanceof Promise) return result.then((value) => (onCommit?.(value), value))
-    if (onCommit !== undefined) this.#announceLater(onCommit as (result: unknown) => void, result)
-    return Promise.resolve(result)
-  }
-
-  /**
-   * Runs a write of several statements now, in a transaction of its own,
-   * announcing its commit like {@link #runNow}. Should it go asynchronous (a
-   * transaction whose callback awaits), the queue waits for it as for a batch.
-   */
-  #runNowAlone<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>, onCommit: ((result: T) => void) | undefined): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const op: Op = {
-        write: true,
-        single: false,
-        method,
-        fn,
-        onCommit: undefined,
-        resolve: (value) => {
-          if (onCommit !== undefined) this.#announceLater(onCommit as (result: unknown) => void, value)
-          resolve(value as T)
-        },
-        reject,
-      }
-      this.#running = true
-      const pending = this.#runAlone(op)
-      if (pending === undefined) this.#running = false
-      else this.#flushing = pending.then(() => this.#flush())
-    })
-  }
-
-  /** Queues `onCommit(result)` for the next announcement (one microtask for all writes run at once meanwhile). */
-  #announceLater(onCommit: (result: unknown) => void, result: unknown): void {
-    this.#announcing++
-    // A promise reaction is the cheapest microtask (Node's queueMicrotask makes an async resource).
-    const at = this.#pendingCount
-    this.#pending[at] = onCommit
-    this.#pending[at + 1] = result
-    this.#pendingCount = at + 2
-    if (at === 0) void RESOLVED.then(this.#announcePending)
-  }
-
-  /** Announces the commits of writes run at once, in commit order, the backend counting as busy meanwhile. */
-  readonly #announcePending = (): void => {
-    const pending = this.#pending
-    const count = this.#pendingCount
-    this.#pending = this.#spare
-    this.#pendingCount = 0
-    const running = this.#running
-    this.#running = true
-    try {
-      for (let i = 0; i < count; i += 2) {
-        try {
-          ;(pending[i] as (result: unknown) => void)(pending[i + 1])
-        } catch (err) {
-          process.emitWarning(`announcing a commit failed: ${err instanceof Error ? err.message : String(err)}`, {
-            type: 'GroupstoreWarning',
-          })
-        }
-        this.#announcing--
-      }
-    } finally {
-      this.#running = running
-      pending.fill(undefined, 0, count)
-      this.#spare = pending
-    }
+    return this.#enqueue(true, options?.single === true, method, fn, onCommit)
   }
 
   #enqueue<T>(
@@ -323,6 +411,14 @@ export class SqliteBackend implements Backend {
     onCommit: ((result: T) => void) | undefined,
   ): Promise<T> {
     if (this.#closed) return Promise.reject(new StoreError(`${method}: the database is closed`))
+    if (write && this.#corrupt !== undefined) {
+      return Promise.reject(
+        new StoreError(
+          `${method}: ${describeLocation(this.#location)} is corrupt (${this.#corrupt}); ` +
+            'writes are refused so that the file stays as it is',
+        ),
+      )
+    }
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({
         write,
@@ -334,7 +430,7 @@ export class SqliteBackend implements Backend {
         reject,
       })
       if (this.#flushing === undefined) {
-        this.#flushing = RESOLVED.then(() => this.#flush())
+        this.#flushing = new Promise<void>((done) => queueMicrotask(() => void this.#flush().finally(done)))
       }
     })
   }
@@ -345,8 +441,15 @@ export class SqliteBackend implements Backend {
       while (this.#queue.length > 0) {
         const batch = this.#queue
         this.#queue = []
-        const pending = this.#runBatch(batch)
-        if (pending !== undefined) await pending
+        try {
+          const pending = this.#runBatch(batch)
+          if (pending !== undefined) await pending
+        } catch (err) {
+          // Not expected: every step handles its own failures. Never leave a
+          // caller waiting or a transaction open.
+          this.#rollback()
+          for (const op of batch) op.reject(this.error(op.method, err))
+        }
       }
     } finally {
       this.#running = false
@@ -354,61 +457,120 @@ export class SqliteBackend implements Backend {
     }
   }
 
-  /**
-   * Runs one batch in one transaction; answers a promise only when some
-   * operation was asynchronous. An operation of several statements runs
-   * under a savepoint so that its failure undoes it alone; a single
-   * statement needs none (SQLite undoes a failed statement by itself). If a
-   * failure rolls back the whole transaction (an I/O error, a full disk),
-   * the operations before it lost their writes and fail with it, and the
-   * rest run in a new transaction.
-   */
+  /** Puts operations back at the head of the queue, in order, to run in the next batch. */
+  #requeue(ops: Op[]): void {
+    if (ops.length > 0) this.#queue = [...ops, ...this.#queue]
+  }
+
+  /** Rolls back the open transaction, if any; a failure to do so leaves SQLite to undo it. */
+  #rollback(): void {
+    if (!this.#db.inTransaction) return
+    try {
+      this.#tx.rollback.run()
+    } catch {
+      // SQLite rolls back a transaction it cannot continue by itself.
+    }
+  }
+
+  /** Runs one batch; answers a promise only when some operation was asynchronous. */
   #runBatch(batch: Op[]): Promise<void> | undefined {
-    if (batch.length === 1) return this.#runAlone(batch[0] as Op)
+    const only = batch.length === 1 ? batch[0] : undefined
+    if (only !== undefined && (!only.write || only.single)) return this.#runAlone(only)
+    if (!batch.some((op) => op.write)) return this.#runEach(batch)
+    const begun = this.#begin()
+    if (begun instanceof Promise) return begun.then((err) => this.#runBegun(batch, err))
+    return this.#runBegun(batch, begun)
+  }
+
+  /**
+   * `BEGIN IMMEDIATE`. Another connection's write lock is waited for here,
+   * in sleeps of 1 to 4 ms, rather than in SQLite's busy handler, which
+   * blocks the event loop for the whole wait and, sleeping up to 100 ms
+   * between tries, can lose the lock again and again to writers that take it
+   * back at once (seen: one writer among four waiting past 5 s). Answers
+   * undefined once begun, else the error that ended the wait.
+   */
+  #begin(): MaybePromise<unknown> {
+    const attempt = (): unknown => {
+      try {
+        this.#tx.begin.run()
+        return undefined
+      } catch (err) {
+        return err
+      }
+    }
+    if (this.#location === ':memory:') return attempt() // a private database: nobody to wait for
+    const tryOnce = (): unknown => {
+      this.#lockWait.none.run()
+      const err = attempt()
+      this.#lockWait.restore.run()
+      return err
+    }
+    const deadline = Date.now() + this.#busyTimeout
+    const wait = (resolve: (err: unknown) => void): void => {
+      const err = tryOnce()
+      if (!isBusy(err) || Date.now() >= deadline) {
+        resolve(err)
+        return
+      }
+      this.#contendedUntil = Date.now() + CONTENTION_MEMORY_MS
+      setTimeout(() => wait(resolve), 1 + Math.random() * 3)
+    }
+    // This connection had to wait for the lock a moment ago, so others want
+    // it too: leave it free for a millisecond between batches, or a writer
+    // that has just committed takes it back before any waiter can.
+    if (Date.now() < this.#contendedUntil) return new Promise((resolve) => setTimeout(() => wait(resolve), 1))
+    const first = tryOnce()
+    if (!isBusy(first) || this.#busyTimeout === 0) return first
+    this.#contendedUntil = Date.now() + CONTENTION_MEMORY_MS
+    return new Promise((resolve) => setTimeout(() => wait(resolve), 1 + Math.random() * 3))
+  }
+
+  /** Runs a batch once `BEGIN` has answered: `err` when it failed. */
+  #runBegun(batch: Op[], err: unknown): Promise<void> | undefined {
+    if (err !== undefined) {
+      // No write lock (another process held it past busyTimeout): the writes
+      // fail, the reads need no lock and run on their own.
+      const reads: Op[] = []
+      for (const op of batch) {
+        if (op.write) op.reject(this.error(op.method, err))
+        else reads.push(op)
+      }
+      this.#requeue(reads)
+      return undefined
+    }
     const results: unknown[] = new Array(batch.length)
     const failures: unknown[] = new Array(batch.length)
     const failed: boolean[] = new Array(batch.length).fill(false)
-    const fail = (i: number, err: unknown): void => {
-      failures[i] = sqliteError((batch[i] as Op).method, err, this.#busyTimeout)
+    const savepoints = batch.length > 1
+    /** Records that op `i` failed; false when the failure took the whole transaction with it. */
+    const fail = (i: number, guarded: boolean, err: unknown): boolean => {
+      failures[i] = this.error((batch[i] as Op).method, err)
       failed[i] = true
-    }
-    /** Opens the batch's transaction at operation `from`; false (every operation from it failed) when it cannot. */
-    const begin = (from: number): boolean => {
-      try {
-        this.#tx.begin.run()
-        return true
-      } catch (err) {
-        for (let j = from; j < batch.length; j++) fail(j, err)
-        return false
-      }
-    }
-    /** After operation `i` failed with `err`: undoes it, or copes with the loss of the whole transaction. */
-    const recover = (i: number, guarded: boolean, err: unknown): boolean => {
       if (this.#db.inTransaction) {
-        if (!guarded) return true
         try {
-          this.#tx.rollbackTo.run()
-          this.#tx.release.run()
+          if (guarded) {
+            this.#tx.rollbackTo.run()
+            this.#tx.release.run()
+          }
           return true
         } catch {
           this.#rollback()
         }
       }
-      for (let j = 0; j < i; j++) if (!failed[j]) fail(j, err)
-      return begin(i + 1)
+      this.#abandon(batch, i, failures, failed, err)
+      return false
     }
     const step = (i: number): Promise<void> | undefined => {
       for (; i < batch.length; i++) {
         const op = batch[i] as Op
-        const guarded = op.write && !op.single
+        const guarded = savepoints && op.write
         let result: MaybePromise<unknown>
         try {
           if (guarded) this.#tx.savepoint.run()
-          result = op.fn(this.#q)
-          if (guarded && !(result instanceof Promise)) this.#tx.release.run()
+          result = op.fn(this.#txq)
         } catch (err) {
-          fail(i, err)
-          if (!recover(i, guarded, err)) break
+          if (!fail(i, guarded, err)) return undefined
           continue
         }
         if (result instanceof Promise) {
@@ -418,104 +580,118 @@ export class SqliteBackend implements Backend {
               try {
                 if (guarded) this.#tx.release.run()
               } catch (err) {
-                fail(at, err)
-                return recover(at, guarded, err) ? step(at + 1) : this.#finish(batch, results, failures, failed)
+                return fail(at, guarded, err) ? step(at + 1) : undefined
               }
               results[at] = value
               return step(at + 1)
             },
-            (err: unknown) => {
-              fail(at, err)
-              return recover(at, guarded, err) ? step(at + 1) : this.#finish(batch, results, failures, failed)
-            },
+            (err: unknown) => (fail(at, guarded, err) ? step(at + 1) : undefined),
           )
+        }
+        try {
+          if (guarded) this.#tx.release.run()
+        } catch (err) {
+          if (!fail(i, guarded, err)) return undefined
+          continue
         }
         results[i] = result
       }
       this.#finish(batch, results, failures, failed)
       return undefined
     }
-    return begin(0) ? step(0) : this.#finish(batch, results, failures, failed)
+    return step(0)
   }
 
-  #finish(batch: Op[], results: unknown[], failures: unknown[], failed: boolean[]): undefined {
-    const allFailed = failed.every(Boolean)
+  /**
+   * The transaction of a batch was lost at op `at` (SQLite rolls back the
+   * whole transaction on some errors, such as a full disk): the writes before
+   * it are undone and fail with that error; reads before it, and every op
+   * after it, run again in the next batch, which sees the state without them.
+   */
+  #abandon(batch: Op[], at: number, failures: unknown[], failed: boolean[], err: unknown): void {
+    this.#rollback()
+    const again: Op[] = []
+    for (let i = 0; i < batch.length; i++) {
+      const op = batch[i] as Op
+      if (i === at) op.reject(failures[i])
+      else if (i > at || !op.write) again.push(op)
+      else op.reject(failed[i] === true ? failures[i] : this.error(op.method, err))
+    }
+    this.#requeue(again)
+  }
+
+  #finish(batch: Op[], results: unknown[], failures: unknown[], failed: boolean[]): void {
+    const allFailed = batch.length === 1 && failed[0] === true
     try {
-      if (this.#db.inTransaction) {
-        if (allFailed) this.#tx.rollback.run()
-        else this.#tx.commit.run()
-      }
+      if (allFailed) this.#tx.rollback.run()
+      else this.#tx.commit.run()
     } catch (err) {
+      // Nothing of the batch was committed: the writes fail; the reads may have
+      // seen those writes, so they run again in the next batch.
       this.#rollback()
+      const reads: Op[] = []
       for (let i = 0; i < batch.length; i++) {
         const op = batch[i] as Op
-        op.reject(failed[i] === true ? failures[i] : sqliteError(op.method, err, this.#busyTimeout))
+        if (!op.write) reads.push(op)
+        else op.reject(failed[i] === true ? failures[i] : this.error(op.method, err))
       }
-      return undefined
+      this.#requeue(reads)
+      return
     }
     for (let i = 0; i < batch.length; i++) {
       const op = batch[i] as Op
-      if (failed[i] === true) {
-        op.reject(failures[i])
-        continue
-      }
-      try {
-        op.onCommit?.(results[i])
-      } catch (err) {
-        op.reject(err)
-        continue
-      }
-      op.resolve(results[i])
+      if (failed[i] === true) op.reject(failures[i])
+      else this.#settle(op, results[i])
+    }
+  }
+
+  /** Runs committed-work callbacks and resolves; a throwing callback cannot strand the rest of the batch. */
+  #settle(op: Op, result: unknown): void {
+    try {
+      op.onCommit?.(result)
+    } catch (err) {
+      process.emitWarning(`${op.method}: a commit callback threw: ${err instanceof Error ? err.message : String(err)}`, {
+        type: 'GroupstoreWarning',
+      })
+    }
+    op.resolve(result)
+  }
+
+  /** Runs operations one after another, each on its own (a batch of reads). */
+  #runEach(ops: Op[]): Promise<void> | undefined {
+    for (let i = 0; i < ops.length; i++) {
+      const pending = this.#runAlone(ops[i] as Op)
+      if (pending !== undefined) return pending.then(() => this.#runEach(ops.slice(i + 1)))
     }
     return undefined
   }
 
-  /** Runs an operation alone in its batch: a write of several statements in a transaction of its own. */
   #runAlone(op: Op): Promise<void> | undefined {
-    const tx = op.write && !op.single
+    let result: MaybePromise<unknown>
     try {
-      if (tx) this.#tx.begin.run()
-      const result = op.fn(this.#q)
-      if (result instanceof Promise) {
-        return result.then(
-          (value) => this.#settleAlone(op, tx, value),
-          (err: unknown) => this.#failAlone(op, tx, err),
-        )
-      }
-      this.#settleAlone(op, tx, result)
+      result = op.fn(this.#q)
     } catch (err) {
-      this.#failAlone(op, tx, err)
+      op.reject(this.error(op.method, err))
+      return undefined
     }
-    return undefined
-  }
-
-  #settleAlone(op: Op, tx: boolean, value: unknown): void {
-    try {
-      if (tx) this.#tx.commit.run()
-      op.onCommit?.(value)
-    } catch (err) {
-      this.#failAlone(op, tx, err)
-      return
+    if (!(result instanceof Promise)) {
+      this.#settle(op, result)
+      return undefined
     }
-    op.resolve(value)
-  }
-
-  #failAlone(op: Op, tx: boolean, err: unknown): void {
-    if (tx) this.#rollback()
-    op.reject(sqliteError(op.method, err, this.#busyTimeout))
-  }
-
-  /** Rolls back the open transaction, if any; a failure to do so leaves SQLite to end it. */
-  #rollback(): void {
-    try {
-      if (this.#db.inTransaction) this.#tx.rollback.run()
-    } catch {
-      // SQLite rolls a transaction back itself when it cannot go on.
-    }
+    return result.then(
+      (value) => this.#settle(op, value),
+      (err: unknown) => op.reject(this.error(op.method, err)),
+    )
   }
 
   error(method: string, err: unknown): unknown {
-    return sqliteError(method, err, this.#busyTimeout)
+    if (err instanceof TransactionLost) {
+      return new StoreError(`${method}: the transaction was rolled back by SQLite after an earlier error; nothing of it was committed`)
+    }
+    if (err instanceof Database.SqliteError && (err.code.startsWith('SQLITE_CORRUPT') || err.code === 'SQLITE_NOTADB')) {
+      this.#corrupt ??= err.message
+    }
+    return sqliteError(method, err, this.#busyTimeout, this.#location)
   }
 
   /**

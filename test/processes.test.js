@@ -1,0 +1,46 @@
+// Many processes on one file, small version: 4 writer processes and 2
+// reader processes. No caller sees an error (lock waits stay within
+// busyTimeout), every write is there afterwards, and quotas shared by all
+// writers are never exceeded. `npm run torture` runs it with 5,000 keys per writer.
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, it } from 'node:test'
+import { manyProcesses } from './reliability/multi-run.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'groupstore-processes-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+it('4 writer and 2 reader processes share one file without errors, losses or quota overruns', async () => {
+  const maxKeys = 60
+  const maxGroups = 3
+  const r = await manyProcesses({
+    file: join(dir, 'shared.db'),
+    keys: 400,
+    maxKeys,
+    quotaAttempts: 40, // 4 writers x 40 attempts > 60
+    maxGroups,
+    groupAttempts: 2, // 4 writers x 2 groups > 3
+    durability: 'normal',
+  })
+  for (const report of [...r.writerReports, ...r.readerReports]) assert.deepEqual(report.errors, [], `${report.role} ${report.id ?? ''}`)
+  assert.deepEqual(r.missing, [])
+  assert.equal(r.integrity, 'ok')
+  assert.deepEqual(r.changeLog, [], 'the change log written by all processes agrees with the data')
+  for (const w of r.writerReports) assert.equal(w.written, 400)
+  // Attempts exceed the quotas, so they fill exactly, and no more.
+  const accepted = r.writerReports.reduce((n, w) => n + w.quotaAccepted, 0)
+  const refused = r.writerReports.reduce((n, w) => n + w.quotaRefused, 0)
+  assert.equal(accepted, maxKeys)
+  assert.equal(refused, 4 * 40 - maxKeys)
+  assert.equal(r.quotaKeys, maxKeys)
+  const groupsAccepted = r.writerReports.reduce((n, w) => n + w.groupAccepted.length, 0)
+  assert.equal(groupsAccepted, maxGroups)
+  assert.equal(r.quotaGroups, maxGroups)
+  for (const reader of r.readerReports) {
+    assert.ok(reader.reads > 0)
+    assert.ok(reader.maxQuotaKeysSeen <= maxKeys)
+    assert.ok(reader.maxQuotaGroupsSeen <= maxGroups)
+  }
+})

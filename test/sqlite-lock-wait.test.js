@@ -1,0 +1,47 @@
+// Waiting for another connection's write lock: the wait happens between
+// event-loop turns, not inside SQLite's busy handler, so the process keeps
+// running (timers, I/O, other work) while a write waits, and the write goes
+// through as soon as the lock is free.
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { it } from 'node:test'
+import Database from 'better-sqlite3'
+import { Store, StoreError } from 'groupstore'
+import { tempDir } from './helpers/sqlite.js'
+
+it('a write waiting for the lock does not block the event loop', async (t) => {
+  const path = join(tempDir(t), 'wait.db')
+  const store = await Store.open(path, { purgeInterval: 0, busyTimeout: 30_000 })
+  t.after(() => store.close())
+  await store.set('g', 'k', 'before')
+  const other = new Database(path)
+  t.after(() => other.close())
+  other.exec('BEGIN IMMEDIATE')
+  let released = false
+  const write = store.set('g', 'k', 'after')
+  // Only a running event loop fires this timer; it releases the lock.
+  setTimeout(() => {
+    released = true
+    other.exec('COMMIT')
+  }, 50)
+  await write
+  assert.equal(released, true)
+  assert.equal(await store.get('g', 'k'), 'after')
+})
+
+it('a write still fails with a StoreError once busyTimeout has passed', async (t) => {
+  const path = join(tempDir(t), 'timeout.db')
+  const store = await Store.open(path, { purgeInterval: 0, busyTimeout: 30 })
+  t.after(() => store.close())
+  const other = new Database(path)
+  t.after(() => other.close())
+  other.exec('BEGIN IMMEDIATE')
+  await assert.rejects(Promise.all([store.set('g', 'a', '1'), store.set('g', 'b', '2')]), (err) => {
+    assert.ok(err instanceof StoreError)
+    assert.match(err.message, /^store\.set: the database is locked by another connection \(waited busyTimeout 30 ms\)/)
+    return true
+  })
+  other.exec('ROLLBACK')
+  await store.set('g', 'c', '3')
+  assert.equal(await store.get('g', 'c'), '3')
+})
