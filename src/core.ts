@@ -24,6 +24,7 @@ interface TxContext {
 
 const txContext = new AsyncLocalStorage<TxContext>()
 const SINGLE: WriteOptions = { single: true }
+const TRANSACTION: WriteOptions = { transaction: true }
 
 /** A transaction callback. */
 export type TransactionCallback<T> = (tx: Transaction) => Promise<T> | T
@@ -146,6 +147,7 @@ export class StoreCore implements Executor {
       () => {
         for (const emit of (exec as TransactionExecutor).afterCommit) emit()
       },
+      TRANSACTION,
     )
   }
 

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { openBackend } from './backend/open.js'
+import { isPostgresLocation, openBackend } from './backend/open.js'
 import { StoreCore } from './core.js'
 import type { TransactionCallback } from './core.js'
 import { matches } from './events.js'
@@ -59,7 +59,7 @@ export class Store extends Operations implements AsyncDisposable {
       throw new TypeError(`Store.open: location must be a string (':memory:', a file path or a postgres:// URL)`)
     }
     if (location === '') throw new TypeError(`Store.open: location must not be empty; use ':memory:' for an in-memory store`)
-    const resolved = resolveOptions(options)
+    const resolved = resolveOptions(options, isPostgresLocation(location))
     const backend = await openBackend(location, resolved)
     return new Store(new StoreCore(backend, resolved), resolved.purgeInterval)
   }
