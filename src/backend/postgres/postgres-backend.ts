@@ -343,6 +343,7 @@ export class PostgresBackend implements Backend {
       }
     } catch (err) {
       await rollback(session)
+      session.release(isConnectionLost(err))
       throw err
     }
     return session
@@ -517,6 +518,11 @@ function lockKey(sql: PostgresSql): [number, number] {
   return [LOCK_CLASS, digest.readInt32BE(0)]
 }
 
+/** The advisory lock key (second half) of a schema, taken while creating it. */
+function schemaLockKey(sql: PostgresSql): number {
+  return createHash('sha1').update(sql.schema).digest().readInt32BE(0)
+}
+
 /** The SQL that opens a write transaction and takes the table's write lock, in one round trip. */
 function beginSql(sql: PostgresSql, options: PostgresBackendOptions): string {
   const [a, b] = lockKey(sql)
@@ -564,6 +570,8 @@ async function initialise(pool: Pool, sql: PostgresSql, options: PostgresBackend
       await client.query('BEGIN')
       try {
         if (options.busyTimeout > 0) await client.query(`SET LOCAL lock_timeout = ${options.busyTimeout}`)
+        // The schema's lock first (stores of other tables may be creating it too), then the table's.
+        await client.query(`SELECT pg_advisory_xact_lock(${LOCK_CLASS + 1}, ${schemaLockKey(sql)})`)
         await client.query(`SELECT pg_advisory_xact_lock(${a}, ${b})`)
         const schema = await client.query({ text: 'SELECT 1 FROM pg_namespace WHERE nspname = $1', values: [sql.schema] })
         if (schema.rowCount === 0) await client.query(`CREATE SCHEMA IF NOT EXISTS "${sql.schema}"`)

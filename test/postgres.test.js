@@ -1,0 +1,446 @@
+// Runs the conformance suite on PostgreSQL (GROUPSTORE_TEST_PG), each store in
+// its own table of a schema made for this run and dropped after it, then the
+// tests only PostgreSQL has: many processes, pools, connections.
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { after, before, describe, it } from 'node:test'
+import fc from 'fast-check'
+import { QuotaExceededError, Store, StoreError } from 'groupstore'
+import { conformance } from './conformance/index.js'
+import { admin, backends, terminate, unavailable, unique, until, url, withApplicationName } from './postgres/server.js'
+
+const skip = await unavailable()
+const schema = unique('groupstore_test')
+let tables = 0
+
+if (!skip) {
+  after(async () => {
+    const client = await admin()
+    try {
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+    } finally {
+      await client.end()
+    }
+  })
+}
+
+/** Opens a store on a fresh table of this run's schema. */
+function open(options, location = url) {
+  return Store.open(location, { schema, table: `s${tables++}`, ...options })
+}
+
+await conformance('postgres', { open: (options) => open(options), skip })
+
+const worker = fileURLToPath(new URL('./postgres/worker.js', import.meta.url))
+
+/** Starts `tasks` in one process each, releases them together, answers their outcomes. */
+async function runWorkers(tasks) {
+  const children = tasks.map((task) => {
+    const child = spawn(process.execPath, [worker, JSON.stringify({ url, ...task })], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
+    const lines = createInterface({ input: child.stdout })
+    const output = []
+    const ready = new Promise((resolve, reject) => {
+      lines.on('line', (line) => {
+        if (line === 'ready') resolve()
+        else output.push(line)
+      })
+      child.once('error', reject)
+    })
+    const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
+    return { child, ready, exited, output }
+  })
+  await Promise.all(children.map((c) => c.ready))
+  for (const c of children) c.child.stdin.end('go\n')
+  const outcomes = []
+  for (const c of children) {
+    assert.equal(await c.exited, 0, 'a worker process failed')
+    outcomes.push(JSON.parse(c.output.at(-1)))
+  }
+  return outcomes
+}
+
+describe('postgres backend', { skip }, () => {
+  let client
+  before(async () => {
+    client = await admin()
+  })
+  after(() => client?.end())
+
+  describe('opening', () => {
+    it('creates its schema and tables once when four processes open a new store at once', async () => {
+      const fresh = unique('groupstore_open')
+      after(() => client.query(`DROP SCHEMA IF EXISTS "${fresh}" CASCADE`))
+      const outcomes = await runWorkers([0, 1, 2, 3].map((id) => ({ kind: 'open', id, schema: fresh, table: 'kv' })))
+      assert.deepEqual(outcomes.map((o) => o.ok), [1, 1, 1, 1])
+      const store = await Store.open(url, { schema: fresh })
+      after(() => store.close())
+      assert.deepEqual(Object.keys(await store.getAll('opened')).sort(), ['worker-0', 'worker-1', 'worker-2', 'worker-3'])
+    })
+
+    it('opens an existing store without changing it, and many stores share one database', async () => {
+      const table = unique('shared')
+      const a = await Store.open(url, { schema, table })
+      after(() => a.close())
+      await a.set('g', 'k', 'a')
+      const again = await Store.open(url, { schema, table })
+      after(() => again.close())
+      assert.equal(await again.get('g', 'k'), 'a')
+      const other = await open()
+      after(() => other.close())
+      assert.equal(await other.get('g', 'k'), undefined)
+    })
+
+    it('keeps the kv columns of the SQLite schema, ordered by code point', async () => {
+      const table = unique('columns')
+      const store = await Store.open(url, { schema, table })
+      after(() => store.close())
+      const r = await client.query(
+        `SELECT column_name, data_type, collation_name FROM information_schema.columns
+         WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
+        [schema, table],
+      )
+      assert.deepEqual(
+        r.rows.map((c) => [c.column_name, c.data_type, c.collation_name]),
+        [
+          ['grp', 'text', 'C'],
+          ['key', 'text', 'C'],
+          ['value', 'text', null],
+          ['expires_at', 'bigint', null],
+        ],
+      )
+      await store.set('g', 'k', 'v', { ttl: 1000 })
+      const row = await client.query(`SELECT expires_at FROM "${schema}"."${table}"`)
+      assert.equal(typeof row.rows[0].expires_at, 'string') // BIGINT milliseconds
+      assert.ok(Math.abs(Number(row.rows[0].expires_at) - (Date.now() + 1000)) < 60_000)
+    })
+
+    it('refuses a table that is not a groupstore table', async () => {
+      const table = unique('foreign')
+      await client.query(`CREATE TABLE "${schema}"."${table}" (id int)`)
+      await client.query(`CREATE TABLE "${schema}"."${table}_changes" (id int)`)
+      await client.query(`CREATE TABLE "${schema}"."${table}_revision" (id int)`)
+      await assert.rejects(Store.open(url, { schema, table }), (err) => {
+        assert.ok(err instanceof StoreError)
+        assert.match(err.message, /^Store\.open: .*no column 'grp': not a groupstore table/)
+        return true
+      })
+    })
+
+    it('rejects an unreachable server with a StoreError naming it, without the password', async () => {
+      await assert.rejects(Store.open('postgres://someone:secret@127.0.0.1:1/none'), (err) => {
+        assert.ok(err instanceof StoreError)
+        assert.match(err.message, /^Store\.open: cannot connect to postgres:\/\/someone:\*\*\*@127\.0\.0\.1:1\/none/)
+        assert.doesNotMatch(err.message, /secret/)
+        assert.ok(err.cause)
+        return true
+      })
+    })
+  })
+
+  describe('stored text', () => {
+    it('stores U+0000 and U+0001 exactly, keeping code-point order and literal prefixes', async () => {
+      const store = await open()
+      after(() => store.close())
+      const keys = ['', '\0', '\0\0', '\0\u0001', '\u0001', '\u0001\0', '\u0001\u0001', '\u0001\u0002', '\u0002', 'a\0b', 'a', '\uffff', '😀']
+      for (const k of keys) await store.set('g\0', k, `v${k}\0`)
+      const byCodePoint = (a, b) => {
+        const x = Array.from(a, (c) => c.codePointAt(0))
+        const y = Array.from(b, (c) => c.codePointAt(0))
+        for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i]
+        return x.length - y.length
+      }
+      const page = await store.page('g\0', { limit: 100 })
+      assert.deepEqual(page.entries.map(([k]) => k), [...keys].sort(byCodePoint))
+      for (const [k, v] of page.entries) assert.equal(v, `v${k}\0`)
+      for (const prefix of ['\0', '\u0001', '\u0001\0', 'a', '']) {
+        const got = (await store.page('g\0', { prefix, limit: 100 })).entries.map(([k]) => k)
+        assert.deepEqual(got, keys.filter((k) => k.startsWith(prefix)).sort(byCodePoint), `prefix ${JSON.stringify(prefix)}`)
+      }
+      assert.deepEqual(await store.groups(), ['g\0'])
+      assert.equal(await store.countAll('g'), keys.length)
+      assert.equal(await store.countAll('g\0'), keys.length)
+      assert.equal(await store.countAll('g\u0001'), 0)
+    })
+
+    it('orders and prefix-matches any strings as JavaScript compares code points', async () => {
+      const store = await open()
+      after(() => store.close())
+      const text = fc.string({ unit: fc.constantFrom('\0', '\u0001', '\u0002', 'a', 'é', '\uffff', '😀'), maxLength: 4 })
+      await fc.assert(
+        fc.asyncProperty(fc.uniqueArray(text, { minLength: 1, maxLength: 12 }), text, async (keys, prefix) => {
+          await store.deleteGroup('p')
+          for (const k of keys) await store.set('p', k, k)
+          const expected = keys
+            .filter((k) => k.startsWith(prefix))
+            .sort((a, b) => (Buffer.compare(Buffer.from(a), Buffer.from(b))))
+          const got = []
+          for await (const [k, v] of store.entries('p', { prefix })) {
+            assert.equal(v, k)
+            got.push(k)
+          }
+          assert.deepEqual(got, expected)
+        }),
+        { numRuns: 40 },
+      )
+    })
+
+    it('surfaces a group and key too long for the index as a StoreError naming the limit', async () => {
+      const store = await open()
+      after(() => store.close())
+      const long = Array.from({ length: 4000 }, (_, i) => String.fromCodePoint(0x4e00 + ((i * 7919) % 20000))).join('')
+      await assert.rejects(store.set('g', long, 'v'), (err) => {
+        assert.ok(err instanceof StoreError)
+        assert.match(err.message, /^store\.set: the group and key are too long for PostgreSQL's index/)
+        assert.equal(err.cause.code, '54000')
+        return true
+      })
+      const repeated = 'k'.repeat(10_000)
+      await store.set('g', repeated, 'v')
+      assert.equal(await store.get('g', repeated), 'v')
+    })
+  })
+
+  describe('quotas', () => {
+    it('stays exact with 4 processes of 50 concurrent writers against one maxKeys', async () => {
+      const table = unique('quota_keys')
+      const quota = { maxKeys: 77 }
+      const outcomes = await runWorkers(
+        [0, 1, 2, 3].map((id) => ({ kind: 'quota', id, schema, table, quota, writers: 50, sameGroup: true })),
+      )
+      assert.deepEqual(outcomes.flatMap((o) => o.other), [])
+      assert.equal(outcomes.reduce((n, o) => n + o.ok, 0), 77)
+      assert.equal(outcomes.reduce((n, o) => n + o.quota, 0), 200 - 77)
+      const store = await Store.open(url, { schema, table })
+      after(() => store.close())
+      assert.equal(await store.scope('tenant').countAll(), 77)
+    })
+
+    it('stays exact with 4 processes of 50 concurrent writers against one maxGroups', async () => {
+      const table = unique('quota_groups')
+      const quota = { maxGroups: 9 }
+      const outcomes = await runWorkers(
+        [0, 1, 2, 3].map((id) => ({ kind: 'quota', id, schema, table, quota, writers: 50, sameGroup: false })),
+      )
+      assert.deepEqual(outcomes.flatMap((o) => o.other), [])
+      assert.equal(outcomes.reduce((n, o) => n + o.ok, 0), 9)
+      const store = await Store.open(url, { schema, table })
+      after(() => store.close())
+      assert.equal((await store.scope('tenant').groups()).length, 9)
+    })
+
+    it('stays exact across two stores on separate pools in one process', async () => {
+      const table = unique('quota_pools')
+      const a = await Store.open(url, { schema, table, poolSize: 3 })
+      const b = await Store.open(url, { schema, table, poolSize: 3 })
+      after(() => Promise.all([a.close(), b.close()]))
+      const quota = { maxKeys: 25 }
+      const writes = []
+      for (let i = 0; i < 40; i++) {
+        writes.push(a.scope('t', { quota }).set('g', `a${i}`, 'v'), b.scope('t', { quota }).set('g', `b${i}`, 'v'))
+      }
+      const results = await Promise.allSettled(writes)
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 25)
+      for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof QuotaExceededError)
+      assert.equal(await b.scope('t').count('g'), 25)
+    })
+  })
+
+  describe('pools and transactions', () => {
+    it('shares data between two stores on separate pools', async () => {
+      const table = unique('pools')
+      const a = await Store.open(url, { schema, table, poolSize: 2 })
+      const b = await Store.open(url, { schema, table, poolSize: 2 })
+      after(() => Promise.all([a.close(), b.close()]))
+      await a.set('g', 'k', 'from a')
+      assert.equal(await b.get('g', 'k'), 'from a')
+      assert.equal(await b.delete('g', 'k'), true)
+      assert.equal(await a.has('g', 'k'), false)
+    })
+
+    it('runs a transaction on one connection while reads outside run on others and see none of it', async () => {
+      const app = unique('gs_tx')
+      const store = await open({ poolSize: 3 }, withApplicationName(url, app))
+      after(() => store.close())
+      await store.set('g', 'k', 'before')
+      let entered
+      const inside = new Promise((resolve) => (entered = resolve))
+      let release
+      const gate = new Promise((resolve) => (release = resolve))
+      const pids = []
+      const done = store.transaction(async (tx) => {
+        await tx.set('g', 'k', 'inside')
+        pids.push(await backends(client, app, "state = 'idle in transaction'"))
+        await tx.set('g', 'other', 'x')
+        assert.equal(await tx.get('g', 'k'), 'inside')
+        pids.push(await backends(client, app, "state = 'idle in transaction'"))
+        entered()
+        await gate
+        return 'done'
+      })
+      await inside
+      // Outside the callback: answered at once on another connection, without the uncommitted write.
+      assert.equal(await store.get('g', 'k'), 'before')
+      assert.equal(await store.has('g', 'other'), false)
+      release()
+      assert.equal(await done, 'done')
+      assert.equal(pids[0].length, 1)
+      assert.deepEqual(pids[1], pids[0])
+      assert.equal(await store.get('g', 'k'), 'inside')
+    })
+
+    it('serialises transactions of two stores so no update is lost', async () => {
+      const table = unique('counter')
+      const a = await Store.open(url, { schema, table })
+      const b = await Store.open(url, { schema, table })
+      after(() => Promise.all([a.close(), b.close()]))
+      const increment = (store) =>
+        store.transaction(async (tx) => {
+          const n = Number((await tx.get('c', 'n')) ?? 0)
+          await tx.set('c', 'n', String(n + 1))
+        })
+      await Promise.all(Array.from({ length: 10 }, (_, i) => increment(i % 2 === 0 ? a : b)))
+      assert.equal(await a.get('c', 'n'), '10')
+    })
+
+    it('waits busyTimeout for another store’s write lock, then rejects with a StoreError', async () => {
+      const table = unique('busy')
+      const holder = await Store.open(url, { schema, table })
+      const waiter = await Store.open(url, { schema, table, busyTimeout: 50 })
+      const impatient = await Store.open(url, { schema, table, busyTimeout: 0 })
+      after(() => Promise.all([holder.close(), waiter.close(), impatient.close()]))
+      let entered
+      const inside = new Promise((resolve) => (entered = resolve))
+      let release
+      const gate = new Promise((resolve) => (release = resolve))
+      const held = holder.transaction(async (tx) => {
+        await tx.set('g', 'k', 'held')
+        entered()
+        await gate
+      })
+      await inside
+      for (const [store, ms] of [[waiter, 50], [impatient, 0]]) {
+        await assert.rejects(store.set('g', 'k', 'other'), (err) => {
+          assert.ok(err instanceof StoreError)
+          assert.equal(err.message, `store.set: the store is locked by another connection (waited busyTimeout ${ms} ms)`)
+          return true
+        })
+      }
+      assert.equal(await waiter.get('g', 'k'), undefined)
+      release()
+      await held
+      await waiter.set('g', 'k', 'after')
+      assert.equal(await holder.get('g', 'k'), 'after')
+    })
+  })
+
+  describe('dropped connections', () => {
+    it('replaces pooled connections the server terminated, for reads and writes', async () => {
+      const app = unique('gs_idle')
+      const store = await open({ poolSize: 4 }, withApplicationName(url, app))
+      after(() => store.close())
+      await Promise.all([store.set('g', 'k', 'v'), store.get('g', 'k'), store.count('g'), store.groups()])
+      assert.ok((await terminate(client, app)) > 0)
+      await until('the connections to close', async () => (await backends(client, app)).length === 0)
+      assert.deepEqual(await Promise.all([store.get('g', 'k'), store.count('g'), store.has('g', 'k')]), ['v', 1, true])
+      await store.set('g', 'k2', 'v2')
+      assert.equal(await store.get('g', 'k2'), 'v2')
+    })
+
+    it('retries a write whose connection dropped before it committed', async () => {
+      const app = unique('gs_retry')
+      const table = unique('retry')
+      const store = await Store.open(withApplicationName(url, app), { schema, table })
+      after(() => store.close())
+      await store.set('g', 'k', 'old')
+      const locker = await admin()
+      after(() => locker.end())
+      await locker.query('BEGIN')
+      await locker.query(`UPDATE "${schema}"."${table}" SET value = 'locked' WHERE grp = 'g' AND key = 'k'`)
+      const write = store.set('g', 'k', 'mine')
+      const waiting = "wait_event_type = 'Lock'"
+      const [first] = await until('the write to wait for the row lock', () => backends(client, app, waiting).then((p) => p.length === 1 && p))
+      await client.query('SELECT pg_terminate_backend($1)', [first])
+      await until('the write to wait again on a new connection', () =>
+        backends(client, app, waiting).then((p) => p.length === 1 && p[0] !== first),
+      )
+      await locker.query('COMMIT')
+      await write
+      assert.equal(await store.get('g', 'k'), 'mine')
+    })
+
+    it('fails a transaction whose connection dropped with a StoreError, committing nothing', async () => {
+      const app = unique('gs_txdrop')
+      const store = await open({}, withApplicationName(url, app))
+      after(() => store.close())
+      for (const swallow of [false, true]) {
+        const result = store.transaction(async (tx) => {
+          await tx.set('g', 'k', 'uncommitted')
+          assert.equal(await terminate(client, app, "state = 'idle in transaction'"), 1)
+          try {
+            await tx.set('g', 'k2', 'uncommitted')
+          } catch (err) {
+            assert.ok(err instanceof StoreError)
+            assert.match(err.message, /^tx\.set: lost the connection to PostgreSQL/)
+            if (!swallow) throw err
+          }
+        })
+        await assert.rejects(result, (err) => {
+          assert.ok(err instanceof StoreError)
+          assert.ok(err.cause)
+          assert.match(err.message, /lost the connection to PostgreSQL/)
+          return true
+        })
+        assert.equal(await store.get('g', 'k'), undefined)
+        assert.equal(await store.get('g', 'k2'), undefined)
+      }
+      await store.set('g', 'k', 'later')
+      assert.equal(await store.get('g', 'k'), 'later')
+    })
+  })
+})
+
+describe('postgres options', () => {
+  it('refuses PostgreSQL-only options for SQLite locations', async () => {
+    for (const options of [{ poolSize: 2 }, { schema: 's' }, { table: 't' }]) {
+      await assert.rejects(Store.open(':memory:', options), (err) => {
+        assert.ok(err instanceof TypeError)
+        assert.match(err.message, /^Store\.open: options\.\w+ applies only to postgres:\/\/ locations$/)
+        return true
+      })
+    }
+  })
+
+  it('validates poolSize, schema and table before connecting', async () => {
+    const nowhere = 'postgres://nobody@127.0.0.1:1/none'
+    await assert.rejects(Store.open(nowhere, { poolSize: 0 }), RangeError)
+    await assert.rejects(Store.open(nowhere, { poolSize: 1.5 }), TypeError)
+    await assert.rejects(Store.open(nowhere, { table: 'a-b' }), /options\.table must be a letter or '_'/)
+    await assert.rejects(Store.open(nowhere, { table: 'x'.repeat(41) }), TypeError)
+    await assert.rejects(Store.open(nowhere, { schema: '"; DROP' }), TypeError)
+    await assert.rejects(Store.open(nowhere, { schema: 1 }), TypeError)
+  })
+
+  it('tells the user to install pg when it is missing', async () => {
+    const script = [
+      "import { register } from 'node:module'",
+      "register('data:text/javascript,' + encodeURIComponent(`export async function resolve(s, c, next) { if (s === 'pg') { const e = new Error(\"Cannot find package 'pg'\"); e.code = 'ERR_MODULE_NOT_FOUND'; throw e } return next(s, c) }`))",
+      "const { Store } = await import('groupstore')",
+      "try { await Store.open('postgres://nobody@127.0.0.1:1/none'); console.log('opened') }",
+      'catch (err) { console.log(JSON.stringify({ name: err.name, message: err.message })) }',
+    ].join('\n')
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    await new Promise((resolve) => child.once('exit', resolve))
+    const err = JSON.parse(out)
+    assert.equal(err.name, 'StoreError')
+    assert.match(err.message, /^Store\.open: postgres:\/\/ locations need the 'pg' package.*npm install pg/)
+  })
+})
