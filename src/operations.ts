@@ -55,19 +55,16 @@ export interface RenderOptions {
   strict?: boolean
 }
 
+/** Records a change made by the write it is passed to; published after commit. */
+export type Emit = (type: StoreEventType, group: string, key: string, value?: string) => void
+
 /** Where operations run: the store's queue, or an open transaction. */
 export interface Executor {
   /** The error to reject with before any work (closed store, settled transaction, misuse). */
   refuse(method: string): Error | undefined
   read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T>
-  write<T>(
-    method: string,
-    fn: (q: BackendQueries) => MaybePromise<T>,
-    onCommit?: (result: T) => void,
-    options?: WriteOptions,
-  ): Promise<T>
-  /** Emits an event (called from onCommit, so after commit). */
-  publish(type: StoreEventType, group: string, key: string, value?: string): void
+  /** Runs an atomic write; the changes `fn` emits are recorded with it and published after commit. */
+  write<T>(method: string, fn: (q: BackendQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions): Promise<T>
   /** Removes an expired key found by a read, emitting `expire`. */
   expire(group: string, key: string, now: number): void
   now(): number
@@ -197,14 +194,13 @@ export abstract class Operations {
       return Promise.reject(err)
     }
     const g = this.#prefix + group
-    const onCommit = (): void => exec.publish('set', g, key, value)
     if (this.#quota === undefined) {
-      return exec.write(method, (q) => q.set(g, key, value, expiresAt), onCommit, SINGLE)
+      return exec.write(method, (q, emit) => then(q.set(g, key, value, expiresAt), () => emit('set', g, key, value)), SINGLE)
     }
-    return exec.write(
-      method,
-      (q) => then(this.#checkQuota(q, method, g, key, exec.now()), () => q.set(g, key, value, expiresAt)),
-      onCommit,
+    return exec.write(method, (q, emit) =>
+      then(this.#checkQuota(q, method, g, key, exec.now()), () =>
+        then(q.set(g, key, value, expiresAt), () => emit('set', g, key, value)),
+      ),
     )
   }
 
@@ -244,20 +240,18 @@ export abstract class Operations {
     }
     const g = this.#prefix + group
     const now = exec.now()
-    let expired = false
     return exec.write(
       method,
-      (q) =>
+      (q, emit) =>
         then(q.delete(g, key), (row) => {
           if (row === undefined) return false
-          if (live(row, now)) return true
-          expired = true
+          if (live(row, now)) {
+            emit('delete', g, key)
+            return true
+          }
+          emit('expire', g, key)
           return false
         }),
-      (removed) => {
-        if (removed) exec.publish('delete', g, key)
-        else if (expired) exec.publish('expire', g, key)
-      },
       SINGLE,
     )
   }
@@ -275,12 +269,11 @@ export abstract class Operations {
     }
     const g = this.#prefix + group
     const now = exec.now()
-    return exec.write(
-      method,
-      (q) => q.deleteGroup(g, now),
-      (n) => {
-        if (n > 0) exec.publish('delete_group', g, '')
-      },
+    return exec.write(method, (q, emit) =>
+      then(q.deleteGroup(g, now), (n) => {
+        if (n > 0) emit('delete_group', g, '')
+        return n
+      }),
     )
   }
 
@@ -299,17 +292,15 @@ export abstract class Operations {
       return Promise.reject(err)
     }
     const now = exec.now()
-    let removed: string[] = []
-    return exec.write(
-      method,
-      (q) =>
-        then(q.deletePrefix(this.#prefix + prefix, now), (groups) => {
-          removed = groups.map((x) => x.group)
-          return groups.reduce((sum, x) => sum + x.live, 0)
-        }),
-      () => {
-        for (const g of removed) exec.publish('delete_group', g, '')
-      },
+    return exec.write(method, (q, emit) =>
+      then(q.deletePrefix(this.#prefix + prefix, now), (groups) => {
+        let removed = 0
+        for (const x of groups) {
+          emit('delete_group', x.group, '')
+          removed += x.live
+        }
+        return removed
+      }),
     )
   }
 

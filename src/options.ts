@@ -35,6 +35,23 @@ export interface StoreOptions {
    */
   now?: () => number
   /**
+   * Record every change in the database's change log, so that watchers see
+   * other processes' writes and can resume from a revision. Turn it off for
+   * write-heavy stores that need no cross-process events: events then reach
+   * only this store's own subscribers. No effect on `':memory:'`, which
+   * never has a log.
+   * @default true
+   */
+  changeLog?: boolean
+  /**
+   * How much history the change log keeps for watchers that resume or fall
+   * behind; older entries are pruned with the expiry purge. An entry is
+   * pruned only when it is both older than `maxAge` ms and not among the
+   * latest `maxCount`.
+   * @default { maxAge: 86_400_000, maxCount: 100_000 }
+   */
+  changeRetention?: { maxAge?: number; maxCount?: number }
+  /**
    * PostgreSQL only: the most connections the store's pool opens. Reads run
    * in parallel on them; transactions hold one each for their whole life.
    * (Watching opens one more, for `LISTEN`.)
@@ -58,9 +75,11 @@ export interface StoreOptions {
 }
 
 /** Options after defaults are applied. */
-export type ResolvedOptions = Required<StoreOptions>
+export interface ResolvedOptions extends Required<Omit<StoreOptions, 'changeRetention'>> {
+  changeRetention: { maxAge: number; maxCount: number }
+}
 
-const COMMON = ['purgeInterval', 'durability', 'busyTimeout', 'now']
+const COMMON = ['purgeInterval', 'durability', 'busyTimeout', 'now', 'changeLog', 'changeRetention']
 const POSTGRES_ONLY = ['poolSize', 'schema', 'table']
 const KNOWN = new Set([...COMMON, ...POSTGRES_ONLY])
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
@@ -113,6 +132,26 @@ export function resolveOptions(options: unknown, postgres = false): ResolvedOpti
   }
   const now = o['now'] ?? Date.now
   if (typeof now !== 'function') throw new TypeError('Store.open: options.now must be a function returning ms')
+  const changeLog = o['changeLog'] ?? true
+  if (typeof changeLog !== 'boolean') throw new TypeError('Store.open: options.changeLog must be a boolean')
+  const retention = o['changeRetention'] ?? {}
+  if (retention === null || typeof retention !== 'object') {
+    throw new TypeError('Store.open: options.changeRetention must be an object')
+  }
+  for (const name of Object.keys(retention)) {
+    if (name !== 'maxAge' && name !== 'maxCount') {
+      throw new TypeError(`Store.open: unknown option 'changeRetention.${name}' (known: maxAge, maxCount)`)
+    }
+  }
+  const r = retention as { maxAge?: unknown; maxCount?: unknown }
+  const count = r.maxCount ?? 100_000
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 0) {
+    throw new TypeError('Store.open: options.changeRetention.maxCount must be a non-negative integer')
+  }
+  const age = r.maxAge ?? 86_400_000
+  if (typeof age !== 'number' || !Number.isFinite(age) || age < 0) {
+    throw new TypeError('Store.open: options.changeRetention.maxAge must be a non-negative number of ms')
+  }
   const poolSize = o['poolSize'] ?? 10
   if (typeof poolSize !== 'number' || !Number.isInteger(poolSize)) {
     throw new TypeError('Store.open: options.poolSize must be an integer number of connections')
@@ -121,6 +160,8 @@ export function resolveOptions(options: unknown, postgres = false): ResolvedOpti
     throw new RangeError(`Store.open: options.poolSize must be from 1 to 1000, got ${poolSize}`)
   }
   return {
+    changeLog,
+    changeRetention: { maxAge: age, maxCount: count },
     purgeInterval: nonNegativeInteger(o['purgeInterval'] ?? 60_000, 'purgeInterval'),
     durability,
     busyTimeout: nonNegativeInteger(o['busyTimeout'] ?? 5000, 'busyTimeout'),

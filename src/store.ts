@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { then } from './backend/backend.js'
 import { isPostgresLocation, openBackend } from './backend/open.js'
 import { StoreCore } from './core.js'
 import type { TransactionCallback } from './core.js'
@@ -61,7 +62,12 @@ export class Store extends Operations implements AsyncDisposable {
     if (location === '') throw new TypeError(`Store.open: location must not be empty; use ':memory:' for an in-memory store`)
     const resolved = resolveOptions(options, isPostgresLocation(location))
     const backend = await openBackend(location, resolved)
-    return new Store(new StoreCore(backend, resolved), resolved.purgeInterval)
+    try {
+      return new Store(await StoreCore.open(backend, resolved), resolved.purgeInterval)
+    } catch (err) {
+      await backend.close()
+      throw err
+    }
   }
 
   #backgroundPurge(): void {
@@ -89,13 +95,30 @@ export class Store extends Operations implements AsyncDisposable {
     const refused = core.refuse(method)
     if (refused !== undefined) return Promise.reject(refused)
     const now = core.now()
-    return core.write(
-      method,
-      (q) => q.purgeExpired(now),
-      (keys) => {
-        for (const k of keys) core.publish('expire', k.group, k.key)
-      },
-    ).then((keys) => keys.length)
+    return core.write(method, (q, emit) =>
+      then(q.purgeExpired(now), (keys) => {
+        for (const k of keys) emit('expire', k.group, k.key)
+        return then(core.feed.prune(q, now), () => keys.length)
+      }),
+    )
+  }
+
+  /**
+   * The latest committed revision of the change feed (on a file, including
+   * other processes' writes): remember it and pass it as `since` to `watch`
+   * to resume without losing an event.
+   *
+   * @example
+   * ```ts
+   * const since = await store.revision()
+   * // … later, or after a restart:
+   * for await (const event of store.watch('*', '*', { since })) handle(event)
+   * ```
+   */
+  revision(): Promise<number> {
+    const refused = this.#core.refuse('store.revision')
+    if (refused !== undefined) return Promise.reject(refused)
+    return this.#core.feed.revision('store.revision')
   }
 
   /**
@@ -161,7 +184,8 @@ export class Store extends Operations implements AsyncDisposable {
     const core = this.#core
     core.closed = true
     if (this.#timer !== undefined) clearInterval(this.#timer)
-    this.#closing = core.backend.close().finally(() => core.hub.closeAll())
+    core.feed.close()
+    this.#closing = core.backend.close().finally(() => core.feed.hub.closeAll())
     return this.#closing
   }
 

@@ -31,7 +31,7 @@ function open(options, location = url) {
   return Store.open(location, { schema, table: `s${tables++}`, ...options })
 }
 
-await conformance('postgres', { open: (options) => open(options), skip })
+await conformance('postgres', { open: (options) => open(options), skip, capabilities: { changeLog: true } })
 
 const worker = fileURLToPath(new URL('./postgres/worker.js', import.meta.url))
 
@@ -71,33 +71,33 @@ describe('postgres backend', { skip }, () => {
   after(() => client?.end())
 
   describe('opening', () => {
-    it('creates its schema and tables once when four processes open a new store at once', async () => {
+    it('creates its schema and tables once when four processes open a new store at once', async (t) => {
       const fresh = unique('groupstore_open')
-      after(() => client.query(`DROP SCHEMA IF EXISTS "${fresh}" CASCADE`))
+      t.after(() => client.query(`DROP SCHEMA IF EXISTS "${fresh}" CASCADE`))
       const outcomes = await runWorkers([0, 1, 2, 3].map((id) => ({ kind: 'open', id, schema: fresh, table: 'kv' })))
       assert.deepEqual(outcomes.map((o) => o.ok), [1, 1, 1, 1])
       const store = await Store.open(url, { schema: fresh })
-      after(() => store.close())
+      t.after(() => store.close())
       assert.deepEqual(Object.keys(await store.getAll('opened')).sort(), ['worker-0', 'worker-1', 'worker-2', 'worker-3'])
     })
 
-    it('opens an existing store without changing it, and many stores share one database', async () => {
+    it('opens an existing store without changing it, and many stores share one database', async (t) => {
       const table = unique('shared')
       const a = await Store.open(url, { schema, table })
-      after(() => a.close())
+      t.after(() => a.close())
       await a.set('g', 'k', 'a')
       const again = await Store.open(url, { schema, table })
-      after(() => again.close())
+      t.after(() => again.close())
       assert.equal(await again.get('g', 'k'), 'a')
       const other = await open()
-      after(() => other.close())
+      t.after(() => other.close())
       assert.equal(await other.get('g', 'k'), undefined)
     })
 
-    it('keeps the kv columns of the SQLite schema, ordered by code point', async () => {
+    it('keeps the kv columns of the SQLite schema, ordered by code point', async (t) => {
       const table = unique('columns')
       const store = await Store.open(url, { schema, table })
-      after(() => store.close())
+      t.after(() => store.close())
       const r = await client.query(
         `SELECT column_name, data_type, collation_name FROM information_schema.columns
          WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
@@ -118,7 +118,7 @@ describe('postgres backend', { skip }, () => {
       assert.ok(Math.abs(Number(row.rows[0].expires_at) - (Date.now() + 1000)) < 60_000)
     })
 
-    it('refuses a table that is not a groupstore table', async () => {
+    it('refuses a table that is not a groupstore table', async (t) => {
       const table = unique('foreign')
       await client.query(`CREATE TABLE "${schema}"."${table}" (id int)`)
       await client.query(`CREATE TABLE "${schema}"."${table}_changes" (id int)`)
@@ -130,7 +130,7 @@ describe('postgres backend', { skip }, () => {
       })
     })
 
-    it('rejects an unreachable server with a StoreError naming it, without the password', async () => {
+    it('rejects an unreachable server with a StoreError naming it, without the password', async (t) => {
       await assert.rejects(Store.open('postgres://someone:secret@127.0.0.1:1/none'), (err) => {
         assert.ok(err instanceof StoreError)
         assert.match(err.message, /^Store\.open: cannot connect to postgres:\/\/someone:\*\*\*@127\.0\.0\.1:1\/none/)
@@ -142,9 +142,9 @@ describe('postgres backend', { skip }, () => {
   })
 
   describe('stored text', () => {
-    it('stores U+0000 and U+0001 exactly, keeping code-point order and literal prefixes', async () => {
+    it('stores U+0000 and U+0001 exactly, keeping code-point order and literal prefixes', async (t) => {
       const store = await open()
-      after(() => store.close())
+      t.after(() => store.close())
       const keys = ['', '\0', '\0\0', '\0\u0001', '\u0001', '\u0001\0', '\u0001\u0001', '\u0001\u0002', '\u0002', 'a\0b', 'a', '\uffff', '😀']
       for (const k of keys) await store.set('g\0', k, `v${k}\0`)
       const byCodePoint = (a, b) => {
@@ -166,9 +166,9 @@ describe('postgres backend', { skip }, () => {
       assert.equal(await store.countAll('g\u0001'), 0)
     })
 
-    it('orders and prefix-matches any strings as JavaScript compares code points', async () => {
+    it('orders and prefix-matches any strings as JavaScript compares code points', async (t) => {
       const store = await open()
-      after(() => store.close())
+      t.after(() => store.close())
       const text = fc.string({ unit: fc.constantFrom('\0', '\u0001', '\u0002', 'a', 'é', '\uffff', '😀'), maxLength: 4 })
       await fc.assert(
         fc.asyncProperty(fc.uniqueArray(text, { minLength: 1, maxLength: 12 }), text, async (keys, prefix) => {
@@ -188,9 +188,9 @@ describe('postgres backend', { skip }, () => {
       )
     })
 
-    it('surfaces a group and key too long for the index as a StoreError naming the limit', async () => {
+    it('surfaces a group and key too long for the index as a StoreError naming the limit', async (t) => {
       const store = await open()
-      after(() => store.close())
+      t.after(() => store.close())
       const long = Array.from({ length: 4000 }, (_, i) => String.fromCodePoint(0x4e00 + ((i * 7919) % 20000))).join('')
       await assert.rejects(store.set('g', long, 'v'), (err) => {
         assert.ok(err instanceof StoreError)
@@ -205,7 +205,7 @@ describe('postgres backend', { skip }, () => {
   })
 
   describe('quotas', () => {
-    it('stays exact with 4 processes of 50 concurrent writers against one maxKeys', async () => {
+    it('stays exact with 4 processes of 50 concurrent writers against one maxKeys', async (t) => {
       const table = unique('quota_keys')
       const quota = { maxKeys: 77 }
       const outcomes = await runWorkers(
@@ -215,11 +215,11 @@ describe('postgres backend', { skip }, () => {
       assert.equal(outcomes.reduce((n, o) => n + o.ok, 0), 77)
       assert.equal(outcomes.reduce((n, o) => n + o.quota, 0), 200 - 77)
       const store = await Store.open(url, { schema, table })
-      after(() => store.close())
+      t.after(() => store.close())
       assert.equal(await store.scope('tenant').countAll(), 77)
     })
 
-    it('stays exact with 4 processes of 50 concurrent writers against one maxGroups', async () => {
+    it('stays exact with 4 processes of 50 concurrent writers against one maxGroups', async (t) => {
       const table = unique('quota_groups')
       const quota = { maxGroups: 9 }
       const outcomes = await runWorkers(
@@ -228,15 +228,15 @@ describe('postgres backend', { skip }, () => {
       assert.deepEqual(outcomes.flatMap((o) => o.other), [])
       assert.equal(outcomes.reduce((n, o) => n + o.ok, 0), 9)
       const store = await Store.open(url, { schema, table })
-      after(() => store.close())
+      t.after(() => store.close())
       assert.equal((await store.scope('tenant').groups()).length, 9)
     })
 
-    it('stays exact across two stores on separate pools in one process', async () => {
+    it('stays exact across two stores on separate pools in one process', async (t) => {
       const table = unique('quota_pools')
       const a = await Store.open(url, { schema, table, poolSize: 3 })
       const b = await Store.open(url, { schema, table, poolSize: 3 })
-      after(() => Promise.all([a.close(), b.close()]))
+      t.after(() => Promise.all([a.close(), b.close()]))
       const quota = { maxKeys: 25 }
       const writes = []
       for (let i = 0; i < 40; i++) {
@@ -250,21 +250,21 @@ describe('postgres backend', { skip }, () => {
   })
 
   describe('pools and transactions', () => {
-    it('shares data between two stores on separate pools', async () => {
+    it('shares data between two stores on separate pools', async (t) => {
       const table = unique('pools')
       const a = await Store.open(url, { schema, table, poolSize: 2 })
       const b = await Store.open(url, { schema, table, poolSize: 2 })
-      after(() => Promise.all([a.close(), b.close()]))
+      t.after(() => Promise.all([a.close(), b.close()]))
       await a.set('g', 'k', 'from a')
       assert.equal(await b.get('g', 'k'), 'from a')
       assert.equal(await b.delete('g', 'k'), true)
       assert.equal(await a.has('g', 'k'), false)
     })
 
-    it('runs a transaction on one connection while reads outside run on others and see none of it', async () => {
+    it('runs a transaction on one connection while reads outside run on others and see none of it', async (t) => {
       const app = unique('gs_tx')
       const store = await open({ poolSize: 3 }, withApplicationName(url, app))
-      after(() => store.close())
+      t.after(() => store.close())
       await store.set('g', 'k', 'before')
       let entered
       const inside = new Promise((resolve) => (entered = resolve))
@@ -292,11 +292,11 @@ describe('postgres backend', { skip }, () => {
       assert.equal(await store.get('g', 'k'), 'inside')
     })
 
-    it('serialises transactions of two stores so no update is lost', async () => {
+    it('serialises transactions of two stores so no update is lost', async (t) => {
       const table = unique('counter')
       const a = await Store.open(url, { schema, table })
       const b = await Store.open(url, { schema, table })
-      after(() => Promise.all([a.close(), b.close()]))
+      t.after(() => Promise.all([a.close(), b.close()]))
       const increment = (store) =>
         store.transaction(async (tx) => {
           const n = Number((await tx.get('c', 'n')) ?? 0)
@@ -306,12 +306,12 @@ describe('postgres backend', { skip }, () => {
       assert.equal(await a.get('c', 'n'), '10')
     })
 
-    it('waits busyTimeout for another store’s write lock, then rejects with a StoreError', async () => {
+    it('waits busyTimeout for another store’s write lock, then rejects with a StoreError', async (t) => {
       const table = unique('busy')
       const holder = await Store.open(url, { schema, table })
       const waiter = await Store.open(url, { schema, table, busyTimeout: 50 })
       const impatient = await Store.open(url, { schema, table, busyTimeout: 0 })
-      after(() => Promise.all([holder.close(), waiter.close(), impatient.close()]))
+      t.after(() => Promise.all([holder.close(), waiter.close(), impatient.close()]))
       let entered
       const inside = new Promise((resolve) => (entered = resolve))
       let release
@@ -338,10 +338,10 @@ describe('postgres backend', { skip }, () => {
   })
 
   describe('dropped connections', () => {
-    it('replaces pooled connections the server terminated, for reads and writes', async () => {
+    it('replaces pooled connections the server terminated, for reads and writes', async (t) => {
       const app = unique('gs_idle')
       const store = await open({ poolSize: 4 }, withApplicationName(url, app))
-      after(() => store.close())
+      t.after(() => store.close())
       await Promise.all([store.set('g', 'k', 'v'), store.get('g', 'k'), store.count('g'), store.groups()])
       assert.ok((await terminate(client, app)) > 0)
       await until('the connections to close', async () => (await backends(client, app)).length === 0)
@@ -350,32 +350,55 @@ describe('postgres backend', { skip }, () => {
       assert.equal(await store.get('g', 'k2'), 'v2')
     })
 
-    it('retries a write whose connection dropped before it committed', async () => {
-      const app = unique('gs_retry')
-      const table = unique('retry')
+    /** A store on its own table whose row ('g', 'k') = 'old' is locked by another connection. */
+    async function lockedRow(t) {
+      const app = unique('gs_drop')
+      const table = unique('drop')
       const store = await Store.open(withApplicationName(url, app), { schema, table })
-      after(() => store.close())
+      t.after(() => store.close())
       await store.set('g', 'k', 'old')
       const locker = await admin()
-      after(() => locker.end())
+      t.after(() => locker.end())
       await locker.query('BEGIN')
       await locker.query(`UPDATE "${schema}"."${table}" SET value = 'locked' WHERE grp = 'g' AND key = 'k'`)
-      const write = store.set('g', 'k', 'mine')
-      const waiting = "wait_event_type = 'Lock'"
-      const [first] = await until('the write to wait for the row lock', () => backends(client, app, waiting).then((p) => p.length === 1 && p))
+      const waiting = () => backends(client, app, "wait_event_type = 'Lock'")
+      return { store, locker, waiting }
+    }
+
+    it('retries a write whose connection dropped before it committed', async (t) => {
+      const { store, locker, waiting } = await lockedRow(t)
+      const write = store.delete('g', 'k') // its DELETE waits for the row lock
+      const [first] = await until('the write to wait for the row lock', () => waiting().then((p) => p.length === 1 && p))
       await client.query('SELECT pg_terminate_backend($1)', [first])
       await until('the write to wait again on a new connection', () =>
-        backends(client, app, waiting).then((p) => p.length === 1 && p[0] !== first),
+        waiting().then((p) => p.length === 1 && p[0] !== first),
       )
       await locker.query('COMMIT')
-      await write
-      assert.equal(await store.get('g', 'k'), 'mine')
+      assert.equal(await write, true)
+      assert.equal(await store.get('g', 'k'), undefined)
     })
 
-    it('fails a transaction whose connection dropped with a StoreError, committing nothing', async () => {
+    it('surfaces a write whose connection dropped while committing, saying the outcome is unknown', async (t) => {
+      const { store, locker, waiting } = await lockedRow(t)
+      const write = store.set('g', 'k', 'mine') // a plain set is sent with the COMMIT, which waits for the row lock
+      const [pid] = await until('the write to wait for the row lock', () => waiting().then((p) => p.length === 1 && p))
+      await client.query('SELECT pg_terminate_backend($1)', [pid])
+      await assert.rejects(write, (err) => {
+        assert.ok(err instanceof StoreError)
+        assert.match(err.message, /^store\.set: lost the connection to PostgreSQL while committing, so the write may or may not have been applied/)
+        assert.equal(err.cause.code, '57P01')
+        return true
+      })
+      await locker.query('ROLLBACK')
+      assert.equal(await store.get('g', 'k'), 'old')
+      await store.set('g', 'k', 'new')
+      assert.equal(await store.get('g', 'k'), 'new')
+    })
+
+    it('fails a transaction whose connection dropped with a StoreError, committing nothing', async (t) => {
       const app = unique('gs_txdrop')
       const store = await open({}, withApplicationName(url, app))
-      after(() => store.close())
+      t.after(() => store.close())
       for (const swallow of [false, true]) {
         const result = store.transaction(async (tx) => {
           await tx.set('g', 'k', 'uncommitted')
@@ -404,7 +427,7 @@ describe('postgres backend', { skip }, () => {
 })
 
 describe('postgres options', () => {
-  it('refuses PostgreSQL-only options for SQLite locations', async () => {
+  it('refuses PostgreSQL-only options for SQLite locations', async (t) => {
     for (const options of [{ poolSize: 2 }, { schema: 's' }, { table: 't' }]) {
       await assert.rejects(Store.open(':memory:', options), (err) => {
         assert.ok(err instanceof TypeError)
@@ -414,7 +437,7 @@ describe('postgres options', () => {
     }
   })
 
-  it('validates poolSize, schema and table before connecting', async () => {
+  it('validates poolSize, schema and table before connecting', async (t) => {
     const nowhere = 'postgres://nobody@127.0.0.1:1/none'
     await assert.rejects(Store.open(nowhere, { poolSize: 0 }), RangeError)
     await assert.rejects(Store.open(nowhere, { poolSize: 1.5 }), TypeError)
@@ -424,7 +447,7 @@ describe('postgres options', () => {
     await assert.rejects(Store.open(nowhere, { schema: 1 }), TypeError)
   })
 
-  it('tells the user to install pg when it is missing', async () => {
+  it('tells the user to install pg when it is missing', async (t) => {
     const script = [
       "import { register } from 'node:module'",
       "register('data:text/javascript,' + encodeURIComponent(`export async function resolve(s, c, next) { if (s === 'pg') { const e = new Error(\"Cannot find package 'pg'\"); e.code = 'ERR_MODULE_NOT_FOUND'; throw e } return next(s, c) }`))",

@@ -13,5 +13,5 @@ let n = 0
 await conformance('sqlite :memory:', { open: (options) => Store.open(':memory:', options) })
 await conformance('sqlite file', {
   open: (options) => Store.open(join(dir, `store-${n++}.db`), options),
-  capabilities: { file: true },
+  capabilities: { file: true, changeLog: true },
 })

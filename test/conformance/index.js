@@ -14,6 +14,7 @@ const suites = [
   // Each entry: a module under test/conformance/ exporting `default (factory) => void`,
   // which declares its tests with describe/it. Add new files here.
   './basics.js',
+  './feed.js',
 ]
 
 /**

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
 import type { Client, ClientConfig, Pool, PoolClient } from 'pg'
 import { StoreError } from '../../errors.js'
-import type { Backend, BackendQueries, MaybePromise, WriteOptions } from '../backend.js'
+import type { Backend, BackendQueries, MaybePromise, NewChange, WriteOptions } from '../backend.js'
 import { ChangeListener } from './postgres-listener.js'
 import { PostgresQueries, PostgresSql } from './postgres-queries.js'
-import type { Rows, Runner, Statement } from './postgres-queries.js'
+import type { Pending, Rows, Runner, Statement } from './postgres-queries.js'
 
 /** Options the PostgreSQL backend takes from the store's options. */
 export interface PostgresBackendOptions {
@@ -110,54 +110,136 @@ function pause(attempt: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt).unref())
 }
 
+/** Held-back writes past this many characters are sent at once rather than at commit. */
+const MAX_PENDING_CHARS = 4 << 20
+
 /**
- * One pooled connection checked out for a transaction: runs statements,
- * remembers the first driver error (after which PostgreSQL rolls the
- * transaction back whatever happens) and whether a statement wrote.
+ * One pooled connection checked out for a write transaction: runs
+ * statements, remembers the first driver error (after which PostgreSQL rolls
+ * the transaction back whatever happens) and whether a statement wrote.
+ *
+ * It holds back what needs no answer from the server, sending it with the
+ * next statement or with COMMIT, in one round trip: log entries (the table's
+ * write lock makes the counter read at BEGIN exact, so revisions can be
+ * assigned here), and, in batches of the store's own writes, upserts.
  */
 class Session implements Runner {
   readonly client: PoolClient
   readonly queries: PostgresQueries
+  readonly #sql: PostgresSql
   readonly #errors: WeakSet<object>
+  readonly #holdUpserts: boolean
   /** The first error a statement raised in the current transaction. */
   failure: unknown
-  /** A statement that may change rows has been sent since this was last cleared. */
+  /** A statement that may change rows has been issued since this was last cleared. */
   wrote = false
   /** The connection dropped while checked out. */
   lost = false
+  /** The log's latest revision, counting held-back entries. */
+  #latest = 0
+  #rows = new Map<string, [string, string, string, number | null]>()
+  #changes: [number, string, string, string, string | null, number][] = []
+  #chars = 0
   readonly #onError = (): void => {
     this.lost = true
   }
 
-  constructor(client: PoolClient, sql: PostgresSql, errors: WeakSet<object>) {
+  constructor(client: PoolClient, sql: PostgresSql, errors: WeakSet<object>, holdUpserts: boolean) {
     this.client = client
+    this.#sql = sql
     this.#errors = errors
+    this.#holdUpserts = holdUpserts
     this.queries = new PostgresQueries(sql, this)
     // A connection that drops while checked out emits 'error' on the client; it must be heard.
     client.on('error', this.#onError)
   }
 
+  #failed(err: unknown): unknown {
+    if (err !== null && typeof err === 'object') this.#errors.add(err)
+    this.failure ??= err
+    return err
+  }
+
+  /**
+   * Opens the transaction with `begin` (which must take the write lock and
+   * end with a statement answering one boolean, whether the lock is held)
+   * and reads the log's counter, in one round trip.
+   */
+  async begin(begin: string): Promise<boolean> {
+    const results = await this.#simple(`${begin}; SELECT latest FROM ${this.#sql.revision}`)
+    const locked = results.at(-2)?.rows[0]?.[0]
+    this.#latest = Number(results.at(-1)?.rows[0]?.[0] ?? 0)
+    return locked !== false
+  }
+
   async run(statement: Statement, values: unknown[]): Promise<Rows> {
+    if (this.#rows.size > 0 || this.#changes.length > 0) await this.#flush()
     if (statement.writes) this.wrote = true
     try {
       const result = await this.client.query({ name: statement.name, text: statement.text, values, rowMode: 'array' })
       return { rows: result.rows as unknown[][], rowCount: result.rowCount ?? 0 }
     } catch (err) {
-      if (err !== null && typeof err === 'object') this.#errors.add(err)
-      this.failure ??= err
-      throw err
+      throw this.#failed(err)
     }
   }
 
-  /** Runs plain SQL (no parameters; several statements allowed); answers the last statement's rows. */
-  async simple(text: string): Promise<unknown[][]> {
+  upsert(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void> {
+    this.wrote = true
+    if (!this.#holdUpserts) return this.run(this.#sql.set, [group, key, value, expiresAt]).then(() => undefined)
+    // Stored text never holds U+0000, so it separates group from key unambiguously.
+    this.#rows.set(`${group}\0${key}`, [group, key, value, expiresAt])
+    this.#chars += group.length + key.length + value.length
+    if (this.#chars > MAX_PENDING_CHARS) return this.#flush()
+    return undefined
+  }
+
+  append(changes: readonly NewChange[]): number {
+    this.wrote = true
+    const first = this.#latest + 1
+    for (const c of changes) {
+      this.#changes.push([++this.#latest, c.type, c.group, c.key, c.value, c.timestamp])
+      this.#chars += c.group.length + c.key.length + (c.value?.length ?? 0)
+    }
+    return first
+  }
+
+  /** What is held back, handed over and forgotten. */
+  #take(): Pending | undefined {
+    if (this.#rows.size === 0 && this.#changes.length === 0) return undefined
+    const pending: Pending = { rows: [...this.#rows.values()], changes: this.#changes, latest: this.#latest }
+    this.#rows = new Map()
+    this.#changes = []
+    this.#chars = 0
+    return pending
+  }
+
+  async #flush(): Promise<void> {
+    const pending = this.#take()
+    if (pending === undefined) return
+    await this.run(this.#sql.flush, this.#sql.flushValues(pending))
+  }
+
+  /**
+   * Sends what is held back and COMMIT in one round trip. Throws when the
+   * transaction did not commit (PostgreSQL answers a COMMIT of a failed
+   * transaction with ROLLBACK).
+   */
+  async commit(): Promise<void> {
+    const pending = this.#take()
+    const text = pending === undefined ? 'COMMIT' : `${this.#sql.flushLiteral(pending)}; COMMIT`
+    const results = await this.#simple(text)
+    if (results.at(-1)?.command !== 'COMMIT') {
+      throw this.#failed(new Error('the transaction was rolled back by the server instead of committing'))
+    }
+  }
+
+  /** Runs plain SQL (no parameters; several statements allowed); answers each statement's result. */
+  async #simple(text: string): Promise<{ command: string; rows: unknown[][] }[]> {
     try {
       const result = (await this.client.query({ text, rowMode: 'array' })) as unknown
-      const last = Array.isArray(result) ? result[result.length - 1] : result
-      return ((last as { rows?: unknown[][] } | undefined)?.rows ?? []) as unknown[][]
+      return (Array.isArray(result) ? result : [result]) as { command: string; rows: unknown[][] }[]
     } catch (err) {
-      if (err !== null && typeof err === 'object') this.#errors.add(err)
-      throw err
+      throw this.#failed(err)
     }
   }
 
@@ -325,7 +407,7 @@ export class PostgresBackend implements Backend {
   }
 
   /** A pooled connection with the store's write lock taken in a fresh transaction. */
-  async #begin(): Promise<Session> {
+  async #begin(holdUpserts: boolean): Promise<Session> {
     let client: PoolClient
     try {
       client = await this.#pool.connect()
@@ -333,10 +415,9 @@ export class PostgresBackend implements Backend {
       if (err !== null && typeof err === 'object') this.#errors.add(err)
       throw err
     }
-    const session = new Session(client, this.#sql, this.#errors)
+    const session = new Session(client, this.#sql, this.#errors, holdUpserts)
     try {
-      const rows = await session.simple(this.#beginSql)
-      if (this.#busyTimeout === 0 && rows[0]?.[0] !== true) {
+      if (!(await session.begin(this.#beginSql))) {
         const busy = Object.assign(new Error('the write lock is held by another connection'), { code: '55P03' })
         this.#errors.add(busy)
         throw busy
@@ -360,7 +441,7 @@ export class PostgresBackend implements Backend {
       let session: Session | undefined
       let committing = false
       try {
-        session = await this.#begin()
+        session = await this.#begin(true)
         const results: unknown[] = new Array(jobs.length)
         const failures = new Map<number, unknown>()
         for (let i = 0; i < jobs.length; i++) {
@@ -377,8 +458,7 @@ export class PostgresBackend implements Backend {
           if (session.failure !== undefined) throw new SplitBatch(session.failure)
         }
         committing = true
-        const tag = await session.client.query('COMMIT')
-        if (tag.command === 'ROLLBACK') throw new SplitBatch(new Error('the transaction was rolled back'))
+        await session.commit()
         session.release(false)
         session = undefined
         for (let i = 0; i < jobs.length; i++) {
@@ -419,7 +499,7 @@ export class PostgresBackend implements Backend {
     let session: Session | undefined
     for (let attempt = 1; session === undefined; attempt++) {
       try {
-        session = await this.#begin()
+        session = await this.#begin(false)
       } catch (err) {
         // The callback has not started: a dropped connection is retried.
         if (this.#errors.has(err as object) && (isConnectionLost(err) || isConflict(err)) && attempt < MAX_ATTEMPTS) {
@@ -449,12 +529,12 @@ export class PostgresBackend implements Backend {
       return
     }
     try {
-      const tag = await session.client.query('COMMIT')
-      if (tag.command === 'ROLLBACK') throw new Error('the transaction was rolled back')
+      await session.commit()
     } catch (err) {
-      if (err !== null && typeof err === 'object') this.#errors.add(err)
-      session.release(true)
-      job.reject(pgError(job.method, err, this.#busyTimeout, true))
+      const lost = isConnectionLost(err)
+      if (!lost) await rollback(session)
+      session.release(lost)
+      job.reject(pgError(job.method, err, this.#busyTimeout, lost))
       return
     }
     session.release(false)
@@ -531,7 +611,7 @@ function beginSql(sql: PostgresSql, options: PostgresBackendOptions): string {
   if (options.busyTimeout === 0) {
     parts.push(`SELECT pg_try_advisory_xact_lock(${a}, ${b})`)
   } else {
-    parts.push(`SET LOCAL lock_timeout = ${options.busyTimeout}`, `SELECT pg_advisory_xact_lock(${a}, ${b})`)
+    parts.push(`SET LOCAL lock_timeout = ${options.busyTimeout}`, `SELECT true FROM pg_advisory_xact_lock(${a}, ${b})`)
   }
   return parts.join('; ')
 }

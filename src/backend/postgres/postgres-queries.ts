@@ -1,19 +1,16 @@
 import { createHash } from 'node:crypto'
 import { prefixUpperBound } from '../backend.js'
-import type { BackendQueries, ExpiredKey, RangeOptions, RemovedGroup, StoredValue } from '../backend.js'
-
-/** One entry of the change log, as stored. */
-export interface ChangeRecord {
-  revision: number
-  type: 'set' | 'delete' | 'delete_group' | 'expire'
-  group: string
-  key: string
-  value: string | null
-  timestamp: number
-}
-
-/** A change to append: the log assigns its revision. */
-export type NewChange = Omit<ChangeRecord, 'revision'>
+import type {
+  BackendQueries,
+  MaybePromise,
+  ChangeRecord,
+  ExpiredKey,
+  NewChange,
+  RangeOptions,
+  RemovedGroup,
+  RevisionRange,
+  StoredValue,
+} from '../backend.js'
 
 /** A statement with the name it is prepared under on each connection. */
 export interface Statement {
@@ -32,6 +29,27 @@ export interface Rows {
 /** Where statements run: the pool (reads) or one connection inside a transaction (writes). */
 export interface Runner {
   run(statement: Statement, values: unknown[]): Promise<Rows>
+  /**
+   * Writes only: upserts a row (strings already escaped), possibly held back
+   * and sent with the next statement or the commit.
+   */
+  upsert?(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void>
+  /**
+   * Writes only, under the table's write lock: appends changes (strings
+   * already escaped) to the log, possibly held back like {@link upsert};
+   * answers the first revision.
+   */
+  append?(changes: readonly NewChange[]): number
+}
+
+/** Rows and changes held back by a write, sent in one statement. */
+export interface Pending {
+  /** Upserts: group, key, value, expires_at. */
+  rows: [string, string, string, number | null][]
+  /** Changes: revision, type, group, key, value, timestamp. */
+  changes: [number, string, string, string, string | null, number][]
+  /** The log's latest revision once they are applied. */
+  latest: number
 }
 
 /*
@@ -58,6 +76,21 @@ export function decodeText(s: string): string {
 /** Quotes an identifier that options validation has already restricted to `[A-Za-z0-9_]`. */
 function ident(name: string): string {
   return `"${name}"`
+}
+
+/**
+ * A value as an SQL literal: strings quoted (with `E''` when they hold a
+ * backslash, whatever `standard_conforming_strings` says), arrays as
+ * `ARRAY[…]`. Stored strings never hold U+0000 (see {@link encodeText}).
+ */
+function literal(value: unknown): string {
+  if (value === null) return 'NULL'
+  if (typeof value === 'number') return String(value)
+  if (typeof value === 'boolean') return value ? 'true' : 'false'
+  if (Array.isArray(value)) return `ARRAY[${value.map(literal).join(',')}]`
+  const s = String(value)
+  const quoted = s.replace(/'/g, "''")
+  return s.includes('\\') ? `E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`
 }
 
 function statement(text: string, writes = false): Statement {
@@ -90,7 +123,8 @@ export class PostgresSql {
   readonly groupExists: Statement
   readonly getAll: Statement
   readonly purge: Statement
-  readonly appendChanges: Statement
+  /** Sends held-back upserts and changes: see {@link PostgresSql.flushText}. */
+  readonly flush: Statement
   readonly readChanges: Statement
   readonly revisionRange: Statement
   readonly pruneChanges: Statement
@@ -121,14 +155,7 @@ export class PostgresSql {
     this.groupExists = statement(`SELECT EXISTS (SELECT 1 FROM ${kv} WHERE grp = $1 AND ${LIVE})`)
     this.getAll = statement(`SELECT key, value FROM ${kv} WHERE grp = $1 AND ${LIVE}`)
     this.purge = statement(`DELETE FROM ${kv} WHERE expires_at <= $1 RETURNING grp, key`, true)
-    this.appendChanges = statement(
-      `WITH r AS (UPDATE ${this.revision} SET latest = latest + $1 RETURNING latest), ` +
-        `i AS (INSERT INTO ${this.changes} (revision, type, grp, key, value, ts) ` +
-        'SELECT r.latest - $1 + c.n, c.type, c.grp, c.key, c.value, c.ts FROM r, ' +
-        'unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS c(type, grp, key, value, ts, n)) ' +
-        'SELECT r.latest - $1 + 1, pg_notify($7, r.latest::text) FROM r',
-      true,
-    )
+    this.flush = statement(this.flushText((i) => `$${i}`), true)
     this.readChanges = statement(
       `SELECT revision, type, grp, key, value, ts FROM ${this.changes} WHERE revision > $1 ORDER BY revision LIMIT $2`,
     )
@@ -167,6 +194,41 @@ export class PostgresSql {
       )`,
       `INSERT INTO ${this.revision} (id, latest) VALUES (true, 0) ON CONFLICT (id) DO NOTHING`,
     ]
+  }
+
+  /**
+   * One statement applying held-back writes: the upserts, the log entries,
+   * the counter, and a NOTIFY (delivered at commit) when entries were added.
+   * `param(i)` is the text of parameter `i` (see {@link flushValues}).
+   */
+  flushText(param: (i: number) => string): string {
+    const p = param
+    return (
+      `WITH s AS (INSERT INTO ${this.kv} (grp, key, value, expires_at) ` +
+      `SELECT * FROM unnest(${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::bigint[]) ` +
+      'ON CONFLICT (grp, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at), ' +
+      `c AS (INSERT INTO ${this.changes} (revision, type, grp, key, value, ts) ` +
+      `SELECT * FROM unnest(${p(5)}::bigint[], ${p(6)}::text[], ${p(7)}::text[], ${p(8)}::text[], ${p(9)}::text[], ${p(10)}::bigint[])), ` +
+      `r AS (UPDATE ${this.revision} SET latest = ${p(11)}::bigint WHERE latest < ${p(11)}::bigint) ` +
+      `SELECT pg_notify(${p(12)}::text, '') WHERE ${p(13)}::boolean`
+    )
+  }
+
+  /** The parameters of {@link flushText}, in order. */
+  flushValues(pending: Pending): unknown[] {
+    const column = <T>(rows: readonly (readonly unknown[])[], i: number): T[] => rows.map((r) => r[i] as T)
+    const { rows, changes } = pending
+    return [
+      column(rows, 0), column(rows, 1), column(rows, 2), column(rows, 3),
+      column(changes, 0), column(changes, 1), column(changes, 2), column(changes, 3), column(changes, 4), column(changes, 5),
+      pending.latest, this.channel, changes.length > 0,
+    ]
+  }
+
+  /** {@link flushText} with its values inlined as SQL literals, to send with COMMIT in one round trip. */
+  flushLiteral(pending: Pending): string {
+    const values = this.flushValues(pending)
+    return this.flushText((i) => literal(values[i - 1]))
   }
 
   /** A statement whose text depends on which optional conditions are present, made once. */
@@ -233,8 +295,12 @@ export class PostgresQueries implements BackendQueries {
     return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
   }
 
-  async set(group: string, key: string, value: string, expiresAt: number | null): Promise<void> {
-    await this.#run(this.#sql.set, [encodeText(group), encodeText(key), encodeText(value), expiresAt])
+  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void> {
+    const g = encodeText(group)
+    const k = encodeText(key)
+    const v = encodeText(value)
+    if (this.#runner.upsert !== undefined) return this.#runner.upsert(g, k, v, expiresAt)
+    return this.#run(this.#sql.set, [g, k, v, expiresAt]).then(() => undefined)
   }
 
   async delete(group: string, key: string): Promise<StoredValue | undefined> {
@@ -347,26 +413,20 @@ export class PostgresQueries implements BackendQueries {
 
   /**
    * Appends changes to the log inside a write; answers the first revision.
-   * The counter row's lock orders appenders, so revisions follow commit
-   * order; the NOTIFY is delivered at commit, and not at all on rollback.
+   * Only a write's runner can: it holds the table's write lock, so revisions
+   * follow commit order, and a rollback takes them back.
    */
-  async appendChanges(changes: readonly NewChange[]): Promise<number> {
-    const types: string[] = []
-    const groups: string[] = []
-    const keys: string[] = []
-    const values: (string | null)[] = []
-    const stamps: number[] = []
-    for (const c of changes) {
-      types.push(c.type)
-      groups.push(encodeText(c.group))
-      keys.push(encodeText(c.key))
-      values.push(c.value === null ? null : encodeText(c.value))
-      stamps.push(ms(c.timestamp))
-    }
-    const { rows } = await this.#run(this.#sql.appendChanges, [
-      changes.length, types, groups, keys, values, stamps, this.#sql.channel,
-    ])
-    return num(rows[0]?.[0])
+  appendChanges(changes: readonly NewChange[]): number {
+    if (this.#runner.append === undefined) throw new Error('appendChanges runs only inside a write')
+    return this.#runner.append(
+      changes.map((c) => ({
+        type: c.type,
+        group: encodeText(c.group),
+        key: encodeText(c.key),
+        value: c.value === null ? null : encodeText(c.value),
+        timestamp: ms(c.timestamp),
+      })),
+    )
   }
 
   /** Changes after revision `after`, ascending, at most `limit`. */
@@ -383,7 +443,7 @@ export class PostgresQueries implements BackendQueries {
   }
 
   /** The oldest retained revision (null when the log is empty) and the latest ever committed. */
-  async revisionRange(): Promise<{ oldest: number | null; latest: number }> {
+  async revisionRange(): Promise<RevisionRange> {
     const { rows } = await this.#run(this.#sql.revisionRange, [])
     const r = rows[0] ?? [null, 0]
     return { oldest: nullableNum(r[0]), latest: num(r[1] ?? 0) }

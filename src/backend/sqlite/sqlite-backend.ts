@@ -29,7 +29,18 @@ CREATE TABLE IF NOT EXISTS kv (
   PRIMARY KEY (grp, key)
 );
 CREATE INDEX IF NOT EXISTS kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS kv_changes (
+  revision INTEGER PRIMARY KEY AUTOINCREMENT,
+  type     TEXT NOT NULL,
+  grp      TEXT NOT NULL,
+  key      TEXT NOT NULL,
+  value    TEXT,
+  ts       INTEGER NOT NULL
+);
 `
+
+/** How often a subscribed backend checks whether another connection committed. */
+export const POLL_INTERVAL_MS = 50
 
 /**
  * A driver error as a StoreError naming `method` (a lock wait past the
@@ -58,6 +69,7 @@ function sqliteError(method: string, err: unknown, busyTimeout: number): unknown
  */
 export class SqliteBackend implements Backend {
   readonly name = 'sqlite'
+  readonly changeLog: boolean
   readonly #db: BetterSqlite3.Database
   readonly #q: SqliteQueries
   readonly #busyTimeout: number
@@ -74,8 +86,14 @@ export class SqliteBackend implements Backend {
   #flushing: Promise<void> | undefined
   #closed = false
 
-  private constructor(db: BetterSqlite3.Database, busyTimeout: number) {
+  readonly #dataVersion: BetterSqlite3.Statement
+  readonly #wakers = new Set<() => void>()
+  #poller: NodeJS.Timeout | undefined
+
+  private constructor(db: BetterSqlite3.Database, busyTimeout: number, shared: boolean) {
     this.#db = db
+    this.changeLog = shared
+    this.#dataVersion = db.prepare('PRAGMA data_version').pluck()
     this.#busyTimeout = busyTimeout
     this.#q = new SqliteQueries(db)
     this.#tx = {
@@ -123,7 +141,7 @@ export class SqliteBackend implements Backend {
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`)
       db.pragma(`busy_timeout = ${options.busyTimeout}`)
       SqliteBackend.#migrate(db, location)
-      return new SqliteBackend(db, options.busyTimeout)
+      return new SqliteBackend(db, options.busyTimeout, !memory)
     } catch (err) {
       db.close()
       if (err instanceof StoreError) throw err
@@ -316,9 +334,41 @@ export class SqliteBackend implements Backend {
     return sqliteError(method, err, this.#busyTimeout)
   }
 
+  /**
+   * Polls `PRAGMA data_version`, which changes when another connection
+   * commits, every {@link POLL_INTERVAL_MS} ms while anybody is subscribed:
+   * a cheap check that reads no table. The timer never keeps the process alive.
+   */
+  subscribe(wake: () => void): () => void {
+    if (!this.changeLog || this.#closed) return () => {}
+    const waker = (): void => wake()
+    this.#wakers.add(waker)
+    if (this.#poller === undefined) {
+      let seen = this.#dataVersion.get()
+      this.#poller = setInterval(() => {
+        if (this.#running || this.#closed) return
+        const version = this.#dataVersion.get()
+        if (version === seen) return
+        seen = version
+        for (const w of [...this.#wakers]) w()
+      }, POLL_INTERVAL_MS)
+      this.#poller.unref()
+    }
+    return () => {
+      this.#wakers.delete(waker)
+      if (this.#wakers.size === 0 && this.#poller !== undefined) {
+        clearInterval(this.#poller)
+        this.#poller = undefined
+      }
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    if (this.#poller !== undefined) clearInterval(this.#poller)
+    this.#poller = undefined
+    this.#wakers.clear()
     while (this.#flushing !== undefined) await this.#flushing
     this.#db.close()
   }
