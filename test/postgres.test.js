@@ -337,6 +337,85 @@ describe('postgres backend', { skip }, () => {
     })
   })
 
+  describe('change feed across connections', () => {
+    async function take(watcher, n) {
+      const out = []
+      for (let i = 0; i < n; i++) {
+        const { value, done } = await watcher.next()
+        assert.equal(done, false, `watcher ended after ${i} of ${n} events`)
+        out.push(value)
+      }
+      return out
+    }
+
+    it('a watcher and onChange on store A see what store B on another pool commits, in revision order', async (t) => {
+      const table = unique('feed_pools')
+      const a = await Store.open(url, { schema, table })
+      const b = await Store.open(url, { schema, table })
+      t.after(() => Promise.all([a.close(), b.close()]))
+      const watcher = a.watch('*', '*', { bufferSize: 4 })
+      t.after(() => watcher.close())
+      const callbacks = []
+      a.onChange((e) => callbacks.push(e))
+      await b.set('g', 'from-b', 'nul\0')
+      await a.set('g', 'from-a', '2')
+      await b.transaction(async (tx) => {
+        await tx.delete('g', 'from-b')
+        await tx.set('h', 'in-tx', '3')
+      })
+      const writes = []
+      for (let i = 0; i < 40; i++) writes.push((i % 2 ? a : b).set('c', `k${i}`, String(i)))
+      await Promise.all(writes)
+      const events = await take(watcher, 44)
+      assert.deepEqual(events.slice(0, 4).map((e) => [e.type, e.group, e.key, e.value]), [
+        ['set', 'g', 'from-b', 'nul\0'],
+        ['set', 'g', 'from-a', '2'],
+        ['delete', 'g', 'from-b', undefined],
+        ['set', 'h', 'in-tx', '3'],
+      ])
+      const first = events[0].revision
+      assert.deepEqual(events.map((e) => e.revision), Array.from({ length: 44 }, (_, i) => first + i))
+      assert.equal(new Set(events.slice(4).map((e) => e.key)).size, 40)
+      await until('callbacks to see every revision', () => callbacks.length === 44)
+      assert.deepEqual(callbacks.map((e) => e.revision), events.map((e) => e.revision))
+      assert.equal(await b.revision(), first + 43)
+    })
+
+    it('a parent watches what a child process writes', async (t) => {
+      const table = unique('feed_child')
+      const store = await Store.open(url, { schema, table })
+      t.after(() => store.close())
+      const watcher = store.watch('child', '*')
+      t.after(() => watcher.close())
+      const [outcome] = await runWorkers([{ kind: 'write', schema, table, count: 20 }])
+      assert.equal(outcome.ok, 20)
+      const events = await take(watcher, 20)
+      assert.deepEqual(events.map((e) => [e.key, e.value]), Array.from({ length: 20 }, (_, i) => [`k${i}`, `v${i}\0`]))
+    })
+
+    it('catches up from its last revision after its LISTEN connection drops', async (t) => {
+      const app = unique('gs_listen')
+      const table = unique('feed_drop')
+      const watching = await Store.open(withApplicationName(url, app), { schema, table })
+      const writer = await Store.open(url, { schema, table })
+      t.after(() => Promise.all([watching.close(), writer.close()]))
+      const watcher = watching.watch('*', '*')
+      t.after(() => watcher.close())
+      const listening = "query LIKE 'LISTEN %'"
+      await until('the LISTEN connection', () => backends(client, app, listening).then((p) => p.length === 1))
+      await writer.set('g', 'before', '1')
+      assert.equal((await take(watcher, 1))[0].key, 'before')
+      assert.equal(await terminate(client, app, listening), 1)
+      // Written while nobody listens: only the catch-up after reconnecting can deliver these.
+      await writer.set('g', 'during', '2')
+      await writer.set('g', 'during', '3')
+      await until('a new LISTEN connection', () => backends(client, app, listening).then((p) => p.length === 1))
+      await writer.set('g', 'after', '4')
+      const events = await take(watcher, 3)
+      assert.deepEqual(events.map((e) => [e.key, e.value]), [['during', '2'], ['during', '3'], ['after', '4']])
+    })
+  })
+
   describe('dropped connections', () => {
     it('replaces pooled connections the server terminated, for reads and writes', async (t) => {
       const app = unique('gs_idle')

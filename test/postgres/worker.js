@@ -14,7 +14,10 @@ lines.close()
 const outcome = { ok: 0, quota: 0, other: [] }
 const store = await Store.open(task.url, { schema: task.schema, table: task.table, poolSize: task.poolSize ?? 4 })
 try {
-  if (task.kind === 'open') {
+  if (task.kind === 'write') {
+    for (let i = 0; i < task.count; i++) await store.set('child', `k${i}`, `v${i}\0`)
+    outcome.ok = task.count
+  } else if (task.kind === 'open') {
     await store.set('opened', `worker-${task.id}`, 'yes')
     outcome.ok = 1
   } else if (task.kind === 'quota') {

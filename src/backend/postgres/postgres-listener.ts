@@ -1,6 +1,12 @@
 import type { Client } from 'pg'
 
 const FIRST_RETRY_MS = 50
+
+/** Listening never keeps the process alive: a watcher awaiting an event does that itself. */
+function unref(client: Client): void {
+  const socket = (client as unknown as { connection?: { stream?: { unref?: () => void } } }).connection?.stream
+  socket?.unref?.()
+}
 const MAX_RETRY_MS = 5000
 
 /**
@@ -55,6 +61,7 @@ export class ChangeListener {
     if (this.#closed || this.#wakers.size === 0) return
     const client = this.#connect()
     this.#client = client
+    unref(client)
     const lost = (): void => this.#lost(client)
     client.on('error', lost)
     client.on('end', lost)
@@ -86,6 +93,7 @@ export class ChangeListener {
       this.#timer = undefined
       this.#start()
     }, delay)
+    this.#timer.unref()
   }
 
   #stop(): void {
