@@ -191,7 +191,10 @@ export class StoreCore implements Executor {
     checkOptions(method, options, ['bufferSize', 'signal', 'since'])
     const o = options as WatchOptions | undefined
     const bufferSize = o?.bufferSize ?? DEFAULT_BUFFER_SIZE
-    if (typeof bufferSize !== 'number' || !Number.isInteger(bufferSize) || bufferSize < 1) {
+    if (typeof bufferSize !== 'number') {
+      throw new TypeError(`${method}: options.bufferSize must be a number, got ${typeof bufferSize}`)
+    }
+    if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) {
       throw new RangeError(`${method}: options.bufferSize must be a positive integer, got ${String(bufferSize)}`)
     }
     const signal = o?.signal

@@ -235,8 +235,26 @@ class FeedWatcher implements Watcher {
     return Promise.resolve(done)
   }
 
-  close(): void {
+  /**
+   * Ends the watcher the way a store's close does: no new events, but those
+   * already in the buffer are still delivered before the iteration ends.
+   */
+  end(): void {
     if (this.#closed) return
+    const buffer = this.#buffer
+    const head = this.#head
+    this.close()
+    this.#buffer = buffer
+    this.#head = head
+  }
+
+  close(): void {
+    if (this.#closed) {
+      // ended by the store with events still buffered: closing discards them
+      this.#buffer = []
+      this.#head = 0
+      return
+    }
     this.#closed = true
     this.#buffer = []
     this.#head = 0
@@ -326,9 +344,9 @@ export class EventHub {
     })
   }
 
-  /** Ends every watcher and forgets every callback. */
+  /** Ends every watcher (after it has delivered what it holds) and forgets every callback. */
   closeAll(): void {
-    for (const w of [...this.#watchers]) w.close()
+    for (const w of [...this.#watchers]) w.end()
     if (this.#subscribers.length > 0) {
       this.#subscribers = []
       this.#onActive(false)

@@ -148,7 +148,13 @@ export abstract class Operations {
     return this.#point(this.#m.get, group, key, (row) => row?.value)
   }
 
-  /** True when the key is live. */
+  /**
+   * True when the key is live.
+   * @example
+   * ```ts
+   * if (await store.has('locks', 'job-1')) return
+   * ```
+   */
   has(group: string, key: string): Promise<boolean> {
     return this.#point(this.#m.has, group, key, (row) => row !== undefined)
   }
@@ -156,6 +162,10 @@ export abstract class Operations {
   /**
    * Remaining time to live in ms; null for a live key without expiry;
    * undefined when there is no live key.
+   * @example
+   * ```ts
+   * await store.ttl('session', 'abc') // 1799000
+   * ```
    */
   ttl(group: string, key: string): Promise<number | null | undefined> {
     return this.#point(this.#m.ttl, group, key, (row, _g, now) => {
@@ -226,7 +236,13 @@ export abstract class Operations {
     })
   }
 
-  /** Removes a key; true when a live key was removed. */
+  /**
+   * Removes a key; true when a live key was removed (a missing key emits no event).
+   * @example
+   * ```ts
+   * await store.delete('session', 'abc') // true
+   * ```
+   */
   delete(group: string, key: string): Promise<boolean> {
     const method = this.#m.delete
     const exec = this.#exec
@@ -256,7 +272,14 @@ export abstract class Operations {
     )
   }
 
-  /** Removes every key of a group; answers how many live keys it held. */
+  /**
+   * Removes every key of a group; answers how many live keys it held.
+   * Emits one `delete_group` when there was one.
+   * @example
+   * ```ts
+   * await store.deleteGroup('cache') // 42
+   * ```
+   */
   deleteGroup(group: string): Promise<number> {
     const method = this.#m.deleteGroup
     const exec = this.#exec
@@ -279,7 +302,12 @@ export abstract class Operations {
 
   /**
    * Removes every group whose name starts with the literal `prefix` (`''`:
-   * every group); answers how many live keys were removed.
+   * every group); answers how many live keys were removed. Emits one
+   * `delete_group` per group removed.
+   * @example
+   * ```ts
+   * await store.deletePrefix('tenant-42:')
+   * ```
    */
   deletePrefix(prefix: string): Promise<number> {
     const method = this.#m.deletePrefix
@@ -332,17 +360,35 @@ export abstract class Operations {
     return exec.read(method, (q) => fn(q, p, now))
   }
 
-  /** Live keys in a group. */
+  /**
+   * Live keys in a group.
+   * @example
+   * ```ts
+   * await store.count('users') // 1500
+   * ```
+   */
   count(group: string): Promise<number> {
     return this.#readGroup(this.#m.count, group, (q, g, now) => q.count(g, now))
   }
 
-  /** Live keys in every group whose name starts with `prefix` (`''`: all). */
+  /**
+   * Live keys in every group whose name starts with the literal `prefix` (`''`: all).
+   * @example
+   * ```ts
+   * await store.countAll('tenant-42:')
+   * ```
+   */
   countAll(prefix = ''): Promise<number> {
     return this.#readPrefix(this.#m.countAll, prefix, (q, p, now) => q.countAll(p, now))
   }
 
-  /** Names of the groups holding a live key, starting with `prefix`, ascending. */
+  /**
+   * Names of the groups holding a live key, starting with the literal `prefix`, ascending.
+   * @example
+   * ```ts
+   * await store.groups('tenant-42:') // ['tenant-42:cache', 'tenant-42:config']
+   * ```
+   */
   groups(prefix = ''): Promise<string[]> {
     const cut = this.#prefix.length
     return this.#readPrefix(this.#m.groups, prefix, (q, p, now) =>
@@ -353,6 +399,10 @@ export abstract class Operations {
   /**
    * Every live pair of a group, in an object without a prototype (so keys
    * such as `__proto__` are plain entries).
+   * @example
+   * ```ts
+   * const config = await store.getAll('config') // { theme: 'dark' }
+   * ```
    */
   getAll(group: string): Promise<Record<string, string>> {
     return this.#readGroup(this.#m.getAll, group, (q, g, now) => q.getAll(g, now))

@@ -87,11 +87,11 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
 const MAX_TABLE = 40
 
 function nonNegativeInteger(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new TypeError(`Store.open: options.${name} must be a non-negative integer number of milliseconds`)
+  if (typeof value !== 'number') {
+    throw new TypeError(`Store.open: options.${name} must be a number of milliseconds, got ${typeof value}`)
   }
-  if (value < 0 || value > 2 ** 31 - 1) {
-    throw new RangeError(`Store.open: options.${name} must be between 0 and 2147483647 ms, got ${value}`)
+  if (!Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
+    throw new RangeError(`Store.open: options.${name} must be an integer from 0 to 2147483647 ms, got ${value}`)
   }
   return value
 }

@@ -87,7 +87,13 @@ export class Store extends Operations implements AsyncDisposable {
 
   /**
    * Physically removes expired keys, emitting `expire` for each; answers how
-   * many. Expired keys are invisible to reads whether purged or not.
+   * many. Expired keys are invisible to reads whether purged or not. Also
+   * prunes the change log to its retention.
+   *
+   * @example
+   * ```ts
+   * const removed = await store.purgeExpired()
+   * ```
    */
   purgeExpired(): Promise<number> {
     const method = 'store.purgeExpired'
@@ -141,8 +147,11 @@ export class Store extends Operations implements AsyncDisposable {
 
   /**
    * Watches changes: `watch('g', 'k')` one key (and its group's
-   * `delete_group`), `watch('g', '*')` a group, `watch('*', '*')` everything.
-   * Breaking out of `for await`, `close()` or the abort signal ends it.
+   * `delete_group`), `watch('g', '*')` a group, `watch('*', '*')` everything,
+   * whoever made the write. `options.since` replays from a revision first.
+   * Breaking out of `for await`, `close()` or the abort signal ends it;
+   * closing the store ends it after the events it already holds. While a
+   * consumer awaits `next()`, the watcher keeps the process alive.
    *
    * @example
    * ```ts
@@ -160,6 +169,12 @@ export class Store extends Operations implements AsyncDisposable {
    * store it has run by the time the write's promise resolves. `fn` may call
    * any store method; a throw is reported as a warning and stops nothing.
    * Answers an idempotent unsubscribe.
+   *
+   * @example
+   * ```ts
+   * const unsubscribe = store.onChange((event) => console.log(event.type, event.group, event.key))
+   * unsubscribe()
+   * ```
    */
   onChange(fn: (event: StoreEvent) => void): () => void {
     return this.#core.onChange('store.onChange', fn, (e) => e)
@@ -167,7 +182,13 @@ export class Store extends Operations implements AsyncDisposable {
 
   /**
    * A tenant scope whose groups are stored as `<namespace>:<group>`.
-   * `namespace` must match `^[a-zA-Z0-9-]+$`.
+   * `namespace` must match `^[a-zA-Z0-9-]+$`, else TypeError.
+   *
+   * @example
+   * ```ts
+   * const tenant = store.scope('tenant-42', { quota: { maxKeys: 1000 } })
+   * await tenant.set('config', 'theme', 'dark') // group 'tenant-42:config'
+   * ```
    */
   scope(namespace: string, options?: ScopeOptions): ScopedStore {
     if (this.#core.closed) throw new StoreClosedError('store.scope')
@@ -176,8 +197,14 @@ export class Store extends Operations implements AsyncDisposable {
 
   /**
    * Stops the purge timer, waits for writes in flight, closes the database
-   * and ends every watcher. Idempotent; later operations reject with
-   * StoreClosedError.
+   * and ends every watcher (after the events it already holds). Idempotent;
+   * later operations reject with StoreClosedError, and `watch`, `onChange`
+   * and `scope` throw it.
+   *
+   * @example
+   * ```ts
+   * await store.close()
+   * ```
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing

@@ -164,9 +164,12 @@ export default function feed({ open, capabilities = {} }) {
     })
 
     it('reports pruned history instead of hiding it', { skip: capabilities.changeLog ? false : 'no durable change log' }, async (t) => {
-      const store = await fresh(t, { changeRetention: { maxAge: 0, maxCount: 2 } })
+      // the store's clock, so that the entries are older than maxAge whatever the real clock does
+      let now = 1_700_000_000_000
+      const store = await fresh(t, { now: () => now, changeRetention: { maxAge: 0, maxCount: 2 } })
       const since = await store.revision()
       for (let i = 0; i < 6; i++) await store.set('g', `k${i}`, String(i))
+      now += 1
       await store.purgeExpired() // prunes the log with the purge
       const watcher = store.watch('*', '*', { since })
       t.after(() => watcher.close())

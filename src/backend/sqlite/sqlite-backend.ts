@@ -2,7 +2,7 @@ import Database from 'better-sqlite3'
 import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError, wrapError } from '../../errors.js'
 import type { Backend, BackendQueries, MaybePromise, WriteOptions } from '../backend.js'
-import { SqliteQueries } from './sqlite-queries.js'
+import { PK_INDEX, SqliteQueries } from './sqlite-queries.js'
 
 /** Options the SQLite backend takes from the store's options. */
 export interface SqliteBackendOptions {
@@ -56,6 +56,24 @@ function sqliteError(method: string, err: unknown, busyTimeout: number): unknown
     )
   }
   return wrapError(method, err)
+}
+
+/** An error raised while opening `location`, as a StoreError naming the path. */
+function openError(location: string, err: unknown, busyTimeout: number): StoreError {
+  if (err instanceof StoreError) return err
+  const detail = err instanceof Error ? err.message : String(err)
+  if (err instanceof Database.SqliteError) {
+    if (err.code.startsWith('SQLITE_BUSY') || err.code.startsWith('SQLITE_LOCKED')) {
+      return new StoreError(
+        `Store.open: '${location}' is locked by another connection (waited busyTimeout ${busyTimeout} ms)`,
+        { cause: err },
+      )
+    }
+    if (err.code.startsWith('SQLITE_NOTADB') || err.code.startsWith('SQLITE_CORRUPT')) {
+      return new StoreError(`Store.open: '${location}' is not a database or is corrupt: ${detail}`, { cause: err })
+    }
+  }
+  return new StoreError(`Store.open: cannot open '${location}': ${detail}`, { cause: err })
 }
 
 /**
@@ -127,38 +145,47 @@ export class SqliteBackend implements Backend {
       throw new StoreError(`${method}: cannot open '${location}': ${(err as Error).message}`, { cause: err })
     }
     try {
-      // The first read of the schema fails on a file that is not a database.
-      db.prepare('SELECT count(*) FROM sqlite_master').pluck().get()
-    } catch (err) {
-      db.close()
-      throw new StoreError(
-        `${method}: '${location}' is not a database or is corrupt: ${(err as Error).message}`,
-        { cause: err },
-      )
-    }
-    try {
+      db.pragma(`busy_timeout = ${options.busyTimeout}`)
+      // Read-only checks first: a file that is not a database, not ours or
+      // visibly corrupt is refused before anything is written to it.
+      const columns = SqliteBackend.#check(db, location)
+      // Schema changes before the switch to WAL: on a file still in
+      // rollback-journal mode a failed change is rolled back from the journal.
+      SqliteBackend.#migrate(db, columns)
       if (!memory) db.pragma('journal_mode = WAL')
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`)
-      db.pragma(`busy_timeout = ${options.busyTimeout}`)
-      SqliteBackend.#migrate(db, location)
       return new SqliteBackend(db, options.busyTimeout, !memory)
     } catch (err) {
       db.close()
-      if (err instanceof StoreError) throw err
-      throw sqliteError(method, err, options.busyTimeout)
+      throw openError(location, err, options.busyTimeout)
     }
   }
 
-  static #migrate(db: BetterSqlite3.Database, location: string): void {
+  /** Reads the schema and the ends of the kv table; answers kv's columns (none when it is missing). */
+  static #check(db: BetterSqlite3.Database, location: string): string[] {
+    // The first read of the schema fails on a file that is not a database.
+    db.prepare('SELECT count(*) FROM sqlite_master').pluck().get()
     const columns = (db.prepare('PRAGMA table_info(kv)').all() as { name: string }[]).map((c) => c.name)
-    if (columns.length > 0) {
-      for (const needed of ['grp', 'key', 'value']) {
-        if (!columns.includes(needed)) {
-          throw new StoreError(`Store.open: '${location}' has a table kv without column '${needed}': not a groupstore database`)
-        }
+    if (columns.length === 0) return columns
+    for (const needed of ['grp', 'key', 'value']) {
+      if (!columns.includes(needed)) {
+        throw new StoreError(`Store.open: '${location}' has a table kv without column '${needed}': not a groupstore database`)
       }
-      if (!columns.includes('expires_at')) db.exec('ALTER TABLE kv ADD COLUMN expires_at INTEGER')
     }
+    const pk = (db.prepare('PRAGMA index_list(kv)').all() as { name: string; origin: string }[]).find((i) => i.origin === 'pk')
+    const pkColumns = pk === undefined ? [] : (db.pragma(`index_info(${pk.name})`) as { name: string }[]).map((c) => c.name)
+    if (pk?.name !== PK_INDEX || pkColumns.join() !== 'grp,key') {
+      throw new StoreError(`Store.open: '${location}' has a table kv without PRIMARY KEY (grp, key): not a groupstore database`)
+    }
+    // Walk to the first and last rows through the primary key and the table,
+    // so that a damaged table fails here rather than on a later read.
+    db.prepare('SELECT value FROM kv ORDER BY grp, key LIMIT 1').get()
+    db.prepare('SELECT value FROM kv ORDER BY grp DESC, key DESC LIMIT 1').get()
+    return columns
+  }
+
+  static #migrate(db: BetterSqlite3.Database, columns: string[]): void {
+    if (columns.length > 0 && !columns.includes('expires_at')) db.exec('ALTER TABLE kv ADD COLUMN expires_at INTEGER')
     db.exec(SCHEMA)
   }
 
