@@ -60,8 +60,10 @@ export interface StoreOptions {
   poolSize?: number
   /**
    * PostgreSQL only: the schema holding the store's tables, created if
-   * missing. A letter or `_`, then letters, digits or `_`.
-   * @default 'public'
+   * missing. A letter or `_`, then letters, digits or `_`. Without it, the
+   * first schema of the connection's `search_path` (normally `public`; set
+   * it per role, or with `?options=-c%20search_path%3Dapp` in the URL).
+   * @default the first schema of the search_path
    */
   schema?: string
   /**
@@ -75,8 +77,10 @@ export interface StoreOptions {
 }
 
 /** Options after defaults are applied. */
-export interface ResolvedOptions extends Required<Omit<StoreOptions, 'changeRetention'>> {
+export interface ResolvedOptions extends Required<Omit<StoreOptions, 'changeRetention' | 'schema'>> {
   changeRetention: { maxAge: number; maxCount: number }
+  /** Undefined: the first schema of the connection's search_path. */
+  schema: string | undefined
 }
 
 const COMMON = ['purgeInterval', 'durability', 'busyTimeout', 'now', 'changeLog', 'changeRetention']
@@ -167,7 +171,7 @@ export function resolveOptions(options: unknown, postgres = false): ResolvedOpti
     busyTimeout: nonNegativeInteger(o['busyTimeout'] ?? 5000, 'busyTimeout'),
     now: now as () => number,
     poolSize,
-    schema: identifier(o['schema'] ?? 'public', 'schema', 63),
+    schema: o['schema'] === undefined ? undefined : identifier(o['schema'], 'schema', 63),
     table: identifier(o['table'] ?? 'kv', 'table', MAX_TABLE),
   }
 }

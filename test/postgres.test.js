@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import fc from 'fast-check'
 import { QuotaExceededError, Store, StoreError } from 'groupstore'
 import { conformance } from './conformance/index.js'
-import { admin, backends, terminate, unavailable, unique, until, url, withApplicationName } from './postgres/server.js'
+import { admin, backends, terminate, unavailable, unique, until, url, withApplicationName, withSearchPath } from './postgres/server.js'
 
 const skip = await unavailable()
 const schema = unique('groupstore_test')
@@ -26,12 +26,19 @@ if (!skip) {
   })
 }
 
-/** Opens a store on a fresh table of this run's schema. */
+/** Opens a store on a fresh table of this run's schema (options that are not an object go as they are). */
 function open(options, location = url) {
+  if (options !== undefined && (options === null || typeof options !== 'object')) return Store.open(location, options)
   return Store.open(location, { schema, table: `s${tables++}`, ...options })
 }
 
-await conformance('postgres', { open: (options) => open(options), skip, capabilities: { changeLog: true } })
+await conformance('postgres', {
+  open: (options) => open(options),
+  // For child processes, which pass no options: the run's schema through the search_path, table kv.
+  location: () => withSearchPath(url, schema),
+  skip,
+  capabilities: { changeLog: true },
+})
 
 const worker = fileURLToPath(new URL('./postgres/worker.js', import.meta.url))
 

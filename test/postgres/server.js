@@ -55,6 +55,13 @@ export function withApplicationName(location, name) {
   return u.toString()
 }
 
+/** `url` whose connections put `schema` first on the search_path, so that a store opened without options uses it. */
+export function withSearchPath(location, schema) {
+  const u = new URL(location)
+  u.searchParams.set('options', `-c search_path=${schema}`)
+  return u.toString()
+}
+
 /**
  * Polls `probe` until it answers a truthy value, which it returns. Used to
  * wait for the server to reach a state (a backend waiting on a lock, a

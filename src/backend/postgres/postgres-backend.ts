@@ -11,7 +11,8 @@ export interface PostgresBackendOptions {
   durability: 'full' | 'normal'
   busyTimeout: number
   poolSize: number
-  schema: string
+  /** Undefined: the first schema of the connection's search_path. */
+  schema: string | undefined
   table: string
 }
 
@@ -314,9 +315,9 @@ export class PostgresBackend implements Backend {
     const pool = new pg.Pool({ ...config, max: options.poolSize, allowExitOnIdle: true })
     // An idle connection that drops emits 'error'; the pool discards it and opens another when needed.
     pool.on('error', () => {})
-    const sql = new PostgresSql(options.schema, options.table)
+    let sql: PostgresSql
     try {
-      await initialise(pool, sql, options, location)
+      sql = await initialise(pool, options, location)
     } catch (err) {
       await pool.end().catch(() => {})
       throw err
@@ -621,7 +622,7 @@ function beginSql(sql: PostgresSql, options: PostgresBackendOptions): string {
  * transaction under the table's write lock, so concurrent first opens in
  * many processes take turns instead of colliding in the catalogue.
  */
-async function initialise(pool: Pool, sql: PostgresSql, options: PostgresBackendOptions, location: string): Promise<void> {
+async function initialise(pool: Pool, options: PostgresBackendOptions, location: string): Promise<PostgresSql> {
   const method = 'Store.open'
   let client: PoolClient
   try {
@@ -637,6 +638,7 @@ async function initialise(pool: Pool, sql: PostgresSql, options: PostgresBackend
         `${method}: the database at ${redact(location)} uses encoding ${String(encoding)}; groupstore needs UTF8`,
       )
     }
+    const sql = new PostgresSql(options.schema ?? (await searchPathSchema(client, location)), options.table)
     const present = async (): Promise<boolean> => {
       const r = await client.query({
         text: 'SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL',
@@ -665,6 +667,7 @@ async function initialise(pool: Pool, sql: PostgresSql, options: PostgresBackend
       }
     }
     await checkColumns(client, sql, location)
+    return sql
   } catch (err) {
     if (isConnectionLost(err)) broken = true
     if (err instanceof StoreError) throw err
@@ -674,10 +677,32 @@ async function initialise(pool: Pool, sql: PostgresSql, options: PostgresBackend
         cause: err,
       })
     }
-    throw new StoreError(`${method}: cannot prepare ${sql.kv} at ${redact(location)}: ${(err as Error).message}`, { cause: err })
+    throw new StoreError(`${method}: cannot prepare the tables at ${redact(location)}: ${(err as Error).message}`, { cause: err })
   } finally {
     client.release(broken)
   }
+}
+
+/**
+ * The schema of a store opened without `schema`: where the connection
+ * creates tables by default (`current_schema()`), or, when no schema of its
+ * search_path exists yet, the first one it names, to be created.
+ */
+async function searchPathSchema(client: PoolClient, location: string): Promise<string> {
+  const r = await client.query({ text: "SELECT current_schema(), current_setting('search_path')", rowMode: 'array' })
+  const [current, path] = (r.rows[0] ?? []) as [string | null, string]
+  const first =
+    current ??
+    path
+      .split(',')
+      .map((s) => s.trim().replace(/^"(.*)"$/, '$1'))
+      .find((s) => s !== '' && s !== '$user')
+  if (first === undefined || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(first) || first.length > 63) {
+    throw new StoreError(
+      `Store.open: the search_path of ${redact(location)} (${path}) names no schema groupstore can use; set options.schema`,
+    )
+  }
+  return first
 }
 
 /** Refuses a table that exists but is not a groupstore table, or sorts other than by code point. */
