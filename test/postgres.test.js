@@ -205,6 +205,15 @@ describe('postgres backend', { skip }, () => {
         assert.equal(err.cause.code, '54000')
         return true
       })
+      // In a transaction the upsert may be sent later; whenever it fails, nothing commits.
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.set('g', 'fine', 'v')
+          await tx.set('g', long, 'v')
+        }),
+        (err) => err instanceof StoreError && /too long for PostgreSQL's index/.test(err.message),
+      )
+      assert.equal(await store.has('g', 'fine'), false)
       const repeated = 'k'.repeat(10_000)
       await store.set('g', repeated, 'v')
       assert.equal(await store.get('g', repeated), 'v')
@@ -489,13 +498,15 @@ describe('postgres backend', { skip }, () => {
         const result = store.transaction(async (tx) => {
           await tx.set('g', 'k', 'uncommitted')
           assert.equal(await terminate(client, app, "state = 'idle in transaction'"), 1)
+          let caught
           try {
-            await tx.set('g', 'k2', 'uncommitted')
+            await tx.get('g', 'k2')
           } catch (err) {
-            assert.ok(err instanceof StoreError)
-            assert.match(err.message, /^tx\.set: lost the connection to PostgreSQL/)
-            if (!swallow) throw err
+            caught = err
           }
+          assert.ok(caught instanceof StoreError)
+          assert.match(caught.message, /^tx\.get: lost the connection to PostgreSQL/)
+          if (!swallow) throw caught
         })
         await assert.rejects(result, (err) => {
           assert.ok(err instanceof StoreError)

@@ -119,17 +119,19 @@ const MAX_PENDING_CHARS = 4 << 20
  * statements, remembers the first driver error (after which PostgreSQL rolls
  * the transaction back whatever happens) and whether a statement wrote.
  *
- * It holds back what needs no answer from the server, sending it with the
- * next statement or with COMMIT, in one round trip: log entries (the table's
- * write lock makes the counter read at BEGIN exact, so revisions can be
- * assigned here), and, in batches of the store's own writes, upserts.
+ * It holds back what needs no answer from the server, upserts and log
+ * entries (the table's write lock makes the counter read at BEGIN exact, so
+ * revisions are assigned here), and sends them in one statement before the
+ * next statement or with COMMIT, in one round trip. A held-back upsert that
+ * fails (a key too long to index) therefore fails the statement or the
+ * commit that sends it; either way the whole transaction rolls back, as
+ * PostgreSQL does after any failed statement.
  */
 class Session implements Runner {
   readonly client: PoolClient
   readonly queries: PostgresQueries
   readonly #sql: PostgresSql
   readonly #errors: WeakSet<object>
-  readonly #holdUpserts: boolean
   /** The first error a statement raised in the current transaction. */
   failure: unknown
   /** A statement that may change rows has been issued since this was last cleared. */
@@ -145,11 +147,10 @@ class Session implements Runner {
     this.lost = true
   }
 
-  constructor(client: PoolClient, sql: PostgresSql, errors: WeakSet<object>, holdUpserts: boolean) {
+  constructor(client: PoolClient, sql: PostgresSql, errors: WeakSet<object>) {
     this.client = client
     this.#sql = sql
     this.#errors = errors
-    this.#holdUpserts = holdUpserts
     this.queries = new PostgresQueries(sql, this)
     // A connection that drops while checked out emits 'error' on the client; it must be heard.
     client.on('error', this.#onError)
@@ -186,7 +187,6 @@ class Session implements Runner {
 
   upsert(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void> {
     this.wrote = true
-    if (!this.#holdUpserts) return this.run(this.#sql.set, [group, key, value, expiresAt]).then(() => undefined)
     // Stored text never holds U+0000, so it separates group from key unambiguously.
     this.#rows.set(`${group}\0${key}`, [group, key, value, expiresAt])
     this.#chars += group.length + key.length + value.length
@@ -408,7 +408,7 @@ export class PostgresBackend implements Backend {
   }
 
   /** A pooled connection with the store's write lock taken in a fresh transaction. */
-  async #begin(holdUpserts: boolean): Promise<Session> {
+  async #begin(): Promise<Session> {
     let client: PoolClient
     try {
       client = await this.#pool.connect()
@@ -416,7 +416,7 @@ export class PostgresBackend implements Backend {
       if (err !== null && typeof err === 'object') this.#errors.add(err)
       throw err
     }
-    const session = new Session(client, this.#sql, this.#errors, holdUpserts)
+    const session = new Session(client, this.#sql, this.#errors)
     try {
       if (!(await session.begin(this.#beginSql))) {
         const busy = Object.assign(new Error('the write lock is held by another connection'), { code: '55P03' })
@@ -442,7 +442,7 @@ export class PostgresBackend implements Backend {
       let session: Session | undefined
       let committing = false
       try {
-        session = await this.#begin(true)
+        session = await this.#begin()
         const results: unknown[] = new Array(jobs.length)
         const failures = new Map<number, unknown>()
         for (let i = 0; i < jobs.length; i++) {
@@ -500,7 +500,7 @@ export class PostgresBackend implements Backend {
     let session: Session | undefined
     for (let attempt = 1; session === undefined; attempt++) {
       try {
-        session = await this.#begin(false)
+        session = await this.#begin()
       } catch (err) {
         // The callback has not started: a dropped connection is retried.
         if (this.#errors.has(err as object) && (isConnectionLost(err) || isConflict(err)) && attempt < MAX_ATTEMPTS) {
