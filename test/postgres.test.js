@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import fc from 'fast-check'
 import { QuotaExceededError, Store, StoreError } from 'groupstore'
+import { PostgresQueries, PostgresSql } from '../dist/backend/postgres/postgres-queries.js'
 import { conformance } from './conformance/index.js'
 import { admin, backends, terminate, unavailable, unique, until, url, withApplicationName, withSearchPath } from './postgres/server.js'
 
@@ -217,6 +218,59 @@ describe('postgres backend', { skip }, () => {
       const repeated = 'k'.repeat(10_000)
       await store.set('g', repeated, 'v')
       assert.equal(await store.get('g', repeated), 'v')
+    })
+  })
+
+  describe('query plans', () => {
+    it('serves every ranged and point query from an index, never a table scan', async (t) => {
+      const table = unique('plans')
+      const store = await Store.open(url, { schema, table, purgeInterval: 0 })
+      t.after(() => store.close())
+      const writes = []
+      for (let g = 0; g < 3; g++) for (let k = 0; k < 300; k++) writes.push(store.set(`app:${g}`, `k${k}`, 'v', k % 4 ? undefined : { ttl: 60_000 }))
+      for (let g = 0; g < 300; g++) writes.push(store.set(`other:${g}`, 'k', 'v'), store.set(`ap${g}`, 'k', 'v'))
+      await Promise.all(writes)
+      await client.query(`ANALYZE "${schema}"."${table}"`)
+      // The statements exactly as the backend sends them, recorded instead of run.
+      const seen = []
+      const q = new PostgresQueries(new PostgresSql(schema, table), {
+        run: (statement, values) => {
+          seen.push({ text: statement.text, values })
+          return Promise.resolve({ rows: [], rowCount: 0 })
+        },
+      })
+      const now = Date.now()
+      await q.get('app:1', 'k1')
+      await q.delete('app:1', 'k1')
+      await q.deleteExpired('app:1', 'k1', now)
+      await q.deleteGroup('app:1', now)
+      await q.deletePrefix('app:', now)
+      await q.count('app:1', now)
+      await q.countAll('app:', now)
+      await q.groups('app:', now)
+      await q.countGroups('app:', now)
+      await q.groupExists('app:1', now)
+      await q.getAll('app:1', now)
+      await q.range('app:1', now, { prefix: 'k1', after: 'k10', limit: 10 })
+      await q.range('app:1', now, { limit: 10 })
+      await q.purgeExpired(now)
+      await q.readChanges(0, 10)
+      assert.equal(seen.length, 15)
+      // Whether the planner may use an index at all, whatever it would pick on this little data.
+      await client.query('BEGIN')
+      t.after(() => client.query('ROLLBACK'))
+      await client.query('SET LOCAL enable_seqscan = off')
+      for (const { text, values } of seen) {
+        const [{ 'QUERY PLAN': [plan] }] = (await client.query(`EXPLAIN (FORMAT JSON) ${text}`, values)).rows
+        const scans = []
+        const walk = (node) => {
+          if (node['Relation Name'] !== undefined) scans.push(`${node['Node Type']} ${node['Index Name'] ?? ''}`.trim())
+          for (const child of node.Plans ?? []) walk(child)
+        }
+        walk(plan.Plan)
+        assert.ok(scans.length > 0, text)
+        for (const scan of scans) assert.doesNotMatch(scan, /Seq Scan/, `${scan} in ${text}`)
+      }
     })
   })
 
