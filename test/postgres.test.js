@@ -206,6 +206,12 @@ describe('postgres backend', { skip }, () => {
         assert.equal(err.cause.code, '54000')
         return true
       })
+      // Written in one batch with others, it fails alone.
+      const batch = await Promise.allSettled([store.set('g', 'a', '1'), store.set('g', long, 'v'), store.set('g', 'b', '2')])
+      assert.deepEqual(batch.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'])
+      assert.match(batch[1].reason.message, /^store\.set: the group and key are too long/)
+      assert.deepEqual(await store.getAll('g'), Object.assign(Object.create(null), { a: '1', b: '2' }))
+      await store.deleteGroup('g')
       // In a transaction the upsert may be sent later; whenever it fails, nothing commits.
       await assert.rejects(
         store.transaction(async (tx) => {

@@ -469,27 +469,31 @@ export class PostgresBackend implements Backend {
         }
         return
       } catch (caught) {
-        if (session !== undefined) {
-          if (!committing) await rollback(session)
-          session.release(committing || session.lost)
-        }
         const split = caught instanceof SplitBatch
         const err = split ? caught.error : caught
         const driver = err !== null && typeof err === 'object' && this.#errors.has(err)
-        // Rolled back for sure: a conflict, or a dropped connection before COMMIT was sent.
-        const rolledBack = isConflict(err) || (isConnectionLost(err) && !committing)
-        if (driver && rolledBack && attempt < MAX_ATTEMPTS) {
+        const lost = driver && isConnectionLost(err)
+        if (session !== undefined) {
+          // After a failed statement (or COMMIT answered with an error) the transaction is aborted.
+          if (!lost) await rollback(session)
+          session.release(lost)
+        }
+        if (lost && committing) {
+          // COMMIT was sent: it may have been applied. Never guess, never run the writes twice.
+          for (const job of jobs) job.reject(pgError(job.method, err, this.#busyTimeout, true))
+          return
+        }
+        // Rolled back for sure, by a conflict or a dropped connection: run the whole batch again.
+        if (driver && (lost || isConflict(err)) && attempt < MAX_ATTEMPTS) {
           await pause(attempt)
           continue
         }
-        if (split && jobs.length > 1 && !(driver && (isConnectionLost(err) || isConflict(err)))) {
+        if (jobs.length > 1 && (split || (committing && driver)) && !lost && !isConflict(err)) {
           // One write's statement failed: run each alone so that it fails alone.
           for (const job of jobs) await this.#runBatch([job])
           return
         }
-        for (const job of jobs) {
-          job.reject(driver ? pgError(job.method, err, this.#busyTimeout, committing) : err)
-        }
+        for (const job of jobs) job.reject(driver ? pgError(job.method, err, this.#busyTimeout) : err)
         return
       }
     }
