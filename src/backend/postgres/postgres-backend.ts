@@ -107,8 +107,9 @@ function pgError(method: string, err: unknown, busyTimeout: number, committing =
   return new StoreError(message, { cause: err })
 }
 
+/** The wait before attempt `attempt + 1`; it keeps the process alive, as the pending operation should. */
 function pause(attempt: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt).unref())
+  return new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt))
 }
 
 /** Held-back writes past this many characters are sent at once rather than at commit. */
