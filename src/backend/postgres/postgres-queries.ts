@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto'
 import { prefixUpperBound } from '../backend.js'
 import type {
   BackendQueries,
-  MaybePromise,
   ChangeRecord,
   ExpiredKey,
+  MaybePromise,
   NewChange,
   RangeOptions,
   RemovedGroup,
@@ -30,14 +30,14 @@ export interface Rows {
 export interface Runner {
   run(statement: Statement, values: unknown[]): Promise<Rows>
   /**
-   * Writes only: upserts a row (strings already escaped), possibly held back
-   * and sent with the next statement or the commit.
+   * Writes only: upserts a row (strings already escaped), held back and sent
+   * with the next statement or the commit.
    */
   upsert?(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void>
   /**
    * Writes only, under the table's write lock: appends changes (strings
-   * already escaped) to the log, possibly held back like {@link upsert};
-   * answers the first revision.
+   * already escaped) to the log, held back like {@link upsert}; answers the
+   * first revision.
    */
   append?(changes: readonly NewChange[]): number
 }
@@ -115,7 +115,6 @@ export class PostgresSql {
   readonly channel: string
 
   readonly get: Statement
-  readonly set: Statement
   readonly delete: Statement
   readonly deleteExpired: Statement
   readonly deleteGroup: Statement
@@ -139,11 +138,6 @@ export class PostgresSql {
     this.channel = `groupstore_${createHash('sha1').update(`${schema}.${table}`).digest('hex').slice(0, 24)}`
     const kv = this.kv
     this.get = statement(`SELECT value, expires_at FROM ${kv} WHERE grp = $1 AND key = $2`)
-    this.set = statement(
-      `INSERT INTO ${kv} (grp, key, value, expires_at) VALUES ($1, $2, $3, $4) ` +
-        'ON CONFLICT (grp, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at',
-      true,
-    )
     this.delete = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 RETURNING value, expires_at`, true)
     this.deleteExpired = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 AND expires_at <= $3`, true)
     this.deleteGroup = statement(
@@ -295,12 +289,13 @@ export class PostgresQueries implements BackendQueries {
     return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
   }
 
+  /** Inside a write: the upsert is held back by the write's runner (see {@link Runner.upsert}). */
   set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void> {
     const g = encodeText(group)
     const k = encodeText(key)
     const v = encodeText(value)
-    if (this.#runner.upsert !== undefined) return this.#runner.upsert(g, k, v, expiresAt)
-    return this.#run(this.#sql.set, [g, k, v, expiresAt]).then(() => undefined)
+    if (this.#runner.upsert === undefined) throw new Error('set runs only inside a write')
+    return this.#runner.upsert(g, k, v, expiresAt)
   }
 
   async delete(group: string, key: string): Promise<StoredValue | undefined> {
