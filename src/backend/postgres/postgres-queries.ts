@@ -80,14 +80,12 @@ function ident(name: string): string {
 
 /**
  * A value as an SQL literal: strings quoted (with `E''` when they hold a
- * backslash, whatever `standard_conforming_strings` says), arrays as
- * `ARRAY[…]`. Stored strings never hold U+0000 (see {@link encodeText}).
+ * backslash, whatever `standard_conforming_strings` says), integers as they
+ * are. Stored strings never hold U+0000 (see {@link encodeText}).
  */
 function literal(value: unknown): string {
   if (value === null) return 'NULL'
   if (typeof value === 'number') return String(value)
-  if (typeof value === 'boolean') return value ? 'true' : 'false'
-  if (Array.isArray(value)) return `ARRAY[${value.map(literal).join(',')}]`
   const s = String(value)
   const quoted = s.replace(/'/g, "''")
   return s.includes('\\') ? `E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`
@@ -219,10 +217,28 @@ export class PostgresSql {
     ]
   }
 
-  /** {@link flushText} with its values inlined as SQL literals, to send with COMMIT in one round trip. */
+  /**
+   * What {@link flushText} does, as plain statements with their values
+   * inlined as SQL literals, to send with COMMIT in one round trip (in the
+   * simple protocol, which takes no parameters but several statements).
+   */
   flushLiteral(pending: Pending): string {
-    const values = this.flushValues(pending)
-    return this.flushText((i) => literal(values[i - 1]))
+    const tuples = (rows: readonly (readonly unknown[])[]) => rows.map((r) => `(${r.map(literal).join(',')})`).join(',')
+    const statements: string[] = []
+    if (pending.rows.length > 0) {
+      statements.push(
+        `INSERT INTO ${this.kv} (grp, key, value, expires_at) VALUES ${tuples(pending.rows)} ` +
+          'ON CONFLICT (grp, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at',
+      )
+    }
+    if (pending.changes.length > 0) {
+      statements.push(
+        `INSERT INTO ${this.changes} (revision, type, grp, key, value, ts) VALUES ${tuples(pending.changes)}`,
+        `UPDATE ${this.revision} SET latest = ${literal(pending.latest)}`,
+        `SELECT pg_notify(${literal(this.channel)}, '')`,
+      )
+    }
+    return statements.join('; ')
   }
 
   /** A statement whose text depends on which optional conditions are present, made once. */
