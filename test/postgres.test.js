@@ -10,7 +10,7 @@ import fc from 'fast-check'
 import { QuotaExceededError, Store, StoreError } from 'groupstore'
 import { PostgresQueries, PostgresSql } from '../dist/backend/postgres/postgres-queries.js'
 import { conformance } from './conformance/index.js'
-import { admin, backends, terminate, unavailable, unique, until, url, withApplicationName, withSearchPath } from './postgres/server.js'
+import { admin, backends, proxy, terminate, unavailable, unique, until, url, withApplicationName, withSearchPath } from './postgres/server.js'
 
 const skip = await unavailable()
 const schema = unique('groupstore_test')
@@ -548,6 +548,27 @@ describe('postgres backend', { skip }, () => {
       assert.equal(await store.get('g', 'k'), 'old')
       await store.set('g', 'k', 'new')
       assert.equal(await store.get('g', 'k'), 'new')
+    })
+
+    it('rejects with a StoreError while the server is away, and works again when it is back', async (t) => {
+      const server = await proxy()
+      t.after(() => server.down())
+      const store = await Store.open(server.url, { schema, table: unique('away') })
+      t.after(() => store.close())
+      await store.set('g', 'k', 'v')
+      await server.down()
+      for (const attempt of [store.set('g', 'k', 'w'), store.get('g', 'k')]) {
+        await assert.rejects(attempt, (err) => {
+          assert.ok(err instanceof StoreError)
+          assert.match(err.message, /^store\.(set|get): (cannot reach|lost the connection to) PostgreSQL/)
+          assert.ok(err.cause)
+          return true
+        })
+      }
+      await server.up()
+      assert.equal(await store.get('g', 'k'), 'v')
+      await store.set('g', 'k', 'back')
+      assert.equal(await store.get('g', 'k'), 'back')
     })
 
     it('fails a transaction whose connection dropped with a StoreError, committing nothing', async (t) => {

@@ -1,6 +1,7 @@
 // Helpers of the PostgreSQL tests: the server under test, its availability,
 // an admin connection and a schema per run.
 import { randomBytes } from 'node:crypto'
+import net from 'node:net'
 import pg from 'pg'
 
 /** The server under test, from the environment. */
@@ -90,4 +91,42 @@ export async function terminate(client, applicationName, where = 'true') {
   const pids = await backends(client, applicationName, where)
   for (const pid of pids) await client.query('SELECT pg_terminate_backend($1)', [pid])
   return pids.length
+}
+
+/**
+ * A TCP proxy in front of the server, to cut every connection at once and
+ * refuse new ones (`down`) and to come back on the same port (`up`), as a
+ * server restart or a failover looks to a client.
+ */
+export async function proxy() {
+  const target = new URL(url)
+  const sockets = new Set()
+  let server
+  let port = 0
+  const up = () =>
+    new Promise((resolve) => {
+      server = net.createServer((client) => {
+        const upstream = net.connect(Number(target.port || 5432), target.hostname)
+        for (const s of [client, upstream]) {
+          sockets.add(s)
+          s.on('close', () => sockets.delete(s))
+          s.on('error', () => {})
+        }
+        client.pipe(upstream).pipe(client)
+      })
+      server.listen(port, '127.0.0.1', () => {
+        port = server.address().port
+        resolve()
+      })
+    })
+  const down = () =>
+    new Promise((resolve) => {
+      for (const s of sockets) s.destroy()
+      server.close(() => resolve())
+    })
+  await up()
+  const location = new URL(url)
+  location.hostname = '127.0.0.1'
+  location.port = String(port)
+  return { url: location.toString(), up, down }
 }

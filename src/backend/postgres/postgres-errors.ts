@@ -17,7 +17,9 @@ export function redact(location: string): string {
   }
 }
 
-const CONNECTION_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
+/** System errors of a connection that could not be made: nothing was sent. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
+const CONNECTION_CODES = new Set([...UNREACHABLE, 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'])
 
 /** True when `err` means the connection is gone (the server never ran, or rolled back, what followed). */
 export function isConnectionLost(err: unknown): boolean {
@@ -41,7 +43,9 @@ export function pgError(method: string, err: unknown, busyTimeout: number, commi
   const detail = err instanceof Error ? err.message : String(err)
   const code = (err as { code?: unknown } | undefined)?.code
   let message: string
-  if (isConnectionLost(err)) {
+  if (typeof code === 'string' && UNREACHABLE.has(code)) {
+    message = `${method}: cannot reach PostgreSQL: ${detail}`
+  } else if (isConnectionLost(err)) {
     message = committing
       ? `${method}: lost the connection to PostgreSQL while committing, so the write may or may not have been applied: ${detail}`
       : `${method}: lost the connection to PostgreSQL: ${detail}`
