@@ -34,6 +34,7 @@ const txContext = new AsyncLocalStorage<TxContext>()
  */
 let openTransactions = 0
 const SINGLE: WriteOptions = { single: true }
+const TRANSACTION: WriteOptions = { transaction: true }
 
 /** A transaction callback. */
 export type TransactionCallback<T> = (tx: Transaction) => Promise<T> | T
@@ -180,6 +181,7 @@ export class StoreCore implements Executor {
       () => {
         if (recorded !== undefined) feed.deliver(recorded)
       },
+      TRANSACTION,
     )
   }
 

@@ -13,15 +13,18 @@ export interface StoreOptions {
    */
   purgeInterval?: number
   /**
-   * File databases only. `'full'` survives power loss (an fsync per commit);
+   * File databases: `'full'` survives power loss (an fsync per commit);
    * `'normal'` survives a crash of the process but may lose the last
-   * commits on power loss.
+   * commits on power loss. PostgreSQL: `'full'` commits with the server's
+   * own `synchronous_commit` setting; `'normal'` turns `synchronous_commit`
+   * off for the store's writes, so a crash of the server may lose the last
+   * commits (never corrupting anything).
    * @default 'full'
    */
   durability?: 'full' | 'normal'
   /**
    * Milliseconds to wait for another connection's write lock before failing
-   * with a StoreError.
+   * with a StoreError (on PostgreSQL, the store's per-table write lock).
    * @default 5000
    */
   busyTimeout?: number
@@ -48,14 +51,44 @@ export interface StoreOptions {
    * @default { maxAge: 86_400_000, maxCount: 100_000 }
    */
   changeRetention?: { maxAge?: number; maxCount?: number }
+  /**
+   * PostgreSQL only: the most connections the store's pool opens. Reads run
+   * in parallel on them; transactions hold one each for their whole life.
+   * (Watching opens one more, for `LISTEN`.)
+   * @default 10
+   */
+  poolSize?: number
+  /**
+   * PostgreSQL only: the schema holding the store's tables, created if
+   * missing. A letter or `_`, then letters, digits or `_`. Without it, the
+   * first schema of the connection's `search_path` (normally `public`; set
+   * it per role, or with `?options=-c%20search_path%3Dapp` in the URL).
+   * @default the first schema of the search_path
+   */
+  schema?: string
+  /**
+   * PostgreSQL only: the name of the key-value table; the change log and its
+   * counter are `<table>_changes` and `<table>_revision`. Stores with different
+   * tables (or schemas) share one database without seeing each other. A
+   * letter or `_`, then letters, digits or `_`, at most 40 characters.
+   * @default 'kv'
+   */
+  table?: string
 }
 
 /** Options after defaults are applied. */
-export interface ResolvedOptions extends Required<Omit<StoreOptions, 'changeRetention'>> {
+export interface ResolvedOptions extends Required<Omit<StoreOptions, 'changeRetention' | 'schema'>> {
   changeRetention: { maxAge: number; maxCount: number }
+  /** Undefined: the first schema of the connection's search_path. */
+  schema: string | undefined
 }
 
-const KNOWN = new Set(['purgeInterval', 'durability', 'busyTimeout', 'now', 'changeLog', 'changeRetention'])
+const COMMON = ['purgeInterval', 'durability', 'busyTimeout', 'now', 'changeLog', 'changeRetention']
+const POSTGRES_ONLY = ['poolSize', 'schema', 'table']
+const KNOWN = new Set([...COMMON, ...POSTGRES_ONLY])
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
+/** Longest table name: `<table>_revision` and index names must fit PostgreSQL's 63-byte identifiers. */
+const MAX_TABLE = 40
 
 function nonNegativeInteger(value: unknown, name: string): number {
   if (typeof value !== 'number') {
@@ -67,8 +100,23 @@ function nonNegativeInteger(value: unknown, name: string): number {
   return value
 }
 
-/** Validates `options` and fills in defaults. */
-export function resolveOptions(options: unknown): ResolvedOptions {
+function identifier(value: unknown, name: string, max: number): string {
+  if (typeof value !== 'string') throw new TypeError(`Store.open: options.${name} must be a string`)
+  if (!IDENTIFIER.test(value) || value.length > max) {
+    throw new TypeError(
+      `Store.open: options.${name} must be a letter or '_' followed by letters, digits or '_', ` +
+        `at most ${max} characters, got ${JSON.stringify(value)}`,
+    )
+  }
+  return value
+}
+
+/**
+ * Validates `options` and fills in defaults. `postgres` says whether the
+ * location is a PostgreSQL URL: the PostgreSQL-only options are refused
+ * elsewhere rather than silently ignored.
+ */
+export function resolveOptions(options: unknown, postgres = false): ResolvedOptions {
   if (options === undefined) options = {}
   if (options === null || typeof options !== 'object') {
     throw new TypeError('Store.open: options must be an object')
@@ -77,6 +125,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   for (const name of Object.keys(o)) {
     if (!KNOWN.has(name)) {
       throw new TypeError(`Store.open: unknown option '${name}' (known: ${[...KNOWN].join(', ')})`)
+    }
+    if (!postgres && POSTGRES_ONLY.includes(name) && o[name] !== undefined) {
+      throw new TypeError(`Store.open: options.${name} applies only to postgres:// locations`)
     }
   }
   const durability = o['durability'] ?? 'full'
@@ -105,6 +156,13 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (typeof age !== 'number' || !Number.isFinite(age) || age < 0) {
     throw new TypeError('Store.open: options.changeRetention.maxAge must be a non-negative number of ms')
   }
+  const poolSize = o['poolSize'] ?? 10
+  if (typeof poolSize !== 'number' || !Number.isInteger(poolSize)) {
+    throw new TypeError('Store.open: options.poolSize must be an integer number of connections')
+  }
+  if (poolSize < 1 || poolSize > 1000) {
+    throw new RangeError(`Store.open: options.poolSize must be from 1 to 1000, got ${poolSize}`)
+  }
   return {
     changeLog,
     changeRetention: { maxAge: age, maxCount: count },
@@ -112,5 +170,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     durability,
     busyTimeout: nonNegativeInteger(o['busyTimeout'] ?? 5000, 'busyTimeout'),
     now: now as () => number,
+    poolSize,
+    schema: o['schema'] === undefined ? undefined : identifier(o['schema'], 'schema', 63),
+    table: identifier(o['table'] ?? 'kv', 'table', MAX_TABLE),
   }
 }

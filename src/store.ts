@@ -4,7 +4,7 @@
  * @module
  */
 import { then } from './backend/backend.js'
-import { openBackend } from './backend/open.js'
+import { isPostgresLocation, openBackend } from './backend/open.js'
 import { StoreCore } from './core.js'
 import type { TransactionCallback } from './core.js'
 import { matches } from './events.js'
@@ -45,14 +45,17 @@ export class Store extends Operations implements AsyncDisposable {
   }
 
   /**
-   * Opens a store: `':memory:'` (the default) or a file path (created if
-   * missing; its folder must exist). A file that is not a database rejects
+   * Opens a store: `':memory:'` (the default), a file path (created if
+   * missing; its folder must exist), or a `postgres://` / `postgresql://`
+   * URL (the optional `pg` package must be installed; tables are created on
+   * first open; see docs/postgres.md). A file that is not a database rejects
    * with a StoreError naming the path and is left untouched. go-store
    * databases, including pre-TTL ones, open as they are.
    *
    * @example
    * ```ts
    * const store = await Store.open('data.db', { durability: 'normal', purgeInterval: 10_000 })
+   * const shared = await Store.open('postgres://app@db.internal/app', { poolSize: 20 })
    * ```
    */
   static async open(location = ':memory:', options?: StoreOptions): Promise<Store> {
@@ -60,7 +63,7 @@ export class Store extends Operations implements AsyncDisposable {
       throw new TypeError(`Store.open: location must be a string (':memory:', a file path or a postgres:// URL)`)
     }
     if (location === '') throw new TypeError(`Store.open: location must not be empty; use ':memory:' for an in-memory store`)
-    const resolved = resolveOptions(options)
+    const resolved = resolveOptions(options, isPostgresLocation(location))
     const backend = await openBackend(location, resolved)
     try {
       return new Store(await StoreCore.open(backend, resolved), resolved.purgeInterval)

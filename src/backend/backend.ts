@@ -130,6 +130,15 @@ export interface WriteOptions {
    * @default false
    */
   single?: boolean
+  /**
+   * `fn` is a transaction callback running the caller's code: it may take
+   * long and act outside the queries, so a backend that runs writes on
+   * several connections gives it one of its own for its whole life, and
+   * never runs it twice (a failure that another write would retry is
+   * surfaced instead).
+   * @default false
+   */
+  transaction?: boolean
 }
 
 /**

@@ -1,0 +1,468 @@
+import { createHash } from 'node:crypto'
+import { prefixUpperBound } from '../backend.js'
+import type {
+  BackendQueries,
+  ChangeRecord,
+  ExpiredKey,
+  MaybePromise,
+  NewChange,
+  RangeOptions,
+  RemovedGroup,
+  RevisionRange,
+  StoredValue,
+} from '../backend.js'
+
+/** A statement with the name it is prepared under on each connection. */
+export interface Statement {
+  readonly name: string
+  readonly text: string
+  /** True when it may change rows. */
+  readonly writes: boolean
+}
+
+/** The rows (as arrays) and affected-row count of a statement. */
+export interface Rows {
+  rows: unknown[][]
+  rowCount: number
+}
+
+/** Where statements run: the pool (reads) or one connection inside a transaction (writes). */
+export interface Runner {
+  run(statement: Statement, values: unknown[]): Promise<Rows>
+  /**
+   * Writes only: upserts a row (strings already escaped), held back and sent
+   * with the next statement or the commit.
+   */
+  upsert?(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void>
+  /**
+   * Writes only, under the table's write lock: appends changes (strings
+   * already escaped) to the log, held back like {@link upsert}; answers the
+   * first revision.
+   */
+  append?(changes: readonly NewChange[]): number
+}
+
+/** Rows and changes held back by a write, sent in one statement. */
+export interface Pending {
+  /** Upserts: group, key, value, expires_at. */
+  rows: [string, string, string, number | null][]
+  /** Changes: revision, type, group, key, value, timestamp. */
+  changes: [number, string, string, string, string | null, number][]
+  /** The log's latest revision once they are applied. */
+  latest: number
+}
+
+/*
+ * TEXT cannot hold U+0000. Every stored string is escaped with U+0001:
+ * U+0000 becomes U+0001 U+0001 and U+0001 becomes U+0001 U+0002. The mapping
+ * is a prefix-free code that preserves code-point order, so ordering, range
+ * bounds and literal-prefix matching on the escaped text are those of the
+ * original strings, and every string round-trips exactly.
+ */
+const NEEDS_ESCAPE = /[\0\u0001]/
+const ESCAPABLE = /[\0\u0001]/g
+const ESCAPED = /\u0001([\u0001\u0002])/g
+
+/** The stored form of a string (see above). */
+export function encodeText(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? s.replace(ESCAPABLE, (c) => (c === '\0' ? '\u0001\u0001' : '\u0001\u0002')) : s
+}
+
+/** The string a stored text holds. */
+export function decodeText(s: string): string {
+  return s.includes('\u0001') ? s.replace(ESCAPED, (_m, c: string) => (c === '\u0001' ? '\0' : '\u0001')) : s
+}
+
+/** Quotes an identifier that options validation has already restricted to `[A-Za-z0-9_]`. */
+function ident(name: string): string {
+  return `"${name}"`
+}
+
+/**
+ * A value as an SQL literal: strings quoted (with `E''` when they hold a
+ * backslash, whatever `standard_conforming_strings` says), integers as they
+ * are. Stored strings never hold U+0000 (see {@link encodeText}).
+ */
+function literal(value: unknown): string {
+  if (value === null) return 'NULL'
+  if (typeof value === 'number') return String(value)
+  const s = String(value)
+  const quoted = s.replace(/'/g, "''")
+  return s.includes('\\') ? `E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`
+}
+
+function statement(text: string, writes = false): Statement {
+  return { name: `gs_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`, text, writes }
+}
+
+const LIVE = '(expires_at IS NULL OR expires_at > $2)'
+
+/**
+ * The SQL of one store's tables. Every string column is `COLLATE "C"`, so
+ * comparisons and ORDER BY follow code-point (UTF-8 byte) order, as on
+ * SQLite, and the `(grp, key)` primary key serves prefix ranges.
+ */
+export class PostgresSql {
+  readonly schema: string
+  readonly table: string
+  /** `schema.table` of the key-value table, quoted. */
+  readonly kv: string
+  readonly changes: string
+  readonly revision: string
+  /** The NOTIFY channel of the change log. */
+  readonly channel: string
+
+  readonly get: Statement
+  readonly delete: Statement
+  readonly deleteExpired: Statement
+  readonly deleteGroup: Statement
+  readonly count: Statement
+  readonly groupExists: Statement
+  readonly getAll: Statement
+  readonly purge: Statement
+  /** Sends held-back upserts and changes: see {@link PostgresSql.flushText}. */
+  readonly flush: Statement
+  readonly readChanges: Statement
+  readonly revisionRange: Statement
+  readonly pruneChanges: Statement
+  readonly #variants = new Map<string, Statement>()
+
+  constructor(schema: string, table: string) {
+    this.schema = schema
+    this.table = table
+    this.kv = `${ident(schema)}.${ident(table)}`
+    this.changes = `${ident(schema)}.${ident(`${table}_changes`)}`
+    this.revision = `${ident(schema)}.${ident(`${table}_revision`)}`
+    this.channel = `groupstore_${createHash('sha1').update(`${schema}.${table}`).digest('hex').slice(0, 24)}`
+    const kv = this.kv
+    this.get = statement(`SELECT value, expires_at FROM ${kv} WHERE grp = $1 AND key = $2`)
+    this.delete = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 RETURNING value, expires_at`, true)
+    this.deleteExpired = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 AND expires_at <= $3`, true)
+    this.deleteGroup = statement(
+      `WITH d AS (DELETE FROM ${kv} WHERE grp = $1 RETURNING expires_at) ` +
+        'SELECT count(*) FILTER (WHERE expires_at IS NULL OR expires_at > $2) FROM d',
+      true,
+    )
+    this.count = statement(`SELECT count(*) FROM ${kv} WHERE grp = $1 AND ${LIVE}`)
+    this.groupExists = statement(`SELECT EXISTS (SELECT 1 FROM ${kv} WHERE grp = $1 AND ${LIVE})`)
+    this.getAll = statement(`SELECT key, value FROM ${kv} WHERE grp = $1 AND ${LIVE}`)
+    this.purge = statement(`DELETE FROM ${kv} WHERE expires_at <= $1 RETURNING grp, key`, true)
+    this.flush = statement(this.flushText((i) => `$${i}`), true)
+    this.readChanges = statement(
+      `SELECT revision, type, grp, key, value, ts FROM ${this.changes} WHERE revision > $1 ORDER BY revision LIMIT $2`,
+    )
+    this.revisionRange = statement(
+      `SELECT (SELECT min(revision) FROM ${this.changes}), (SELECT latest FROM ${this.revision})`,
+    )
+    this.pruneChanges = statement(
+      `DELETE FROM ${this.changes} WHERE revision <= (SELECT latest FROM ${this.revision}) - $2 AND ts < $1`,
+      true,
+    )
+  }
+
+  /** The statements that create the tables and indexes, each idempotent. */
+  schemaStatements(): string[] {
+    const index = (suffix: string) => ident(`${this.table}_${suffix}`)
+    return [
+      `CREATE TABLE IF NOT EXISTS ${this.kv} (
+        grp        TEXT COLLATE "C" NOT NULL,
+        key        TEXT COLLATE "C" NOT NULL,
+        value      TEXT NOT NULL,
+        expires_at BIGINT,
+        PRIMARY KEY (grp, key)
+      )`,
+      `CREATE INDEX IF NOT EXISTS ${index('expires_at')} ON ${this.kv} (expires_at) WHERE expires_at IS NOT NULL`,
+      `CREATE TABLE IF NOT EXISTS ${this.changes} (
+        revision BIGINT PRIMARY KEY,
+        type     TEXT NOT NULL,
+        grp      TEXT COLLATE "C" NOT NULL,
+        key      TEXT COLLATE "C" NOT NULL,
+        value    TEXT,
+        ts       BIGINT NOT NULL
+      )`,
+      `CREATE TABLE IF NOT EXISTS ${this.revision} (
+        id     BOOLEAN PRIMARY KEY DEFAULT true CHECK (id),
+        latest BIGINT NOT NULL
+      )`,
+      `INSERT INTO ${this.revision} (id, latest) VALUES (true, 0) ON CONFLICT (id) DO NOTHING`,
+    ]
+  }
+
+  /**
+   * One statement applying held-back writes: the upserts, the log entries,
+   * the counter, and a NOTIFY (delivered at commit) when entries were added.
+   * `param(i)` is the text of parameter `i` (see {@link flushValues}).
+   */
+  flushText(param: (i: number) => string): string {
+    const p = param
+    return (
+      `WITH s AS (INSERT INTO ${this.kv} (grp, key, value, expires_at) ` +
+      `SELECT * FROM unnest(${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::bigint[]) ` +
+      'ON CONFLICT (grp, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at), ' +
+      `c AS (INSERT INTO ${this.changes} (revision, type, grp, key, value, ts) ` +
+      `SELECT * FROM unnest(${p(5)}::bigint[], ${p(6)}::text[], ${p(7)}::text[], ${p(8)}::text[], ${p(9)}::text[], ${p(10)}::bigint[])), ` +
+      `r AS (UPDATE ${this.revision} SET latest = ${p(11)}::bigint WHERE latest < ${p(11)}::bigint) ` +
+      `SELECT pg_notify(${p(12)}::text, '') WHERE ${p(13)}::boolean`
+    )
+  }
+
+  /** The parameters of {@link flushText}, in order. */
+  flushValues(pending: Pending): unknown[] {
+    const column = <T>(rows: readonly (readonly unknown[])[], i: number): T[] => rows.map((r) => r[i] as T)
+    const { rows, changes } = pending
+    return [
+      column(rows, 0), column(rows, 1), column(rows, 2), column(rows, 3),
+      column(changes, 0), column(changes, 1), column(changes, 2), column(changes, 3), column(changes, 4), column(changes, 5),
+      pending.latest, this.channel, changes.length > 0,
+    ]
+  }
+
+  /**
+   * What {@link flushText} does, as plain statements with their values
+   * inlined as SQL literals, to send with COMMIT in one round trip (in the
+   * simple protocol, which takes no parameters but several statements).
+   */
+  flushLiteral(pending: Pending): string {
+    const tuples = (rows: readonly (readonly unknown[])[]) => rows.map((r) => `(${r.map(literal).join(',')})`).join(',')
+    const statements: string[] = []
+    if (pending.rows.length > 0) {
+      statements.push(
+        `INSERT INTO ${this.kv} (grp, key, value, expires_at) VALUES ${tuples(pending.rows)} ` +
+          'ON CONFLICT (grp, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at',
+      )
+    }
+    if (pending.changes.length > 0) {
+      statements.push(
+        `INSERT INTO ${this.changes} (revision, type, grp, key, value, ts) VALUES ${tuples(pending.changes)}`,
+        `UPDATE ${this.revision} SET latest = ${literal(pending.latest)}`,
+        `SELECT pg_notify(${literal(this.channel)}, '')`,
+      )
+    }
+    return statements.join('; ')
+  }
+
+  /** A statement whose text depends on which optional conditions are present, made once. */
+  variant(key: string, make: () => string, writes = false): Statement {
+    let s = this.#variants.get(key)
+    if (s === undefined) {
+      s = statement(make(), writes)
+      this.#variants.set(key, s)
+    }
+    return s
+  }
+}
+
+/** `$2` is `now`; `$1` the lower bound; `$3` the upper bound when there is one. */
+function prefixCondition(column: string, bounded: boolean): string {
+  return bounded ? `${column} >= $1 AND ${column} < $3` : `${column} >= $1`
+}
+
+/** Parameters of a literal-prefix condition on the stored (escaped) text. */
+function prefixParams(prefix: string, now: number): unknown[] {
+  const lo = encodeText(prefix)
+  const hi = prefixUpperBound(lo)
+  return hi === undefined ? [lo, now] : [lo, now, hi]
+}
+
+function num(value: unknown): number {
+  return typeof value === 'number' ? value : Number(value)
+}
+
+function nullableNum(value: unknown): number | null {
+  return value === null ? null : num(value)
+}
+
+/**
+ * A timestamp as an integer: `expires_at` is whole milliseconds, so
+ * `expires_at > now` and `expires_at > floor(now)` agree, and a fractional
+ * clock never reaches a BIGINT parameter.
+ */
+function ms(now: number): number {
+  return Math.floor(now)
+}
+
+/**
+ * The storage primitives as statements on a {@link Runner}: the pool for
+ * reads, one connection inside a transaction for writes.
+ */
+export class PostgresQueries implements BackendQueries {
+  readonly #sql: PostgresSql
+  readonly #runner: Runner
+
+  constructor(sql: PostgresSql, runner: Runner) {
+    this.#sql = sql
+    this.#runner = runner
+  }
+
+  #run(statement: Statement, values: unknown[]): Promise<Rows> {
+    return this.#runner.run(statement, values)
+  }
+
+  async get(group: string, key: string): Promise<StoredValue | undefined> {
+    const { rows } = await this.#run(this.#sql.get, [encodeText(group), encodeText(key)])
+    const row = rows[0]
+    if (row === undefined) return undefined
+    return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
+  }
+
+  /** Inside a write: the upsert is held back by the write's runner (see {@link Runner.upsert}). */
+  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void> {
+    const g = encodeText(group)
+    const k = encodeText(key)
+    const v = encodeText(value)
+    if (this.#runner.upsert === undefined) throw new Error('set runs only inside a write')
+    return this.#runner.upsert(g, k, v, expiresAt)
+  }
+
+  async delete(group: string, key: string): Promise<StoredValue | undefined> {
+    const { rows } = await this.#run(this.#sql.delete, [encodeText(group), encodeText(key)])
+    const row = rows[0]
+    if (row === undefined) return undefined
+    return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
+  }
+
+  async deleteExpired(group: string, key: string, now: number): Promise<boolean> {
+    const { rowCount } = await this.#run(this.#sql.deleteExpired, [encodeText(group), encodeText(key), ms(now)])
+    return rowCount > 0
+  }
+
+  async deleteGroup(group: string, now: number): Promise<number> {
+    const { rows } = await this.#run(this.#sql.deleteGroup, [encodeText(group), ms(now)])
+    return num(rows[0]?.[0] ?? 0)
+  }
+
+  async deletePrefix(prefix: string, now: number): Promise<RemovedGroup[]> {
+    const params = prefixParams(prefix, ms(now))
+    const bounded = params.length === 3
+    const s = this.#sql.variant(
+      `deletePrefix:${bounded}`,
+      () =>
+        `WITH d AS (DELETE FROM ${this.#sql.kv} WHERE ${prefixCondition('grp', bounded)} RETURNING grp, expires_at), ` +
+        'g AS (SELECT grp, count(*) FILTER (WHERE expires_at IS NULL OR expires_at > $2) AS live FROM d GROUP BY grp) ' +
+        'SELECT grp, live FROM g WHERE live > 0 ORDER BY grp',
+      true,
+    )
+    const { rows } = await this.#run(s, params)
+    return rows.map((r) => ({ group: decodeText(r[0] as string), live: num(r[1]) }))
+  }
+
+  async count(group: string, now: number): Promise<number> {
+    const { rows } = await this.#run(this.#sql.count, [encodeText(group), ms(now)])
+    return num(rows[0]?.[0] ?? 0)
+  }
+
+  async countAll(prefix: string, now: number): Promise<number> {
+    const params = prefixParams(prefix, ms(now))
+    const bounded = params.length === 3
+    const s = this.#sql.variant(`countAll:${bounded}`, () =>
+      `SELECT count(*) FROM ${this.#sql.kv} WHERE ${prefixCondition('grp', bounded)} AND ${LIVE}`,
+    )
+    const { rows } = await this.#run(s, params)
+    return num(rows[0]?.[0] ?? 0)
+  }
+
+  async groups(prefix: string, now: number): Promise<string[]> {
+    const params = prefixParams(prefix, ms(now))
+    const bounded = params.length === 3
+    const s = this.#sql.variant(`groups:${bounded}`, () =>
+      `SELECT DISTINCT grp FROM ${this.#sql.kv} WHERE ${prefixCondition('grp', bounded)} AND ${LIVE} ORDER BY grp`,
+    )
+    const { rows } = await this.#run(s, params)
+    return rows.map((r) => decodeText(r[0] as string))
+  }
+
+  async countGroups(prefix: string, now: number): Promise<number> {
+    const params = prefixParams(prefix, ms(now))
+    const bounded = params.length === 3
+    const s = this.#sql.variant(`countGroups:${bounded}`, () =>
+      `SELECT count(DISTINCT grp) FROM ${this.#sql.kv} WHERE ${prefixCondition('grp', bounded)} AND ${LIVE}`,
+    )
+    const { rows } = await this.#run(s, params)
+    return num(rows[0]?.[0] ?? 0)
+  }
+
+  async groupExists(group: string, now: number): Promise<boolean> {
+    const { rows } = await this.#run(this.#sql.groupExists, [encodeText(group), ms(now)])
+    return rows[0]?.[0] === true
+  }
+
+  async getAll(group: string, now: number): Promise<Record<string, string>> {
+    const { rows } = await this.#run(this.#sql.getAll, [encodeText(group), ms(now)])
+    const out: Record<string, string> = Object.create(null)
+    for (const r of rows) out[decodeText(r[0] as string)] = decodeText(r[1] as string)
+    return out
+  }
+
+  async range(group: string, now: number, options: RangeOptions): Promise<[string, string][]> {
+    const lo = encodeText(options.prefix ?? '')
+    const hi = prefixUpperBound(lo)
+    const after = options.after === undefined ? undefined : encodeText(options.after)
+    // $1 group, $2 now, $3 lower bound, then the optional upper bound and `after`, then the limit.
+    const params: unknown[] = [encodeText(group), ms(now), lo]
+    let conditions = 'key >= $3'
+    if (hi !== undefined) {
+      params.push(hi)
+      conditions += ` AND key < $${params.length}`
+    }
+    if (after !== undefined) {
+      params.push(after)
+      conditions += ` AND key > $${params.length}`
+    }
+    params.push(options.limit)
+    const s = this.#sql.variant(`range:${hi !== undefined}:${after !== undefined}`, () =>
+      `SELECT key, value FROM ${this.#sql.kv} WHERE grp = $1 AND ${conditions} AND ${LIVE} ` +
+      `ORDER BY key LIMIT $${params.length}`,
+    )
+    const { rows } = await this.#run(s, params)
+    return rows.map((r) => [decodeText(r[0] as string), decodeText(r[1] as string)])
+  }
+
+  async purgeExpired(now: number): Promise<ExpiredKey[]> {
+    const { rows } = await this.#run(this.#sql.purge, [ms(now)])
+    return rows.map((r) => ({ group: decodeText(r[0] as string), key: decodeText(r[1] as string) }))
+  }
+
+  /**
+   * Appends changes to the log inside a write; answers the first revision.
+   * Only a write's runner can: it holds the table's write lock, so revisions
+   * follow commit order, and a rollback takes them back.
+   */
+  appendChanges(changes: readonly NewChange[]): number {
+    if (this.#runner.append === undefined) throw new Error('appendChanges runs only inside a write')
+    return this.#runner.append(
+      changes.map((c) => ({
+        type: c.type,
+        group: encodeText(c.group),
+        key: encodeText(c.key),
+        value: c.value === null ? null : encodeText(c.value),
+        timestamp: ms(c.timestamp),
+      })),
+    )
+  }
+
+  /** Changes after revision `after`, ascending, at most `limit`. */
+  async readChanges(after: number, limit: number): Promise<ChangeRecord[]> {
+    const { rows } = await this.#run(this.#sql.readChanges, [after, limit])
+    return rows.map((r) => ({
+      revision: num(r[0]),
+      type: r[1] as ChangeRecord['type'],
+      group: decodeText(r[2] as string),
+      key: decodeText(r[3] as string),
+      value: r[4] === null ? null : decodeText(r[4] as string),
+      timestamp: num(r[5]),
+    }))
+  }
+
+  /** The oldest retained revision (null when the log is empty) and the latest ever committed. */
+  async revisionRange(): Promise<RevisionRange> {
+    const { rows } = await this.#run(this.#sql.revisionRange, [])
+    const r = rows[0] ?? [null, 0]
+    return { oldest: nullableNum(r[0]), latest: num(r[1] ?? 0) }
+  }
+
+  /** Deletes changes older than `before` (ms), keeping at least the latest `keep`; answers how many. */
+  async pruneChanges(before: number, keep: number): Promise<number> {
+    const { rowCount } = await this.#run(this.#sql.pruneChanges, [ms(before), keep])
+    return rowCount
+  }
+}

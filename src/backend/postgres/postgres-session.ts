@@ -1,0 +1,153 @@
+import type { PoolClient } from 'pg'
+import type { MaybePromise, NewChange } from '../backend.js'
+import { PostgresQueries } from './postgres-queries.js'
+import type { Pending, PostgresSql, Rows, Runner, Statement } from './postgres-queries.js'
+
+/** Held-back writes past this many characters are sent at once rather than at commit. */
+const MAX_PENDING_CHARS = 4 << 20
+
+/**
+ * One pooled connection checked out for a write transaction: runs
+ * statements, remembers the first driver error (after which PostgreSQL rolls
+ * the transaction back whatever happens) and whether a statement wrote.
+ *
+ * It holds back what needs no answer from the server, upserts and log
+ * entries (the table's write lock makes the counter read at BEGIN exact, so
+ * revisions are assigned here), and sends them in one statement before the
+ * next statement or with COMMIT, in one round trip. A held-back upsert that
+ * fails (a key too long to index) therefore fails the statement or the
+ * commit that sends it; either way the whole transaction rolls back, as
+ * PostgreSQL does after any failed statement.
+ */
+export class Session implements Runner {
+  readonly client: PoolClient
+  readonly queries: PostgresQueries
+  readonly #sql: PostgresSql
+  readonly #errors: WeakSet<object>
+  /** The first error a statement raised in the current transaction. */
+  failure: unknown
+  /** A statement that may change rows has been issued since this was last cleared. */
+  wrote = false
+  /** The connection dropped while checked out. */
+  lost = false
+  /** The log's latest revision, counting held-back entries. */
+  #latest = 0
+  #rows = new Map<string, [string, string, string, number | null]>()
+  #changes: [number, string, string, string, string | null, number][] = []
+  #chars = 0
+  readonly #onError = (): void => {
+    this.lost = true
+  }
+
+  constructor(client: PoolClient, sql: PostgresSql, errors: WeakSet<object>) {
+    this.client = client
+    this.#sql = sql
+    this.#errors = errors
+    this.queries = new PostgresQueries(sql, this)
+    // A connection that drops while checked out emits 'error' on the client; it must be heard.
+    client.on('error', this.#onError)
+  }
+
+  #failed(err: unknown): unknown {
+    if (err !== null && typeof err === 'object') this.#errors.add(err)
+    this.failure ??= err
+    return err
+  }
+
+  /**
+   * Opens the transaction with `begin` (which must take the write lock and
+   * end with a statement answering one boolean, whether the lock is held)
+   * and reads the log's counter, in one round trip.
+   */
+  async begin(begin: string): Promise<boolean> {
+    const results = await this.#simple(`${begin}; SELECT latest FROM ${this.#sql.revision}`)
+    const locked = results.at(-2)?.rows[0]?.[0]
+    this.#latest = Number(results.at(-1)?.rows[0]?.[0] ?? 0)
+    return locked !== false
+  }
+
+  async run(statement: Statement, values: unknown[]): Promise<Rows> {
+    if (this.#rows.size > 0 || this.#changes.length > 0) await this.#flush()
+    if (statement.writes) this.wrote = true
+    try {
+      const result = await this.client.query({ name: statement.name, text: statement.text, values, rowMode: 'array' })
+      return { rows: result.rows as unknown[][], rowCount: result.rowCount ?? 0 }
+    } catch (err) {
+      throw this.#failed(err)
+    }
+  }
+
+  upsert(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void> {
+    this.wrote = true
+    // Stored text never holds U+0000, so it separates group from key unambiguously.
+    this.#rows.set(`${group}\0${key}`, [group, key, value, expiresAt])
+    this.#chars += group.length + key.length + value.length
+    if (this.#chars > MAX_PENDING_CHARS) return this.#flush()
+    return undefined
+  }
+
+  append(changes: readonly NewChange[]): number {
+    this.wrote = true
+    const first = this.#latest + 1
+    for (const c of changes) {
+      this.#changes.push([++this.#latest, c.type, c.group, c.key, c.value, c.timestamp])
+      this.#chars += c.group.length + c.key.length + (c.value?.length ?? 0)
+    }
+    return first
+  }
+
+  /** What is held back, handed over and forgotten. */
+  #take(): Pending | undefined {
+    if (this.#rows.size === 0 && this.#changes.length === 0) return undefined
+    const pending: Pending = { rows: [...this.#rows.values()], changes: this.#changes, latest: this.#latest }
+    this.#rows = new Map()
+    this.#changes = []
+    this.#chars = 0
+    return pending
+  }
+
+  async #flush(): Promise<void> {
+    const pending = this.#take()
+    if (pending === undefined) return
+    await this.run(this.#sql.flush, this.#sql.flushValues(pending))
+  }
+
+  /**
+   * Sends what is held back and COMMIT in one round trip. Throws when the
+   * transaction did not commit (PostgreSQL answers a COMMIT of a failed
+   * transaction with ROLLBACK).
+   */
+  async commit(): Promise<void> {
+    const pending = this.#take()
+    const text = pending === undefined ? 'COMMIT' : `${this.#sql.flushLiteral(pending)}; COMMIT`
+    const results = await this.#simple(text)
+    if (results.at(-1)?.command !== 'COMMIT') {
+      throw this.#failed(new Error('the transaction was rolled back by the server instead of committing'))
+    }
+  }
+
+  /** Runs plain SQL (no parameters; several statements allowed); answers each statement's result. */
+  async #simple(text: string): Promise<{ command: string; rows: unknown[][] }[]> {
+    try {
+      const result = (await this.client.query({ text, rowMode: 'array' })) as unknown
+      return (Array.isArray(result) ? result : [result]) as { command: string; rows: unknown[][] }[]
+    } catch (err) {
+      throw this.#failed(err)
+    }
+  }
+
+  /** Returns the connection to the pool, or closes it when it may be unusable. */
+  release(broken: boolean): void {
+    this.client.removeListener('error', this.#onError)
+    this.client.release(broken || this.lost)
+  }
+}
+
+/** Rolls back, ignoring failure (a dropped connection has rolled back already). */
+export async function rollback(session: Session): Promise<void> {
+  try {
+    await session.client.query('ROLLBACK')
+  } catch {
+    session.lost = true
+  }
+}
