@@ -1,0 +1,119 @@
+/**
+ * Which database a command uses, and opening it: `--db`, else
+ * `GROUPSTORE_DB`, else `./groupstore.db`.
+ *
+ * @module
+ */
+import { existsSync } from 'node:fs'
+import { Option, InvalidArgumentError } from 'commander'
+import { isPostgresLocation } from '../backend/open.js'
+import { Store } from '../store.js'
+import type { ScopedStore } from '../scope.js'
+import { usageError } from './errors.js'
+
+/** The database file used when neither `--db` nor `GROUPSTORE_DB` names one. */
+export const DEFAULT_DATABASE = 'groupstore.db'
+
+/** The environment variable naming the database. */
+export const DATABASE_ENV = 'GROUPSTORE_DB'
+
+/**
+ * How a command treats a missing database file: `create` makes it (set,
+ * import, watch); `existing` leaves it missing and runs on an empty store
+ * (reads, deletes, purge), so a mistyped path never leaves a file behind.
+ */
+export type Access = 'create' | 'existing'
+
+/** The database location: `--db`, else `GROUPSTORE_DB`, else `./groupstore.db`. */
+export function databaseLocation(db: string | undefined): string {
+  if (db !== undefined) {
+    if (db === '') throw usageError('--db must name a database file')
+    return db
+  }
+  const fromEnv = process.env[DATABASE_ENV]
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv
+  return DEFAULT_DATABASE
+}
+
+const NAMESPACE = /^[a-zA-Z0-9-]+$/
+
+/** `--scope NAMESPACE`, validated while parsing (a bad one is a usage error). */
+export function scopeOption(): Option {
+  return new Option('--scope <namespace>', 'run in this tenant scope (groups stored as <namespace>:<group>)').argParser(
+    (value: string) => {
+      if (!NAMESPACE.test(value)) throw new InvalidArgumentError('a namespace holds only letters, digits and -')
+      return value
+    },
+  )
+}
+
+/**
+ * An open store, the scope a command works in, and the clock both read.
+ * The clock can be pinned, so that a run of reads judges expiry at one
+ * instant (export, import).
+ */
+export class Session {
+  readonly store: Store
+  readonly target: Store | ScopedStore
+  readonly location: string
+  /** True when the database file was missing and the command left it so. */
+  readonly missing: boolean
+  readonly #clock: { pinned: number | undefined }
+
+  constructor(store: Store, target: Store | ScopedStore, location: string, missing: boolean, clock: { pinned: number | undefined }) {
+    this.store = store
+    this.target = target
+    this.location = location
+    this.missing = missing
+    this.#clock = clock
+  }
+
+  /** Fixes the store's clock at the current time, and answers it. */
+  pin(): number {
+    this.#clock.pinned = Date.now()
+    return this.#clock.pinned
+  }
+
+  close(): Promise<void> {
+    return this.store.close()
+  }
+}
+
+/**
+ * Opens the database for a command. With `existing` access a file that does
+ * not exist is not created: the command runs on an empty in-memory store.
+ */
+export async function openSession(db: string | undefined, access: Access, scope: string | undefined): Promise<Session> {
+  const location = databaseLocation(db)
+  const missing = access === 'existing' && location !== ':memory:' && !isPostgresLocation(location) && !existsSync(location)
+  const clock: { pinned: number | undefined } = { pinned: undefined }
+  const store = await Store.open(missing ? ':memory:' : location, {
+    purgeInterval: 0,
+    now: () => clock.pinned ?? Date.now(),
+  })
+  let target: Store | ScopedStore = store
+  if (scope !== undefined) {
+    try {
+      target = store.scope(scope)
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+  }
+  return new Session(store, target, location, missing, clock)
+}
+
+/** Runs `fn` with an open session, closing the store however it ends. */
+export async function withSession<T>(
+  db: string | undefined,
+  access: Access,
+  scope: string | undefined,
+  fn: (session: Session) => Promise<T>,
+): Promise<T> {
+  const session = await openSession(db, access, scope)
+  try {
+    return await fn(session)
+  } finally {
+    await session.close()
+  }
+}
