@@ -5,14 +5,13 @@
  */
 import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { DATABASE_ENV, DEFAULT_DATABASE, scopeOption } from './context.js'
+import { DATABASE_ENV, DEFAULT_DATABASE, scopeOption } from './arguments.js'
 import { parseDuration } from './duration.js'
-import { exportCommand } from './commands/export.js'
-import { countCommand, deleteGroupCommand, deletePrefixCommand, groupsCommand, listCommand, purgeCommand } from './commands/groups.js'
-import { importCommand } from './commands/import.js'
-import { deleteCommand, getCommand, setCommand, ttlCommand } from './commands/keys.js'
-import { renderCommand } from './commands/render.js'
-import { watchCommand } from './commands/watch.js'
+
+// Each command's module (and with it the store) is loaded only when the command runs,
+// so that --help, --version and usage errors answer at once.
+const keys = () => import('./commands/keys.js')
+const groups = () => import('./commands/groups.js')
 
 /** The package's version, read from its package.json. */
 export function packageVersion(): string {
@@ -70,7 +69,7 @@ Examples:
     .option('--ttl <duration>', 'expire after this long (90s, 10m, 1h, 2d)', parseDuration)
     .addOption(scopeOption())
     .addHelpText('after', '\nExamples:\n  $ groupstore set config theme dark\n  $ groupstore set session abc user-1 --ttl 30m\n  $ groupstore set files logo < logo.svg')
-    .action((group: string, key: string, value: string | undefined, _o, cmd: Command) => setCommand(group, key, value, opts(cmd)))
+    .action(async (group: string, key: string, value: string | undefined, _o, cmd: Command) => (await keys()).setCommand(group, key, value, opts(cmd)))
 
   program
     .command('get')
@@ -79,7 +78,7 @@ Examples:
     .argument('<key>')
     .addOption(json())
     .addOption(scopeOption())
-    .action((group: string, key: string, _o, cmd: Command) => getCommand(group, key, opts(cmd)))
+    .action(async (group: string, key: string, _o, cmd: Command) => (await keys()).getCommand(group, key, opts(cmd)))
 
   program
     .command('delete')
@@ -87,7 +86,7 @@ Examples:
     .argument('<group>')
     .argument('<key>')
     .addOption(scopeOption())
-    .action((group: string, key: string, _o, cmd: Command) => deleteCommand(group, key, opts(cmd)))
+    .action(async (group: string, key: string, _o, cmd: Command) => (await keys()).deleteCommand(group, key, opts(cmd)))
 
   program
     .command('delete-group')
@@ -95,7 +94,7 @@ Examples:
     .argument('<group>')
     .addOption(json())
     .addOption(scopeOption())
-    .action((group: string, _o, cmd: Command) => deleteGroupCommand(group, opts(cmd)))
+    .action(async (group: string, _o, cmd: Command) => (await groups()).deleteGroupCommand(group, opts(cmd)))
 
   program
     .command('delete-prefix')
@@ -103,7 +102,7 @@ Examples:
     .argument('<prefix>')
     .addOption(json())
     .addOption(scopeOption())
-    .action((prefix: string, _o, cmd: Command) => deletePrefixCommand(prefix, opts(cmd)))
+    .action(async (prefix: string, _o, cmd: Command) => (await groups()).deletePrefixCommand(prefix, opts(cmd)))
 
   program
     .command('list')
@@ -113,7 +112,7 @@ Examples:
     .option('--limit <n>', 'at most n entries', positiveInteger)
     .addOption(new Option('--json', 'one {"key","value"} JSON object per line'))
     .addOption(scopeOption())
-    .action((group: string, _o, cmd: Command) => listCommand(group, opts(cmd)))
+    .action(async (group: string, _o, cmd: Command) => (await groups()).listCommand(group, opts(cmd)))
 
   program
     .command('count')
@@ -123,7 +122,7 @@ Examples:
     .option('--prefix <prefix>', 'with --all: only groups starting with prefix')
     .addOption(json())
     .addOption(scopeOption())
-    .action((group: string | undefined, _o, cmd: Command) => countCommand(group, opts(cmd)))
+    .action(async (group: string | undefined, _o, cmd: Command) => (await groups()).countCommand(group, opts(cmd)))
 
   program
     .command('groups')
@@ -131,7 +130,7 @@ Examples:
     .argument('[prefix]', 'only groups starting with prefix')
     .addOption(new Option('--json', 'print a JSON array'))
     .addOption(scopeOption())
-    .action((prefix: string | undefined, _o, cmd: Command) => groupsCommand(prefix, opts(cmd)))
+    .action(async (prefix: string | undefined, _o, cmd: Command) => (await groups()).groupsCommand(prefix, opts(cmd)))
 
   program
     .command('ttl')
@@ -140,7 +139,7 @@ Examples:
     .argument('<key>')
     .addOption(new Option('--json', 'print {"ttl","expiresAt"} in ms (null: no expiry)'))
     .addOption(scopeOption())
-    .action((group: string, key: string, _o, cmd: Command) => ttlCommand(group, key, opts(cmd)))
+    .action(async (group: string, key: string, _o, cmd: Command) => (await keys()).ttlCommand(group, key, opts(cmd)))
 
   program
     .command('render')
@@ -150,7 +149,7 @@ Examples:
     .option('--strict', 'a missing variable is an error')
     .addOption(scopeOption())
     .addHelpText('after', `\nExample:\n  $ echo 'postgres://{{ host }}:{{ port }}/app' | groupstore render db`)
-    .action((group: string, file: string | undefined, _o, cmd: Command) => renderCommand(group, file, opts(cmd)))
+    .action(async (group: string, file: string | undefined, _o, cmd: Command) => (await import('./commands/render.js')).renderCommand(group, file, opts(cmd)))
 
   program
     .command('watch')
@@ -159,13 +158,13 @@ Examples:
     .argument('[key]', 'the key to watch, or * for all')
     .addOption(scopeOption())
     .addHelpText('after', '\nExample:\n  $ groupstore watch config\n  {"type":"set","group":"config","key":"theme","value":"dark","timestamp":"…"}')
-    .action((group: string | undefined, key: string | undefined, _o, cmd: Command) => watchCommand(group, key, opts(cmd)))
+    .action(async (group: string | undefined, key: string | undefined, _o, cmd: Command) => (await import('./commands/watch.js')).watchCommand(group, key, opts(cmd)))
 
   program
     .command('purge')
     .description('remove expired keys for good; prints how many')
     .addOption(json())
-    .action((_o, cmd: Command) => purgeCommand(opts(cmd)))
+    .action(async (_o, cmd: Command) => (await groups()).purgeCommand(opts(cmd)))
 
   program
     .command('export')
@@ -173,7 +172,7 @@ Examples:
     .option('--prefix <prefix>', 'only groups starting with prefix')
     .option('--output <file>', 'write to file instead of stdout')
     .addOption(scopeOption())
-    .action((_o, cmd: Command) => exportCommand(opts(cmd)))
+    .action(async (_o, cmd: Command) => (await import('./commands/export.js')).exportCommand(opts(cmd)))
 
   program
     .command('import')
@@ -182,7 +181,7 @@ Examples:
     .option('--no-progress', 'no progress bar, even on a terminal')
     .addOption(json())
     .addOption(scopeOption())
-    .action((file: string | undefined, _o, cmd: Command) => importCommand(file, opts(cmd)))
+    .action(async (file: string | undefined, _o, cmd: Command) => (await import('./commands/import.js')).importCommand(file, opts(cmd)))
 
   for (const command of program.commands) {
     command.showHelpAfterError(`Usage: groupstore ${command.name()} ${command.usage()}\nRun 'groupstore ${command.name()} --help' for details.`)

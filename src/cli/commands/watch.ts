@@ -32,6 +32,8 @@ export async function watchCommand(group: string | undefined, key: string | unde
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
+  // A watcher holds no handle of its own: this keeps the process waiting for events.
+  const keepAlive = setInterval(() => {}, 2 ** 30)
   try {
     await withSession(options.db, 'create', options.scope, async (s) => {
       const watcher = s.target.watch(g, k, { bufferSize: BUFFER_SIZE, signal: controller.signal })
@@ -47,6 +49,7 @@ export async function watchCommand(group: string | undefined, key: string | unde
       }
     })
   } finally {
+    clearInterval(keepAlive)
     process.off('SIGINT', stop)
     process.off('SIGTERM', stop)
   }
