@@ -50,10 +50,11 @@ describe('groupstore: conventions', () => {
 
   it('no command, a missing argument or an unknown option exits 2 with the usage', async (t) => {
     const db = database(t)
-    for (const args of [[], ['set', 'g'], ['get', 'g', 'k', '--frob'], ['list', 'g', '--limit', '0'], ['list', 'g', '--limit', 'x']]) {
-      const r = await run(['--db', db, ...args])
-      assert.equal(r.code, 2, args.join(' '))
-      assert.match(r.err, /Usage: groupstore/, args.join(' '))
+    const cases = [[], ['set', 'g'], ['get', 'g', 'k', '--frob'], ['list', 'g', '--limit', '0'], ['list', 'g', '--limit', 'x']]
+    const results = await Promise.all(cases.map((args) => run(['--db', db, ...args])))
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.code, 2, cases[i].join(' '))
+      assert.match(r.err, /Usage: groupstore/, cases[i].join(' '))
     }
     assert.equal(existsSync(db), false)
   })
@@ -171,10 +172,11 @@ describe('groupstore: keys', () => {
 
   it('bad durations are usage errors and store nothing', async (t) => {
     const db = database(t)
-    for (const bad of ['60', 'xx', '-1h', '0s', '10 parsecs', '']) {
-      const r = await run(['--db', db, 'set', 'g', 'k', 'v', '--ttl', bad])
-      assert.equal(r.code, 2, `--ttl ${JSON.stringify(bad)}`)
-      assert.match(r.err, /^groupstore: .*--ttl/, bad)
+    const bad = ['60', 'xx', '-1h', '0s', '10 parsecs', '']
+    const results = await Promise.all(bad.map((d) => run(['--db', db, 'set', 'g', 'k', 'v', '--ttl', d])))
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.code, 2, `--ttl ${JSON.stringify(bad[i])}`)
+      assert.match(r.err, /^groupstore: .*--ttl/, bad[i])
     }
     assert.equal(existsSync(db), false)
   })
@@ -448,8 +450,8 @@ describe('groupstore: --scope', () => {
   })
 })
 
-describe('groupstore: watch', { timeout: 30_000 }, () => {
-  it('prints the events of a second process\'s writes as JSON lines, and exits 0 on SIGINT', async (t) => {
+describe('groupstore: watch', () => {
+  it('prints the events of a second process\'s writes as JSON lines, and exits 0 on SIGINT', { timeout: 30_000 }, async (t) => {
     const db = database(t)
     const watch = start(['--db', db, 'watch'], 'watching')
     t.after(() => watch.child.kill('SIGKILL'))
@@ -470,7 +472,7 @@ describe('groupstore: watch', { timeout: 30_000 }, () => {
     assert.equal(code, 0)
   })
 
-  it('watches one group (or one key) in a scope, and exits 0 on SIGTERM', async (t) => {
+  it('watches one group (or one key) in a scope, and exits 0 on SIGTERM', { timeout: 30_000 }, async (t) => {
     const db = database(t)
     const watch = start(['--db', db, 'watch', 'config', '--scope', 't1'], 'watching')
     t.after(() => watch.child.kill('SIGKILL'))
