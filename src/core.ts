@@ -1,16 +1,20 @@
 /**
  * The engine behind a Store and its scopes: the executor that runs their
- * operations on the backend, the event hub, the transaction runner and the
- * misuse checks. Not exported from the package.
+ * operations on the backend and records their changes in the feed, the
+ * transaction runner, watch/onChange plumbing and the misuse checks. Not
+ * exported from the package.
  *
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
-import type { Backend, BackendQueries, MaybePromise, WriteOptions } from './backend/backend.js'
+import { then } from './backend/backend.js'
+import type { Backend, BackendQueries, MaybePromise, NewChange, WriteOptions } from './backend/backend.js'
 import { StoreClosedError, StoreError } from './errors.js'
-import { DEFAULT_BUFFER_SIZE, EventHub } from './events.js'
-import type { StoreEvent, StoreEventType, Watcher, WatchOptions } from './events.js'
-import type { Executor, Quota } from './operations.js'
+import { DEFAULT_BUFFER_SIZE } from './events.js'
+import type { EventView, StoreEvent, Watcher, WatchOptions } from './events.js'
+import { Feed } from './feed.js'
+import type { Recorded } from './feed.js'
+import type { Emit, Executor, Quota } from './operations.js'
 import type { ResolvedOptions } from './options.js'
 import { Renderer } from './render.js'
 import { Transaction, TransactionExecutor } from './transaction.js'
@@ -31,15 +35,21 @@ export type TransactionCallback<T> = (tx: Transaction) => Promise<T> | T
 /** Runs a Store's and its scopes' operations on one backend. */
 export class StoreCore implements Executor {
   readonly backend: Backend
-  readonly hub = new EventHub()
+  readonly feed: Feed
   readonly renderer = new Renderer()
   readonly #clock: () => number
   closed = false
   #openTransactions = 0
 
-  constructor(backend: Backend, options: ResolvedOptions) {
+  private constructor(backend: Backend, feed: Feed, options: ResolvedOptions) {
     this.backend = backend
+    this.feed = feed
     this.#clock = options.now
+  }
+
+  static async open(backend: Backend, options: ResolvedOptions): Promise<StoreCore> {
+    const feed = await Feed.open(backend, options.changeLog, options.changeRetention)
+    return new StoreCore(backend, feed, options)
   }
 
   now(): number {
@@ -64,37 +74,45 @@ export class StoreCore implements Executor {
     return this.backend.read(method, fn)
   }
 
-  write<T>(
-    method: string,
-    fn: (q: BackendQueries) => MaybePromise<T>,
-    onCommit?: (result: T) => void,
-    options?: WriteOptions,
-  ): Promise<T> {
-    return this.backend.write(method, fn, onCommit, options)
-  }
-
-  publish(type: StoreEventType, group: string, key: string, value?: string): void {
-    if (!this.hub.active) return
-    const event: StoreEvent =
-      type === 'set'
-        ? { type, group, key, value: value as string, timestamp: new Date(this.#clock()) }
-        : { type, group, key, timestamp: new Date(this.#clock()) }
-    this.hub.publish(event)
+  write<T>(method: string, fn: (q: BackendQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions): Promise<T> {
+    const feed = this.feed
+    const clock = this.#clock
+    let recorded: Recorded | undefined
+    return this.backend.write(
+      method,
+      (q) => {
+        recorded = undefined
+        const changes: NewChange[] = []
+        const emit: Emit = (type, group, key, value) => {
+          changes.push({ type, group, key, value: value ?? null, timestamp: clock() })
+        }
+        return then(fn(q, emit), (result) => {
+          if (changes.length === 0) return result
+          return then(feed.record(q, changes), (r) => {
+            recorded = r
+            return result
+          })
+        })
+      },
+      () => {
+        if (recorded !== undefined) feed.deliver(recorded)
+      },
+      // Appending to the log makes every write two statements.
+      feed.durable ? undefined : options,
+    )
   }
 
   expire(group: string, key: string, now: number): void {
-    this.backend
-      .write(
-        'store.get',
-        (q) => q.deleteExpired(group, key, now),
-        (deleted) => {
-          if (deleted) this.publish('expire', group, key)
-        },
-        SINGLE,
-      )
-      .catch(() => {
-        // The key stays until the next purge; the read that found it has already answered.
-      })
+    this.write(
+      'store.get',
+      (q, emit) =>
+        then(q.deleteExpired(group, key, now), (deleted) => {
+          if (deleted) emit('expire', group, key)
+        }),
+      SINGLE,
+    ).catch(() => {
+      // The key stays until the next purge; the read that found it has already answered.
+    })
   }
 
   /** Runs `fn` in one backend transaction with a Transaction bound to `namespace`. */
@@ -104,12 +122,13 @@ export class StoreCore implements Executor {
     if (typeof fn !== 'function') {
       return Promise.reject(new TypeError(`${method}: fn must be a function taking the transaction`))
     }
-    let exec: TransactionExecutor | undefined
+    const feed = this.feed
+    let recorded: Recorded | undefined
     return this.backend.write<T>(
       method,
       (q) => {
+        recorded = undefined
         const tx = new TransactionExecutor(q, this)
-        exec = tx
         const ctx: TxContext = { core: this, settled: false }
         this.#openTransactions++
         const settle = (): void => {
@@ -118,6 +137,15 @@ export class StoreCore implements Executor {
           tx.settle()
           this.#openTransactions--
         }
+        // After the callback and every operation it started: record the changes in the log.
+        const finish = (value: T): MaybePromise<T> =>
+          then(tx.drain(), () => {
+            if (tx.changes.length === 0) return value
+            return then(feed.record(q, tx.changes), (r) => {
+              recorded = r
+              return value
+            })
+          })
         let result: Promise<T> | T
         try {
           result = txContext.run(ctx, fn, new Transaction(tx, namespace, quota))
@@ -127,14 +155,12 @@ export class StoreCore implements Executor {
         }
         if (!isThenable(result)) {
           settle()
-          const drained = tx.drain()
-          return drained === undefined ? result : drained.then(() => result)
+          return finish(result)
         }
         return Promise.resolve(result).then(
-          async (value) => {
+          (value) => {
             settle()
-            await tx.drain()
-            return value
+            return finish(value)
           },
           async (err: unknown) => {
             settle()
@@ -144,7 +170,7 @@ export class StoreCore implements Executor {
         )
       },
       () => {
-        for (const emit of (exec as TransactionExecutor).afterCommit) emit()
+        if (recorded !== undefined) feed.deliver(recorded)
       },
     )
   }
@@ -160,24 +186,31 @@ export class StoreCore implements Executor {
     if (this.closed) throw new StoreClosedError(method)
     checkString(method, 'group', group)
     checkString(method, 'key', key)
-    checkOptions(method, options, ['bufferSize', 'signal'])
+    checkOptions(method, options, ['bufferSize', 'signal', 'since'])
     const o = options as WatchOptions | undefined
     const bufferSize = o?.bufferSize ?? DEFAULT_BUFFER_SIZE
-    if (typeof bufferSize !== 'number' || !Number.isInteger(bufferSize) || bufferSize < 1) {
+    if (typeof bufferSize !== 'number') {
+      throw new TypeError(`${method}: options.bufferSize must be a number, got ${typeof bufferSize}`)
+    }
+    if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) {
       throw new RangeError(`${method}: options.bufferSize must be a positive integer, got ${String(bufferSize)}`)
     }
     const signal = o?.signal
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new TypeError(`${method}: options.signal must be an AbortSignal`)
     }
-    return this.hub.watch((e) => view(e, group, key), { bufferSize, signal })
+    const since = o?.since
+    if (since !== undefined && (typeof since !== 'number' || !Number.isInteger(since) || since < 0)) {
+      throw new RangeError(`${method}: options.since must be a non-negative integer revision, got ${String(since)}`)
+    }
+    return this.feed.hub.watch(this.feed, (e) => view(e, group, key), { bufferSize, signal, since })
   }
 
   /** Subscribes `fn`; `view` as for {@link watch}. */
-  onChange(method: string, fn: unknown, view: (event: StoreEvent) => StoreEvent | undefined): () => void {
+  onChange(method: string, fn: unknown, view: EventView): () => void {
     if (this.closed) throw new StoreClosedError(method)
     if (typeof fn !== 'function') throw new TypeError(`${method}: fn must be a function taking the event`)
-    return this.hub.onChange(view, fn as (event: StoreEvent) => void)
+    return this.feed.hub.onChange(view, fn as (event: StoreEvent) => void)
   }
 }
 

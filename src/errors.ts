@@ -16,7 +16,7 @@ export type StoreErrorCode = 'ERR_STORE' | 'ERR_STORE_CLOSED' | 'ERR_QUOTA_EXCEE
  *
  * @example
  * ```ts
- * try { await Store.open('/etc/passwd') }
+ * try { await Store.open('notes.txt') } // a text file, not a database
  * catch (err) { if (err instanceof StoreError) console.error(err.code, err.message) }
  * ```
  */

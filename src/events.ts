@@ -1,6 +1,7 @@
 /**
  * Change events: the hub that fans committed changes out to watchers and
- * `onChange` callbacks.
+ * `onChange` callbacks, and the watcher, which reads from the change log
+ * whenever it falls behind instead of dropping events.
  *
  * @module
  */
@@ -16,8 +17,19 @@ export interface StoreEvent {
   key: string
   /** The new value; set only. */
   value?: string
-  /** When the change was committed, by the store's clock. */
+  /** When the change was made, by the store's clock. */
   timestamp: Date
+  /**
+   * Position in the change feed: one more than the event before, across the
+   * whole database. Pass the last one you handled as `since` to resume.
+   */
+  revision: number
+  /**
+   * Set on the first event a watcher yields after a gap: how many revisions
+   * before it were pruned from the change log before the watcher could read
+   * them (they are also counted in `dropped`).
+   */
+  missed?: number
 }
 
 /**
@@ -26,11 +38,15 @@ export interface StoreEvent {
  * @example
  * ```ts
  * const watcher = store.watch('config', '*')
- * for await (const event of watcher) console.log(event.type, event.key)
+ * for await (const event of watcher) console.log(event.revision, event.type, event.key)
  * ```
  */
 export interface Watcher extends AsyncIterableIterator<StoreEvent> {
-  /** Events lost because the buffer was full. */
+  /**
+   * Events lost: revisions pruned from the change log before the watcher
+   * read them or, on a store without a log to read back from, events that
+   * arrived while the buffer was full.
+   */
   readonly dropped: number
   /** Ends the iteration. Idempotent. */
   close(): void
@@ -39,23 +55,31 @@ export interface Watcher extends AsyncIterableIterator<StoreEvent> {
 /** Options of `watch`. */
 export interface WatchOptions {
   /**
-   * How many undelivered events the watcher holds before it drops new ones
-   * (and counts them in `dropped`).
+   * How many undelivered events the watcher holds in memory; past that it
+   * reads further events back from the change log when the consumer asks.
    * @default 1024
    */
   bufferSize?: number
   /** Aborting it closes the watcher. */
   signal?: AbortSignal
+  /**
+   * Replay the retained events after this revision first, then go live,
+   * with no gap and no duplicate at the seam.
+   */
+  since?: number
 }
 
 /** Default {@link WatchOptions.bufferSize}. */
 export const DEFAULT_BUFFER_SIZE = 1024
 
-/** A subscription: which events it wants, and how it sees them. */
-interface Subscriber {
-  /** Answers the event as the subscriber sees it, or undefined to skip it. */
-  view: (event: StoreEvent) => StoreEvent | undefined
-  deliver: (event: StoreEvent) => void
+/** Where a watcher reads events back from when it has fallen behind. */
+export interface ChangeSource {
+  /** The latest revision published to subscribers. */
+  readonly delivered: number
+  /** Events after `after`, ascending, at most `limit`; fewer when the log holds no more. */
+  read(after: number, limit: number): Promise<StoreEvent[]>
+  /** True when events can be read back (a change log or an in-process history). */
+  readonly replayable: boolean
 }
 
 /** True when `event` matches `watch(group, key)`, `*` being a wildcard. */
@@ -64,64 +88,146 @@ export function matches(event: StoreEvent, group: string, key: string): boolean 
   return key === '*' || event.type === 'delete_group' || key === event.key
 }
 
-const done: IteratorResult<StoreEvent> = { done: true, value: undefined }
+/** Answers the event as a subscriber sees it, or undefined to skip it. */
+export type EventView = (event: StoreEvent) => StoreEvent | undefined
 
-class BufferedWatcher implements Watcher {
+const done: IteratorResult<StoreEvent> = { done: true, value: undefined }
+const READ_PAGE = 512
+
+class FeedWatcher implements Watcher {
   #buffer: StoreEvent[] = []
   #head = 0
   #dropped = 0
   #closed = false
+  /** The last revision this watcher has considered, matching or not. */
+  #seen: number | undefined
+  /** True while events must be read back from the source rather than taken live. */
+  #behind: boolean
+  #missed = 0
   #waiting: ((result: IteratorResult<StoreEvent>) => void) | undefined
+  /** Keeps the process alive while a consumer awaits an event, as an open socket would. */
+  #hold: NodeJS.Timeout | undefined
   readonly #capacity: number
+  readonly #view: EventView
+  readonly #source: ChangeSource
   readonly #onClose: () => void
   readonly #signal: AbortSignal | undefined
   readonly #abort = (): void => this.close()
 
-  constructor(capacity: number, signal: AbortSignal | undefined, onClose: () => void) {
-    this.#capacity = capacity
+  constructor(
+    source: ChangeSource,
+    view: EventView,
+    options: { bufferSize: number; signal: AbortSignal | undefined; since: number | undefined },
+    onClose: () => void,
+  ) {
+    this.#source = source
+    this.#view = view
+    this.#capacity = options.bufferSize
     this.#onClose = onClose
-    this.#signal = signal
-    signal?.addEventListener('abort', this.#abort, { once: true })
+    this.#signal = options.signal
+    this.#seen = options.since
+    this.#behind = options.since !== undefined && source.replayable
+    if (options.since !== undefined && !source.replayable) this.#seen = source.delivered
+    options.signal?.addEventListener('abort', this.#abort, { once: true })
   }
 
   get dropped(): number {
     return this.#dropped
   }
 
+  /** Takes a live event (every event the store publishes, in revision order). */
   push(event: StoreEvent): void {
-    if (this.#closed) return
+    if (this.#closed || this.#behind) return
+    if (this.#seen !== undefined && event.revision <= this.#seen) return
+    const seen = this.#view(event)
+    if (seen === undefined) {
+      this.#seen = event.revision
+      return
+    }
     const waiting = this.#waiting
     if (waiting !== undefined) {
-      this.#waiting = undefined
-      waiting({ done: false, value: event })
+      this.#seen = event.revision
+      this.#release()
+      waiting({ done: false, value: this.#mark(seen) })
       return
     }
-    if (this.#buffer.length - this.#head >= this.#capacity) {
+    if (this.#buffer.length - this.#head < this.#capacity) {
+      this.#seen = event.revision
+      this.#buffer.push(seen)
+      return
+    }
+    if (this.#source.replayable) {
+      // Full: stop taking live events and read the rest back when asked.
+      this.#behind = true
+    } else {
+      this.#seen = event.revision
       this.#dropped++
-      return
     }
-    this.#buffer.push(event)
+  }
+
+  /** The event with the pending gap count attached, if any. */
+  #mark(event: StoreEvent): StoreEvent {
+    if (this.#missed === 0) return event
+    const marked = { ...event, missed: this.#missed }
+    this.#missed = 0
+    return marked
+  }
+
+  #shift(): StoreEvent | undefined {
+    if (this.#head >= this.#buffer.length) return undefined
+    const value = this.#buffer[this.#head++] as StoreEvent
+    if (this.#head === this.#buffer.length) {
+      this.#buffer = []
+      this.#head = 0
+    }
+    return this.#mark(value)
   }
 
   next(): Promise<IteratorResult<StoreEvent>> {
-    if (this.#head < this.#buffer.length) {
-      const value = this.#buffer[this.#head++] as StoreEvent
-      if (this.#head === this.#buffer.length) {
-        this.#buffer = []
-        this.#head = 0
-      } else if (this.#head > 1024 && this.#head * 2 > this.#buffer.length) {
-        this.#buffer = this.#buffer.slice(this.#head)
-        this.#head = 0
-      }
-      return Promise.resolve({ done: false, value })
-    }
+    const value = this.#shift()
+    if (value !== undefined) return Promise.resolve({ done: false, value })
     if (this.#closed) return Promise.resolve(done)
     if (this.#waiting !== undefined) {
       return Promise.reject(new TypeError('watcher.next: a previous next() is still pending'))
     }
+    if (this.#behind) return this.#readBack()
     return new Promise((resolve) => {
       this.#waiting = resolve
+      this.#hold = setInterval(() => {}, 2 ** 30)
     })
+  }
+
+  #release(): void {
+    this.#waiting = undefined
+    if (this.#hold !== undefined) clearInterval(this.#hold)
+    this.#hold = undefined
+  }
+
+  /** Reads events after the last one seen from the source until caught up with the live feed. */
+  async #readBack(): Promise<IteratorResult<StoreEvent>> {
+    for (;;) {
+      const after = this.#seen ?? this.#source.delivered
+      const events = await this.#source.read(after, READ_PAGE)
+      if (this.#closed) return done
+      const first = events[0]
+      const gap = first === undefined ? this.#source.delivered - after : first.revision - after - 1
+      if (gap > 0) {
+        this.#dropped += gap
+        this.#missed += gap
+        if (first === undefined) this.#seen = this.#source.delivered
+      }
+      for (const event of events) {
+        this.#seen = event.revision
+        const seen = this.#view(event)
+        if (seen !== undefined) this.#buffer.push(seen)
+      }
+      // Caught up when the source holds nothing newer than what was published live:
+      // from here on live events continue exactly where the read stopped.
+      if (events.length < READ_PAGE && (this.#seen ?? 0) >= this.#source.delivered) this.#behind = false
+      const value = this.#shift()
+      if (value !== undefined) return { done: false, value }
+      if (!this.#behind) return this.next()
+    }
   }
 
   return(): Promise<IteratorResult<StoreEvent>> {
@@ -129,15 +235,33 @@ class BufferedWatcher implements Watcher {
     return Promise.resolve(done)
   }
 
-  close(): void {
+  /**
+   * Ends the watcher the way a store's close does: no new events, but those
+   * already in the buffer are still delivered before the iteration ends.
+   */
+  end(): void {
     if (this.#closed) return
+    const buffer = this.#buffer
+    const head = this.#head
+    this.close()
+    this.#buffer = buffer
+    this.#head = head
+  }
+
+  close(): void {
+    if (this.#closed) {
+      // ended by the store with events still buffered: closing discards them
+      this.#buffer = []
+      this.#head = 0
+      return
+    }
     this.#closed = true
     this.#buffer = []
     this.#head = 0
     this.#signal?.removeEventListener('abort', this.#abort)
     this.#onClose()
     const waiting = this.#waiting
-    this.#waiting = undefined
+    this.#release()
     waiting?.(done)
   }
 
@@ -147,13 +271,19 @@ class BufferedWatcher implements Watcher {
 }
 
 /**
- * Fans events out, after commit and in commit order, to watchers (buffered,
- * never blocking the writer) and callbacks (synchronous, isolated from each
- * other's failures).
+ * Fans events out in revision order to watchers (buffered, never blocking
+ * the writer) and callbacks (synchronous, isolated from each other's
+ * failures). Tells its owner when the first subscriber arrives and the last
+ * one leaves, so cross-process polling runs only while somebody listens.
  */
 export class EventHub {
-  #subscribers: Subscriber[] = []
-  #watchers = new Set<BufferedWatcher>()
+  #subscribers: ((event: StoreEvent) => void)[] = []
+  #watchers = new Set<FeedWatcher>()
+  readonly #onActive: (active: boolean) => void
+
+  constructor(onActive: (active: boolean) => void = () => {}) {
+    this.#onActive = onActive
+  }
 
   /** True when somebody listens; writers skip building events otherwise. */
   get active(): boolean {
@@ -163,27 +293,29 @@ export class EventHub {
   publish(event: StoreEvent): void {
     // A snapshot: subscribing or unsubscribing from a callback takes effect for the next event.
     const subscribers = this.#subscribers
-    for (let i = 0; i < subscribers.length; i++) {
-      const s = subscribers[i] as Subscriber
-      const seen = s.view(event)
-      if (seen !== undefined) s.deliver(seen)
-    }
+    for (let i = 0; i < subscribers.length; i++) (subscribers[i] as (event: StoreEvent) => void)(event)
   }
 
-  #add(s: Subscriber): () => void {
+  #add(s: (event: StoreEvent) => void): () => void {
     this.#subscribers = [...this.#subscribers, s]
+    if (this.#subscribers.length === 1) this.#onActive(true)
     let removed = false
     return () => {
       if (removed) return
       removed = true
       this.#subscribers = this.#subscribers.filter((x) => x !== s)
+      if (this.#subscribers.length === 0) this.#onActive(false)
     }
   }
 
   /** A watcher of the events that `view` keeps. */
-  watch(view: Subscriber['view'], options: { bufferSize: number; signal: AbortSignal | undefined }): Watcher {
+  watch(
+    source: ChangeSource,
+    view: EventView,
+    options: { bufferSize: number; signal: AbortSignal | undefined; since: number | undefined },
+  ): Watcher {
     let remove: () => void = () => {}
-    const watcher = new BufferedWatcher(options.bufferSize, options.signal, () => {
+    const watcher = new FeedWatcher(source, view, options, () => {
       remove()
       this.#watchers.delete(watcher)
     })
@@ -191,31 +323,33 @@ export class EventHub {
       watcher.close()
       return watcher
     }
-    remove = this.#add({ view, deliver: (e) => watcher.push(e) })
+    remove = this.#add((e) => watcher.push(e))
     this.#watchers.add(watcher)
     return watcher
   }
 
   /** Calls `fn` with each event `view` keeps; answers an idempotent unsubscribe. */
-  onChange(view: Subscriber['view'], fn: (event: StoreEvent) => void): () => void {
-    return this.#add({
-      view,
-      deliver: (e) => {
-        try {
-          fn(e)
-        } catch (err) {
-          process.emitWarning(`an onChange callback threw: ${err instanceof Error ? err.message : String(err)}`, {
-            type: 'GroupstoreWarning',
-            detail: err instanceof Error ? err.stack : undefined,
-          })
-        }
-      },
+  onChange(view: EventView, fn: (event: StoreEvent) => void): () => void {
+    return this.#add((event) => {
+      const seen = view(event)
+      if (seen === undefined) return
+      try {
+        fn(seen)
+      } catch (err) {
+        process.emitWarning(`an onChange callback threw: ${err instanceof Error ? err.message : String(err)}`, {
+          type: 'GroupstoreWarning',
+          detail: err instanceof Error ? err.stack : undefined,
+        })
+      }
     })
   }
 
-  /** Ends every watcher and forgets every callback. */
+  /** Ends every watcher (after it has delivered what it holds) and forgets every callback. */
   closeAll(): void {
-    for (const w of [...this.#watchers]) w.close()
-    this.#subscribers = []
+    for (const w of [...this.#watchers]) w.end()
+    if (this.#subscribers.length > 0) {
+      this.#subscribers = []
+      this.#onActive(false)
+    }
   }
 }

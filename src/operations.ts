@@ -55,19 +55,16 @@ export interface RenderOptions {
   strict?: boolean
 }
 
+/** Records a change made by the write it is passed to; published after commit. */
+export type Emit = (type: StoreEventType, group: string, key: string, value?: string) => void
+
 /** Where operations run: the store's queue, or an open transaction. */
 export interface Executor {
   /** The error to reject with before any work (closed store, settled transaction, misuse). */
   refuse(method: string): Error | undefined
   read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T>
-  write<T>(
-    method: string,
-    fn: (q: BackendQueries) => MaybePromise<T>,
-    onCommit?: (result: T) => void,
-    options?: WriteOptions,
-  ): Promise<T>
-  /** Emits an event (called from onCommit, so after commit). */
-  publish(type: StoreEventType, group: string, key: string, value?: string): void
+  /** Runs an atomic write; the changes `fn` emits are recorded with it and published after commit. */
+  write<T>(method: string, fn: (q: BackendQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions): Promise<T>
   /** Removes an expired key found by a read, emitting `expire`. */
   expire(group: string, key: string, now: number): void
   now(): number
@@ -151,7 +148,13 @@ export abstract class Operations {
     return this.#point(this.#m.get, group, key, (row) => row?.value)
   }
 
-  /** True when the key is live. */
+  /**
+   * True when the key is live.
+   * @example
+   * ```ts
+   * if (await store.has('locks', 'job-1')) return
+   * ```
+   */
   has(group: string, key: string): Promise<boolean> {
     return this.#point(this.#m.has, group, key, (row) => row !== undefined)
   }
@@ -159,6 +162,10 @@ export abstract class Operations {
   /**
    * Remaining time to live in ms; null for a live key without expiry;
    * undefined when there is no live key.
+   * @example
+   * ```ts
+   * await store.ttl('session', 'abc') // 1799000
+   * ```
    */
   ttl(group: string, key: string): Promise<number | null | undefined> {
     return this.#point(this.#m.ttl, group, key, (row, _g, now) => {
@@ -197,14 +204,13 @@ export abstract class Operations {
       return Promise.reject(err)
     }
     const g = this.#prefix + group
-    const onCommit = (): void => exec.publish('set', g, key, value)
     if (this.#quota === undefined) {
-      return exec.write(method, (q) => q.set(g, key, value, expiresAt), onCommit, SINGLE)
+      return exec.write(method, (q, emit) => then(q.set(g, key, value, expiresAt), () => emit('set', g, key, value)), SINGLE)
     }
-    return exec.write(
-      method,
-      (q) => then(this.#checkQuota(q, method, g, key, exec.now()), () => q.set(g, key, value, expiresAt)),
-      onCommit,
+    return exec.write(method, (q, emit) =>
+      then(this.#checkQuota(q, method, g, key, exec.now()), () =>
+        then(q.set(g, key, value, expiresAt), () => emit('set', g, key, value)),
+      ),
     )
   }
 
@@ -230,7 +236,13 @@ export abstract class Operations {
     })
   }
 
-  /** Removes a key; true when a live key was removed. */
+  /**
+   * Removes a key; true when a live key was removed (a missing key emits no event).
+   * @example
+   * ```ts
+   * await store.delete('session', 'abc') // true
+   * ```
+   */
   delete(group: string, key: string): Promise<boolean> {
     const method = this.#m.delete
     const exec = this.#exec
@@ -244,25 +256,30 @@ export abstract class Operations {
     }
     const g = this.#prefix + group
     const now = exec.now()
-    let expired = false
     return exec.write(
       method,
-      (q) =>
+      (q, emit) =>
         then(q.delete(g, key), (row) => {
           if (row === undefined) return false
-          if (live(row, now)) return true
-          expired = true
+          if (live(row, now)) {
+            emit('delete', g, key)
+            return true
+          }
+          emit('expire', g, key)
           return false
         }),
-      (removed) => {
-        if (removed) exec.publish('delete', g, key)
-        else if (expired) exec.publish('expire', g, key)
-      },
       SINGLE,
     )
   }
 
-  /** Removes every key of a group; answers how many live keys it held. */
+  /**
+   * Removes every key of a group; answers how many live keys it held.
+   * Emits one `delete_group` when there was one.
+   * @example
+   * ```ts
+   * await store.deleteGroup('cache') // 42
+   * ```
+   */
   deleteGroup(group: string): Promise<number> {
     const method = this.#m.deleteGroup
     const exec = this.#exec
@@ -275,18 +292,22 @@ export abstract class Operations {
     }
     const g = this.#prefix + group
     const now = exec.now()
-    return exec.write(
-      method,
-      (q) => q.deleteGroup(g, now),
-      (n) => {
-        if (n > 0) exec.publish('delete_group', g, '')
-      },
+    return exec.write(method, (q, emit) =>
+      then(q.deleteGroup(g, now), (n) => {
+        if (n > 0) emit('delete_group', g, '')
+        return n
+      }),
     )
   }
 
   /**
    * Removes every group whose name starts with the literal `prefix` (`''`:
-   * every group); answers how many live keys were removed.
+   * every group); answers how many live keys were removed. Emits one
+   * `delete_group` per group removed.
+   * @example
+   * ```ts
+   * await store.deletePrefix('tenant-42:')
+   * ```
    */
   deletePrefix(prefix: string): Promise<number> {
     const method = this.#m.deletePrefix
@@ -299,17 +320,15 @@ export abstract class Operations {
       return Promise.reject(err)
     }
     const now = exec.now()
-    let removed: string[] = []
-    return exec.write(
-      method,
-      (q) =>
-        then(q.deletePrefix(this.#prefix + prefix, now), (groups) => {
-          removed = groups.map((x) => x.group)
-          return groups.reduce((sum, x) => sum + x.live, 0)
-        }),
-      () => {
-        for (const g of removed) exec.publish('delete_group', g, '')
-      },
+    return exec.write(method, (q, emit) =>
+      then(q.deletePrefix(this.#prefix + prefix, now), (groups) => {
+        let removed = 0
+        for (const x of groups) {
+          emit('delete_group', x.group, '')
+          removed += x.live
+        }
+        return removed
+      }),
     )
   }
 
@@ -341,17 +360,35 @@ export abstract class Operations {
     return exec.read(method, (q) => fn(q, p, now))
   }
 
-  /** Live keys in a group. */
+  /**
+   * Live keys in a group.
+   * @example
+   * ```ts
+   * await store.count('users') // 1500
+   * ```
+   */
   count(group: string): Promise<number> {
     return this.#readGroup(this.#m.count, group, (q, g, now) => q.count(g, now))
   }
 
-  /** Live keys in every group whose name starts with `prefix` (`''`: all). */
+  /**
+   * Live keys in every group whose name starts with the literal `prefix` (`''`: all).
+   * @example
+   * ```ts
+   * await store.countAll('tenant-42:')
+   * ```
+   */
   countAll(prefix = ''): Promise<number> {
     return this.#readPrefix(this.#m.countAll, prefix, (q, p, now) => q.countAll(p, now))
   }
 
-  /** Names of the groups holding a live key, starting with `prefix`, ascending. */
+  /**
+   * Names of the groups holding a live key, starting with the literal `prefix`, ascending.
+   * @example
+   * ```ts
+   * await store.groups('tenant-42:') // ['tenant-42:cache', 'tenant-42:config']
+   * ```
+   */
   groups(prefix = ''): Promise<string[]> {
     const cut = this.#prefix.length
     return this.#readPrefix(this.#m.groups, prefix, (q, p, now) =>
@@ -362,6 +399,10 @@ export abstract class Operations {
   /**
    * Every live pair of a group, in an object without a prototype (so keys
    * such as `__proto__` are plain entries).
+   * @example
+   * ```ts
+   * const config = await store.getAll('config') // { theme: 'dark' }
+   * ```
    */
   getAll(group: string): Promise<Record<string, string>> {
     return this.#readGroup(this.#m.getAll, group, (q, g, now) => q.getAll(g, now))

@@ -17,8 +17,6 @@ export const RENDER_LIMITS = {
   renderLimit: 1_000,
   /** Allocations LiquidJS accounts for (roughly characters and array items). */
   memoryLimit: 64_000_000,
-  /** Tags and outputs rendered per render. */
-  templateLimit: 1_000_000,
 } as const
 
 function engine(strict: boolean): Liquid {

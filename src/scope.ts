@@ -37,8 +37,11 @@ export function checkScope(namespace: unknown, options: unknown): Required<Quota
   }
   const limit = (name: 'maxKeys' | 'maxGroups'): number => {
     const value = quota[name] ?? 0
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-      throw new RangeError(`store.scope: options.quota.${name} must be a non-negative integer, got ${String(value)}`)
+    if (typeof value !== 'number') {
+      throw new TypeError(`store.scope: options.quota.${name} must be a number, got ${typeof value}`)
+    }
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new RangeError(`store.scope: options.quota.${name} must be a non-negative integer, got ${value}`)
     }
     return value
   }

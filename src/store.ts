@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { then } from './backend/backend.js'
 import { openBackend } from './backend/open.js'
 import { StoreCore } from './core.js'
 import type { TransactionCallback } from './core.js'
@@ -61,7 +62,12 @@ export class Store extends Operations implements AsyncDisposable {
     if (location === '') throw new TypeError(`Store.open: location must not be empty; use ':memory:' for an in-memory store`)
     const resolved = resolveOptions(options)
     const backend = await openBackend(location, resolved)
-    return new Store(new StoreCore(backend, resolved), resolved.purgeInterval)
+    try {
+      return new Store(await StoreCore.open(backend, resolved), resolved.purgeInterval)
+    } catch (err) {
+      await backend.close()
+      throw err
+    }
   }
 
   #backgroundPurge(): void {
@@ -81,7 +87,13 @@ export class Store extends Operations implements AsyncDisposable {
 
   /**
    * Physically removes expired keys, emitting `expire` for each; answers how
-   * many. Expired keys are invisible to reads whether purged or not.
+   * many. Expired keys are invisible to reads whether purged or not. Also
+   * prunes the change log to its retention.
+   *
+   * @example
+   * ```ts
+   * const removed = await store.purgeExpired()
+   * ```
    */
   purgeExpired(): Promise<number> {
     const method = 'store.purgeExpired'
@@ -89,13 +101,30 @@ export class Store extends Operations implements AsyncDisposable {
     const refused = core.refuse(method)
     if (refused !== undefined) return Promise.reject(refused)
     const now = core.now()
-    return core.write(
-      method,
-      (q) => q.purgeExpired(now),
-      (keys) => {
-        for (const k of keys) core.publish('expire', k.group, k.key)
-      },
-    ).then((keys) => keys.length)
+    return core.write(method, (q, emit) =>
+      then(q.purgeExpired(now), (keys) => {
+        for (const k of keys) emit('expire', k.group, k.key)
+        return then(core.feed.prune(q, now), () => keys.length)
+      }),
+    )
+  }
+
+  /**
+   * The latest committed revision of the change feed (on a file, including
+   * other processes' writes): remember it and pass it as `since` to `watch`
+   * to resume without losing an event.
+   *
+   * @example
+   * ```ts
+   * const since = await store.revision()
+   * // … later, or after a restart:
+   * for await (const event of store.watch('*', '*', { since })) handle(event)
+   * ```
+   */
+  revision(): Promise<number> {
+    const refused = this.#core.refuse('store.revision')
+    if (refused !== undefined) return Promise.reject(refused)
+    return this.#core.feed.revision('store.revision')
   }
 
   /**
@@ -118,8 +147,11 @@ export class Store extends Operations implements AsyncDisposable {
 
   /**
    * Watches changes: `watch('g', 'k')` one key (and its group's
-   * `delete_group`), `watch('g', '*')` a group, `watch('*', '*')` everything.
-   * Breaking out of `for await`, `close()` or the abort signal ends it.
+   * `delete_group`), `watch('g', '*')` a group, `watch('*', '*')` everything,
+   * whoever made the write. `options.since` replays from a revision first.
+   * Breaking out of `for await`, `close()` or the abort signal ends it;
+   * closing the store ends it after the events it already holds. While a
+   * consumer awaits `next()`, the watcher keeps the process alive.
    *
    * @example
    * ```ts
@@ -137,6 +169,12 @@ export class Store extends Operations implements AsyncDisposable {
    * store it has run by the time the write's promise resolves. `fn` may call
    * any store method; a throw is reported as a warning and stops nothing.
    * Answers an idempotent unsubscribe.
+   *
+   * @example
+   * ```ts
+   * const unsubscribe = store.onChange((event) => console.log(event.type, event.group, event.key))
+   * unsubscribe()
+   * ```
    */
   onChange(fn: (event: StoreEvent) => void): () => void {
     return this.#core.onChange('store.onChange', fn, (e) => e)
@@ -144,7 +182,13 @@ export class Store extends Operations implements AsyncDisposable {
 
   /**
    * A tenant scope whose groups are stored as `<namespace>:<group>`.
-   * `namespace` must match `^[a-zA-Z0-9-]+$`.
+   * `namespace` must match `^[a-zA-Z0-9-]+$`, else TypeError.
+   *
+   * @example
+   * ```ts
+   * const tenant = store.scope('tenant-42', { quota: { maxKeys: 1000 } })
+   * await tenant.set('config', 'theme', 'dark') // group 'tenant-42:config'
+   * ```
    */
   scope(namespace: string, options?: ScopeOptions): ScopedStore {
     if (this.#core.closed) throw new StoreClosedError('store.scope')
@@ -153,15 +197,22 @@ export class Store extends Operations implements AsyncDisposable {
 
   /**
    * Stops the purge timer, waits for writes in flight, closes the database
-   * and ends every watcher. Idempotent; later operations reject with
-   * StoreClosedError.
+   * and ends every watcher (after the events it already holds). Idempotent;
+   * later operations reject with StoreClosedError, and `watch`, `onChange`
+   * and `scope` throw it.
+   *
+   * @example
+   * ```ts
+   * await store.close()
+   * ```
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing
     const core = this.#core
     core.closed = true
     if (this.#timer !== undefined) clearInterval(this.#timer)
-    this.#closing = core.backend.close().finally(() => core.hub.closeAll())
+    core.feed.close()
+    this.#closing = core.backend.close().finally(() => core.feed.hub.closeAll())
     return this.#closing
   }
 

@@ -3,11 +3,11 @@
  *
  * @module
  */
-import type { Backend, BackendQueries, MaybePromise } from './backend/backend.js'
+import { then } from './backend/backend.js'
+import type { Backend, BackendQueries, MaybePromise, NewChange } from './backend/backend.js'
 import { StoreError } from './errors.js'
-import type { StoreEventType } from './events.js'
 import { Operations } from './operations.js'
-import type { Executor, Quota } from './operations.js'
+import type { Emit, Executor, Quota } from './operations.js'
 import type { Renderer } from './render.js'
 
 /** What a transaction needs from the store that opened it. */
@@ -15,15 +15,17 @@ export interface TransactionHost {
   readonly backend: Backend
   readonly renderer: Renderer
   now(): number
-  publish(type: StoreEventType, group: string, key: string, value?: string): void
 }
 
-/** Runs operations on the transaction's own queries; events wait for commit. */
+/** Runs operations on the transaction's own queries; their changes are published after commit. */
 export class TransactionExecutor implements Executor {
   readonly #q: BackendQueries
   readonly #host: TransactionHost
-  /** Event emitters to run, in order, once the transaction commits. */
-  readonly afterCommit: (() => void)[] = []
+  /** The changes the transaction's writes made, in order. */
+  readonly changes: NewChange[] = []
+  readonly #emit: Emit = (type, group, key, value) => {
+    this.changes.push({ type, group, key, value: value ?? null, timestamp: this.#host.now() })
+  }
   #settled = false
   #pending = 0
   #drained: (() => void) | undefined
@@ -61,17 +63,14 @@ export class TransactionExecutor implements Executor {
     )
   }
 
-  #run<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>, done?: (result: T) => void): Promise<T> {
+  #run<T>(method: string, fn: (q: BackendQueries, emit: Emit) => MaybePromise<T>): Promise<T> {
     let result: MaybePromise<T>
     try {
-      result = fn(this.#q)
+      result = fn(this.#q, this.#emit)
     } catch (err) {
       return Promise.reject(this.#host.backend.error(method, err))
     }
-    if (!(result instanceof Promise)) {
-      done?.(result)
-      return Promise.resolve(result)
-    }
+    if (!(result instanceof Promise)) return Promise.resolve(result)
     this.#pending++
     const finish = (): void => {
       if (--this.#pending === 0) this.#drained?.()
@@ -79,7 +78,6 @@ export class TransactionExecutor implements Executor {
     return result.then(
       (value) => {
         finish()
-        done?.(value)
         return value
       },
       (err: unknown) => {
@@ -93,18 +91,16 @@ export class TransactionExecutor implements Executor {
     return this.#run(method, fn)
   }
 
-  write<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>, onCommit?: (result: T) => void): Promise<T> {
-    return this.#run(method, fn, onCommit === undefined ? undefined : (result) => this.afterCommit.push(() => onCommit(result)))
-  }
-
-  publish(type: StoreEventType, group: string, key: string, value?: string): void {
-    this.#host.publish(type, group, key, value)
+  write<T>(method: string, fn: (q: BackendQueries, emit: Emit) => MaybePromise<T>): Promise<T> {
+    return this.#run(method, fn)
   }
 
   expire(group: string, key: string, now: number): void {
-    void this.#run('tx.get', (q) => q.deleteExpired(group, key, now), (deleted) => {
-      if (deleted) this.afterCommit.push(() => this.#host.publish('expire', group, key))
-    }).catch(() => {})
+    this.#run('tx.get', (q, emit) =>
+      then(q.deleteExpired(group, key, now), (deleted) => {
+        if (deleted) emit('expire', group, key)
+      }),
+    ).catch(() => {})
   }
 }
 

@@ -32,6 +32,35 @@ export interface ExpiredKey {
   key: string
 }
 
+/** The kinds of change the log records. */
+export type ChangeType = 'set' | 'delete' | 'delete_group' | 'expire'
+
+/** A change about to be appended to the change log. */
+export interface NewChange {
+  type: ChangeType
+  group: string
+  /** The key, or '' for `delete_group`. */
+  key: string
+  /** The new value for `set`, else null. */
+  value: string | null
+  /** Unix milliseconds, by the store's clock. */
+  timestamp: number
+}
+
+/** An entry of the change log. */
+export interface ChangeRecord extends NewChange {
+  /** Position in the log: one more than the entry before, across the whole database. */
+  revision: number
+}
+
+/** The revisions a change log holds. */
+export interface RevisionRange {
+  /** The oldest retained revision, or null when the log is empty. */
+  oldest: number | null
+  /** The latest revision ever committed, 0 when none (pruning does not lower it). */
+  latest: number
+}
+
 /** Options of a ranged read inside one group. */
 export interface RangeOptions {
   /** Only keys strictly greater than this. */
@@ -76,6 +105,21 @@ export interface BackendQueries {
   range(group: string, now: number, options: RangeOptions): MaybePromise<[string, string][]>
   /** Physically removes expired rows; answers which. */
   purgeExpired(now: number): MaybePromise<ExpiredKey[]>
+  /**
+   * Appends changes to the log inside the current write; answers the
+   * revision of the first (the others follow one by one). Revisions are
+   * assigned in commit order; a rolled-back write leaves none behind.
+   */
+  appendChanges(changes: readonly NewChange[]): MaybePromise<number>
+  /** Log entries with a revision greater than `after`, ascending, at most `limit`. */
+  readChanges(after: number, limit: number): MaybePromise<ChangeRecord[]>
+  /** The oldest retained and the latest committed revision. */
+  revisionRange(): MaybePromise<RevisionRange>
+  /**
+   * Deletes log entries older than timestamp `before`, keeping at least the
+   * latest `keep`; answers how many were deleted.
+   */
+  pruneChanges(before: number, keep: number): MaybePromise<number>
 }
 
 /** What a write is, so the backend can pick the cheapest safe way to run it. */
@@ -98,6 +142,18 @@ export interface WriteOptions {
 export interface Backend {
   /** Short name of the engine, for messages. */
   readonly name: string
+  /**
+   * True when the backend keeps a durable change log that other connections
+   * and processes write and read (a database file, PostgreSQL); false for a
+   * private in-memory database, whose changes only this process can see.
+   */
+  readonly changeLog: boolean
+  /**
+   * Calls `wake` soon after another connection commits (it may also wake
+   * when nothing changed); answers an idempotent unsubscribe. Backends
+   * without a shared change log never call it.
+   */
+  subscribe(wake: () => void): () => void
   /** Runs a read. `method` names the public method in errors. */
   read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T>
   /** Runs an atomic write (see the interface note). */

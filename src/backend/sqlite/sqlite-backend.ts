@@ -2,7 +2,7 @@ import Database from 'better-sqlite3'
 import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError, wrapError } from '../../errors.js'
 import type { Backend, BackendQueries, MaybePromise, WriteOptions } from '../backend.js'
-import { SqliteQueries } from './sqlite-queries.js'
+import { PK_INDEX, SqliteQueries } from './sqlite-queries.js'
 
 /** Options the SQLite backend takes from the store's options. */
 export interface SqliteBackendOptions {
@@ -29,7 +29,18 @@ CREATE TABLE IF NOT EXISTS kv (
   PRIMARY KEY (grp, key)
 );
 CREATE INDEX IF NOT EXISTS kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS kv_changes (
+  revision INTEGER PRIMARY KEY AUTOINCREMENT,
+  type     TEXT NOT NULL,
+  grp      TEXT NOT NULL,
+  key      TEXT NOT NULL,
+  value    TEXT,
+  ts       INTEGER NOT NULL
+);
 `
+
+/** How often a subscribed backend checks whether another connection committed. */
+export const POLL_INTERVAL_MS = 50
 
 /**
  * A driver error as a StoreError naming `method` (a lock wait past the
@@ -47,6 +58,24 @@ function sqliteError(method: string, err: unknown, busyTimeout: number): unknown
   return wrapError(method, err)
 }
 
+/** An error raised while opening `location`, as a StoreError naming the path. */
+function openError(location: string, err: unknown, busyTimeout: number): StoreError {
+  if (err instanceof StoreError) return err
+  const detail = err instanceof Error ? err.message : String(err)
+  if (err instanceof Database.SqliteError) {
+    if (err.code.startsWith('SQLITE_BUSY') || err.code.startsWith('SQLITE_LOCKED')) {
+      return new StoreError(
+        `Store.open: '${location}' is locked by another connection (waited busyTimeout ${busyTimeout} ms)`,
+        { cause: err },
+      )
+    }
+    if (err.code.startsWith('SQLITE_NOTADB') || err.code.startsWith('SQLITE_CORRUPT')) {
+      return new StoreError(`Store.open: '${location}' is not a database or is corrupt: ${detail}`, { cause: err })
+    }
+  }
+  return new StoreError(`Store.open: cannot open '${location}': ${detail}`, { cause: err })
+}
+
 /**
  * Embedded SQLite through better-sqlite3, on one connection.
  *
@@ -58,6 +87,7 @@ function sqliteError(method: string, err: unknown, busyTimeout: number): unknown
  */
 export class SqliteBackend implements Backend {
   readonly name = 'sqlite'
+  readonly changeLog: boolean
   readonly #db: BetterSqlite3.Database
   readonly #q: SqliteQueries
   readonly #busyTimeout: number
@@ -74,8 +104,14 @@ export class SqliteBackend implements Backend {
   #flushing: Promise<void> | undefined
   #closed = false
 
-  private constructor(db: BetterSqlite3.Database, busyTimeout: number) {
+  readonly #dataVersion: BetterSqlite3.Statement
+  readonly #wakers = new Set<() => void>()
+  #poller: NodeJS.Timeout | undefined
+
+  private constructor(db: BetterSqlite3.Database, busyTimeout: number, shared: boolean) {
     this.#db = db
+    this.changeLog = shared
+    this.#dataVersion = db.prepare('PRAGMA data_version').pluck()
     this.#busyTimeout = busyTimeout
     this.#q = new SqliteQueries(db)
     this.#tx = {
@@ -109,38 +145,47 @@ export class SqliteBackend implements Backend {
       throw new StoreError(`${method}: cannot open '${location}': ${(err as Error).message}`, { cause: err })
     }
     try {
-      // The first read of the schema fails on a file that is not a database.
-      db.prepare('SELECT count(*) FROM sqlite_master').pluck().get()
-    } catch (err) {
-      db.close()
-      throw new StoreError(
-        `${method}: '${location}' is not a database or is corrupt: ${(err as Error).message}`,
-        { cause: err },
-      )
-    }
-    try {
+      db.pragma(`busy_timeout = ${options.busyTimeout}`)
+      // Read-only checks first: a file that is not a database, not ours or
+      // visibly corrupt is refused before anything is written to it.
+      const columns = SqliteBackend.#check(db, location)
+      // Schema changes before the switch to WAL: on a file still in
+      // rollback-journal mode a failed change is rolled back from the journal.
+      SqliteBackend.#migrate(db, columns)
       if (!memory) db.pragma('journal_mode = WAL')
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`)
-      db.pragma(`busy_timeout = ${options.busyTimeout}`)
-      SqliteBackend.#migrate(db, location)
-      return new SqliteBackend(db, options.busyTimeout)
+      return new SqliteBackend(db, options.busyTimeout, !memory)
     } catch (err) {
       db.close()
-      if (err instanceof StoreError) throw err
-      throw sqliteError(method, err, options.busyTimeout)
+      throw openError(location, err, options.busyTimeout)
     }
   }
 
-  static #migrate(db: BetterSqlite3.Database, location: string): void {
+  /** Reads the schema and the ends of the kv table; answers kv's columns (none when it is missing). */
+  static #check(db: BetterSqlite3.Database, location: string): string[] {
+    // The first read of the schema fails on a file that is not a database.
+    db.prepare('SELECT count(*) FROM sqlite_master').pluck().get()
     const columns = (db.prepare('PRAGMA table_info(kv)').all() as { name: string }[]).map((c) => c.name)
-    if (columns.length > 0) {
-      for (const needed of ['grp', 'key', 'value']) {
-        if (!columns.includes(needed)) {
-          throw new StoreError(`Store.open: '${location}' has a table kv without column '${needed}': not a groupstore database`)
-        }
+    if (columns.length === 0) return columns
+    for (const needed of ['grp', 'key', 'value']) {
+      if (!columns.includes(needed)) {
+        throw new StoreError(`Store.open: '${location}' has a table kv without column '${needed}': not a groupstore database`)
       }
-      if (!columns.includes('expires_at')) db.exec('ALTER TABLE kv ADD COLUMN expires_at INTEGER')
     }
+    const pk = (db.prepare('PRAGMA index_list(kv)').all() as { name: string; origin: string }[]).find((i) => i.origin === 'pk')
+    const pkColumns = pk === undefined ? [] : (db.pragma(`index_info(${pk.name})`) as { name: string }[]).map((c) => c.name)
+    if (pk?.name !== PK_INDEX || pkColumns.join() !== 'grp,key') {
+      throw new StoreError(`Store.open: '${location}' has a table kv without PRIMARY KEY (grp, key): not a groupstore database`)
+    }
+    // Walk to the first and last rows through the primary key and the table,
+    // so that a damaged table fails here rather than on a later read.
+    db.prepare('SELECT value FROM kv ORDER BY grp, key LIMIT 1').get()
+    db.prepare('SELECT value FROM kv ORDER BY grp DESC, key DESC LIMIT 1').get()
+    return columns
+  }
+
+  static #migrate(db: BetterSqlite3.Database, columns: string[]): void {
+    if (columns.length > 0 && !columns.includes('expires_at')) db.exec('ALTER TABLE kv ADD COLUMN expires_at INTEGER')
     db.exec(SCHEMA)
   }
 
@@ -316,9 +361,41 @@ export class SqliteBackend implements Backend {
     return sqliteError(method, err, this.#busyTimeout)
   }
 
+  /**
+   * Polls `PRAGMA data_version`, which changes when another connection
+   * commits, every {@link POLL_INTERVAL_MS} ms while anybody is subscribed:
+   * a cheap check that reads no table. The timer never keeps the process alive.
+   */
+  subscribe(wake: () => void): () => void {
+    if (!this.changeLog || this.#closed) return () => {}
+    const waker = (): void => wake()
+    this.#wakers.add(waker)
+    if (this.#poller === undefined) {
+      let seen = this.#dataVersion.get()
+      this.#poller = setInterval(() => {
+        if (this.#running || this.#closed) return
+        const version = this.#dataVersion.get()
+        if (version === seen) return
+        seen = version
+        for (const w of [...this.#wakers]) w()
+      }, POLL_INTERVAL_MS)
+      this.#poller.unref()
+    }
+    return () => {
+      this.#wakers.delete(waker)
+      if (this.#wakers.size === 0 && this.#poller !== undefined) {
+        clearInterval(this.#poller)
+        this.#poller = undefined
+      }
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    if (this.#poller !== undefined) clearInterval(this.#poller)
+    this.#poller = undefined
+    this.#wakers.clear()
     while (this.#flushing !== undefined) await this.#flushing
     this.#db.close()
   }

@@ -1,11 +1,23 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import { prefixUpperBound } from '../backend.js'
-import type { BackendQueries, ExpiredKey, RangeOptions, RemovedGroup, StoredValue } from '../backend.js'
+import type {
+  BackendQueries,
+  ChangeRecord,
+  ExpiredKey,
+  NewChange,
+  RangeOptions,
+  RemovedGroup,
+  RevisionRange,
+  StoredValue,
+} from '../backend.js'
 
 type Db = BetterSqlite3.Database
 type Statement = BetterSqlite3.Statement
 
 const LIVE = '(expires_at IS NULL OR expires_at > @now)'
+
+/** The index SQLite makes for `PRIMARY KEY (grp, key)`, in go-store's databases and ours. */
+export const PK_INDEX = 'sqlite_autoindex_kv_1'
 
 /** SQL of the ranged queries, exported for the query-plan test. */
 export const SQL = {
@@ -20,11 +32,26 @@ export const SQL = {
   groupExists: `SELECT 1 FROM kv WHERE grp = @grp AND ${LIVE} LIMIT 1`,
   getAll: `SELECT json_group_array(key) AS keys, json_group_array(value) AS vals FROM kv WHERE grp = @grp AND ${LIVE}`,
   purge: 'DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING grp, key',
+  appendChange: 'INSERT INTO kv_changes (type, grp, key, value, ts) VALUES (?, ?, ?, ?, ?)',
+  readChanges:
+    'SELECT revision, type, grp AS "group", key, value, ts AS timestamp FROM kv_changes ' +
+    'WHERE revision > ? ORDER BY revision LIMIT ?',
+  revisionRange:
+    'SELECT (SELECT min(revision) FROM kv_changes) AS oldest, ' +
+    "coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'kv_changes'), 0) AS latest",
+  pruneChanges:
+    'DELETE FROM kv_changes WHERE revision <= (SELECT coalesce(max(revision), 0) FROM kv_changes) - ? AND ts < ?',
   /** A condition on `column` for a literal prefix, served by the primary-key index. */
   prefix(column: string, bounded: boolean): string {
     return bounded ? `${column} >= @lo AND ${column} < @hi` : `${column} >= @lo`
   },
-  countAll: (bounded: boolean) => `SELECT count(*) FROM kv WHERE ${SQL.prefix('grp', bounded)} AND ${LIVE}`,
+  /**
+   * Names the primary-key index: with ANALYZE statistics (from `PRAGMA
+   * optimize`, say) the planner otherwise scans the whole table when groups
+   * are large, and every scoped write counts its namespace.
+   */
+  countAll: (bounded: boolean) =>
+    `SELECT count(*) FROM kv INDEXED BY ${PK_INDEX} WHERE ${SQL.prefix('grp', bounded)} AND ${LIVE}`,
   groups: (bounded: boolean) =>
     `SELECT DISTINCT grp FROM kv WHERE ${SQL.prefix('grp', bounded)} AND ${LIVE} ORDER BY grp`,
   countGroups: (bounded: boolean) =>
@@ -59,6 +86,10 @@ export class SqliteQueries implements BackendQueries {
   readonly #groupExists: Statement
   readonly #getAll: Statement
   readonly #purge: Statement
+  readonly #appendChange: Statement
+  readonly #readChanges: Statement
+  readonly #revisionRange: Statement
+  readonly #pruneChanges: Statement
   /** Statements whose text depends on which bounds are present, made on first use. */
   readonly #variants = new Map<string, Statement>()
 
@@ -73,6 +104,10 @@ export class SqliteQueries implements BackendQueries {
     this.#groupExists = db.prepare(SQL.groupExists).pluck()
     this.#getAll = db.prepare(SQL.getAll).raw()
     this.#purge = db.prepare(SQL.purge)
+    this.#appendChange = db.prepare(SQL.appendChange)
+    this.#readChanges = db.prepare(SQL.readChanges)
+    this.#revisionRange = db.prepare(SQL.revisionRange)
+    this.#pruneChanges = db.prepare(SQL.pruneChanges)
   }
 
   #variant(name: string, sql: string, pluck: boolean): Statement {
@@ -166,5 +201,27 @@ export class SqliteQueries implements BackendQueries {
 
   purgeExpired(now: number): ExpiredKey[] {
     return (this.#purge.all(now) as { grp: string; key: string }[]).map((r) => ({ group: r.grp, key: r.key }))
+  }
+
+  appendChanges(changes: readonly NewChange[]): number {
+    let first = 0
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i] as NewChange
+      const revision = Number(this.#appendChange.run(c.type, c.group, c.key, c.value, c.timestamp).lastInsertRowid)
+      if (i === 0) first = revision
+    }
+    return first
+  }
+
+  readChanges(after: number, limit: number): ChangeRecord[] {
+    return this.#readChanges.all(after, limit) as ChangeRecord[]
+  }
+
+  revisionRange(): RevisionRange {
+    return this.#revisionRange.get() as RevisionRange
+  }
+
+  pruneChanges(before: number, keep: number): number {
+    return this.#pruneChanges.run(keep, before).changes
   }
 }

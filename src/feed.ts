@@ -1,0 +1,196 @@
+/**
+ * The change feed: gives every committed change a revision, records it in
+ * the backend's change log inside the same transaction (file databases,
+ * PostgreSQL), publishes it to this store's subscribers in revision order,
+ * and reads back changes that other connections and processes committed.
+ * A private in-memory database has no log: revisions are counted in
+ * process and recent events are retained in memory for watchers that fall
+ * behind. Not exported from the package.
+ *
+ * @module
+ */
+import { then } from './backend/backend.js'
+import type { Backend, BackendQueries, ChangeRecord, MaybePromise, NewChange } from './backend/backend.js'
+import { EventHub } from './events.js'
+import type { ChangeSource, StoreEvent } from './events.js'
+
+/** How long and how much history the log keeps. */
+export interface Retention {
+  /** Milliseconds an entry is kept at least. */
+  maxAge: number
+  /** Entries kept at least, whatever their age. */
+  maxCount: number
+}
+
+/** Changes of one write on their way from the transaction to the subscribers. */
+export type Recorded = readonly (ChangeRecord | NewChange)[]
+
+const CATCH_UP_PAGE = 1000
+/** At most this many recent events are kept in memory by a store without a log. */
+export const MEMORY_HISTORY = 10_000
+
+function toEvent(c: ChangeRecord): StoreEvent {
+  const timestamp = new Date(c.timestamp)
+  return c.type === 'set'
+    ? { type: c.type, group: c.group, key: c.key, value: c.value as string, timestamp, revision: c.revision }
+    : { type: c.type, group: c.group, key: c.key, timestamp, revision: c.revision }
+}
+
+export class Feed implements ChangeSource {
+  readonly hub: EventHub
+  readonly #backend: Backend
+  /** True when changes go to the backend's shared log. */
+  readonly durable: boolean
+  readonly #retention: Retention
+  #delivered = 0
+  /** The last revision recorded by a write of this store, committed or not yet. */
+  #recorded = 0
+  /** In-process history for a store without a log: the latest {@link MEMORY_HISTORY} events at most. */
+  #history: StoreEvent[] = []
+  #unsubscribe: (() => void) | undefined
+  #catchingUp = false
+  #again = false
+
+  private constructor(backend: Backend, durable: boolean, retention: Retention) {
+    this.#backend = backend
+    this.durable = durable
+    this.#retention = retention
+    this.hub = new EventHub((active) => this.#setActive(active))
+  }
+
+  /** Opens the feed of a backend; `enabled: false` keeps events in process only. */
+  static async open(backend: Backend, enabled: boolean, retention: Retention): Promise<Feed> {
+    const durable = enabled && backend.changeLog
+    const feed = new Feed(backend, durable, retention)
+    if (durable) feed.#delivered = (await backend.read('Store.open', (q) => q.revisionRange())).latest
+    return feed
+  }
+
+  get delivered(): number {
+    return this.#delivered
+  }
+
+  get replayable(): boolean {
+    return true
+  }
+
+  /**
+   * Inside a write: appends the write's changes to the log and answers them
+   * with their revisions, preceded by changes other connections committed
+   * since the last one published here (so that subscribers see every
+   * revision in order). Without a log, answers them as they are.
+   */
+  record(q: BackendQueries, changes: readonly NewChange[]): MaybePromise<Recorded> {
+    if (!this.durable) return changes
+    return then(q.appendChanges(changes), (first) => {
+      const own = changes.map((c, i): ChangeRecord => ({ ...c, revision: first + i }))
+      // Revisions this store recorded earlier in the same batch are not missing;
+      // a revision handed out again means those earlier ones were rolled back.
+      const from = first > this.#recorded ? Math.max(this.#delivered, this.#recorded) : this.#delivered
+      this.#recorded = first + changes.length - 1
+      if (first <= from + 1 || !this.hub.active) return own
+      return then(q.readChanges(from, first - 1 - from), (missing) => [...missing, ...own])
+    })
+  }
+
+  /** After commit: publishes recorded changes in revision order. */
+  deliver(recorded: Recorded): void {
+    if (!this.durable) {
+      for (const c of recorded) this.#publish(toEvent({ ...c, revision: this.#delivered + 1 }))
+      return
+    }
+    for (const c of recorded as readonly ChangeRecord[]) {
+      if (c.revision <= this.#delivered) continue
+      if (c.revision > this.#delivered + 1 && this.hub.active) {
+        // Changes committed elsewhere are missing before this one: the log holds
+        // them all, this write's included, so read them from there in order.
+        this.catchUp()
+        return
+      }
+      this.#publish(toEvent(c))
+    }
+  }
+
+  #publish(event: StoreEvent): void {
+    this.#delivered = event.revision
+    if (!this.durable) {
+      const keep = Math.min(this.#retention.maxCount, MEMORY_HISTORY)
+      this.#history.push(event)
+      if (this.#history.length > keep * 2 || keep === 0) this.#history = keep === 0 ? [] : this.#history.slice(-keep)
+    }
+    if (this.hub.active) this.hub.publish(event)
+  }
+
+  /** Reads and publishes what other connections committed since the last published revision. */
+  catchUp(): void {
+    if (!this.durable) return
+    if (this.#catchingUp) {
+      this.#again = true
+      return
+    }
+    this.#catchingUp = true
+    const step = (): Promise<void> =>
+      this.#backend.read('store.watch', (q) => q.readChanges(this.#delivered, CATCH_UP_PAGE)).then((records) => {
+        for (const r of records) if (r.revision > this.#delivered) this.#publish(toEvent(r))
+        if (records.length === CATCH_UP_PAGE || this.#again) {
+          this.#again = false
+          return step()
+        }
+        return undefined
+      })
+    step()
+      .catch(() => {
+        // The store is closing or the database failed; the next wake-up tries again.
+      })
+      .finally(() => {
+        this.#catchingUp = false
+      })
+  }
+
+  /** Events after `after` from the log or the in-process history. */
+  read(after: number, limit: number): Promise<StoreEvent[]> {
+    if (!this.durable) {
+      const h = this.#history
+      const first = h[0]
+      if (first === undefined) return Promise.resolve([])
+      const start = Math.max(0, after + 1 - first.revision)
+      return Promise.resolve(h.slice(start, start + limit))
+    }
+    return this.#backend.read('store.watch', (q) => q.readChanges(after, limit)).then((records) => records.map(toEvent))
+  }
+
+  /** The latest committed revision: in the log (including other processes' writes) or in process. */
+  revision(method: string): Promise<number> {
+    if (!this.durable) return Promise.resolve(this.#delivered)
+    return this.#backend.read(method, (q) => q.revisionRange()).then((r) => r.latest)
+  }
+
+  /** Inside the purge: prunes the log by age and count. */
+  prune(q: BackendQueries, now: number): MaybePromise<number> {
+    if (!this.durable) return 0
+    return q.pruneChanges(now - this.#retention.maxAge, this.#retention.maxCount)
+  }
+
+  #setActive(active: boolean): void {
+    if (!active) {
+      this.#unsubscribe?.()
+      this.#unsubscribe = undefined
+      return
+    }
+    if (!this.durable) return
+    // Start from the log's head: earlier changes were made before anybody listened.
+    this.#backend
+      .read('store.watch', (q) => q.revisionRange())
+      .then((r) => {
+        if (r.latest > this.#delivered) this.#delivered = r.latest
+      })
+      .catch(() => {})
+    this.#unsubscribe = this.#backend.subscribe(() => this.catchUp())
+  }
+
+  /** Stops listening to the backend. */
+  close(): void {
+    this.#unsubscribe?.()
+    this.#unsubscribe = undefined
+  }
+}

@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+
+/**
+ * The change feed: revisions, resume with `since`, slow watchers reading back
+ * instead of dropping, rollback leaving no revision, pruned history reported.
+ * @param {import('./index.js').Factory} factory
+ */
+export default function feed({ open, capabilities = {} }) {
+  async function fresh(t, options) {
+    const store = await open(options)
+    t.after(() => store.close())
+    return store
+  }
+
+  /** The next `n` events of a watcher. */
+  async function take(watcher, n) {
+    const out = []
+    for (let i = 0; i < n; i++) {
+      const { value, done } = await watcher.next()
+      assert.equal(done, false, `watcher ended after ${i} of ${n} events`)
+      out.push(value)
+    }
+    return out
+  }
+
+  describe('change feed', () => {
+    it('gives every event a revision one more than the one before', async (t) => {
+      const store = await fresh(t)
+      const start = await store.revision()
+      const seen = []
+      store.onChange((e) => seen.push(e))
+      await store.set('g', 'a', '1')
+      await store.set('g', 'b', '2')
+      await store.delete('g', 'a')
+      await store.deleteGroup('g')
+      assert.deepEqual(
+        seen.map((e) => [e.revision - start, e.type]),
+        [[1, 'set'], [2, 'set'], [3, 'delete'], [4, 'delete_group']],
+      )
+      assert.equal(await store.revision(), start + 4)
+    })
+
+    it('revision() counts writes made while nobody listens', async (t) => {
+      const store = await fresh(t)
+      const start = await store.revision()
+      await store.set('g', 'a', '1')
+      await store.set('g', 'a', '2')
+      assert.equal(await store.revision(), start + 2)
+    })
+
+    it('a rolled-back transaction leaves no revision and no event', async (t) => {
+      const store = await fresh(t)
+      await store.set('g', 'before', '1')
+      const start = await store.revision()
+      const seen = []
+      store.onChange((e) => seen.push(e))
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.set('g', 'x', '1')
+          await tx.set('h', 'y', '2')
+          throw new Error('abort')
+        }),
+        /abort/,
+      )
+      assert.equal(await store.revision(), start)
+      assert.deepEqual(seen, [])
+      await store.set('g', 'after', '1')
+      assert.deepEqual(seen.map((e) => e.revision), [start + 1])
+    })
+
+    it('a committed transaction gets consecutive revisions, published after commit', async (t) => {
+      const store = await fresh(t)
+      const start = await store.revision()
+      const seen = []
+      store.onChange((e) => seen.push(e))
+      await store.transaction(async (tx) => {
+        await tx.set('a', '1', 'x')
+        await tx.set('b', '2', 'y')
+        assert.deepEqual(seen, [], 'no event before commit')
+      })
+      assert.deepEqual(seen.map((e) => [e.revision - start, e.group]), [[1, 'a'], [2, 'b']])
+    })
+
+    it('watch with since replays retained events, then goes live without gap or duplicate', async (t) => {
+      const store = await fresh(t)
+      await store.set('g', 'old', '0')
+      const since = await store.revision()
+      await store.set('g', 'a', '1')
+      await store.set('g', 'b', '2')
+      const watcher = store.watch('*', '*', { since })
+      t.after(() => watcher.close())
+      const replayed = await take(watcher, 2)
+      assert.deepEqual(replayed.map((e) => [e.revision - since, e.key]), [[1, 'a'], [2, 'b']])
+      await store.set('g', 'c', '3')
+      const [live] = await take(watcher, 1)
+      assert.deepEqual([live.revision - since, live.key], [3, 'c'])
+    })
+
+    it('since with writes racing the replay still yields each revision exactly once', async (t) => {
+      const store = await fresh(t)
+      const since = await store.revision()
+      for (let i = 0; i < 50; i++) await store.set('g', `k${i}`, String(i))
+      const watcher = store.watch('g', '*', { since })
+      t.after(() => watcher.close())
+      const writes = []
+      for (let i = 50; i < 100; i++) writes.push(store.set('g', `k${i}`, String(i)))
+      const events = await take(watcher, 100)
+      await Promise.all(writes)
+      assert.deepEqual(
+        events.map((e) => e.revision - since),
+        Array.from({ length: 100 }, (_, i) => i + 1),
+      )
+    })
+
+    it('a burst of 10,000 writes reaches a watcher with bufferSize 16 completely and in order', async (t) => {
+      const store = await fresh(t)
+      const watcher = store.watch('*', '*', { bufferSize: 16 })
+      t.after(() => watcher.close())
+      const start = await store.revision()
+      const writes = []
+      for (let i = 0; i < 10_000; i++) writes.push(store.set('burst', `k${i}`, String(i)))
+      await Promise.all(writes)
+      let expected = start + 1
+      let n = 0
+      for await (const event of watcher) {
+        assert.equal(event.revision, expected++)
+        assert.equal(event.key, `k${n}`)
+        if (++n === 10_000) break
+      }
+      assert.equal(n, 10_000)
+      assert.equal(watcher.dropped, 0)
+    })
+
+    it('a watcher only sees matching events, in revision order', async (t) => {
+      const store = await fresh(t)
+      const watcher = store.watch('b', '*', { bufferSize: 2 })
+      t.after(() => watcher.close())
+      for (let i = 0; i < 20; i++) await store.set(i % 2 === 0 ? 'a' : 'b', `k${i}`, 'v')
+      const events = await take(watcher, 10)
+      assert.ok(events.every((e) => e.group === 'b'))
+      const revisions = events.map((e) => e.revision)
+      assert.deepEqual(revisions, [...revisions].sort((x, y) => x - y))
+      assert.equal(new Set(revisions).size, 10)
+    })
+
+    it('scoped watchers resume with since and see relative group names', async (t) => {
+      const store = await fresh(t)
+      const tenant = store.scope('t1')
+      const since = await store.revision()
+      await tenant.set('cfg', 'a', '1')
+      await store.set('other', 'x', '1')
+      const watcher = tenant.watch('*', '*', { since })
+      t.after(() => watcher.close())
+      await tenant.set('cfg', 'b', '2')
+      const events = await take(watcher, 2)
+      assert.deepEqual(events.map((e) => [e.group, e.key]), [['cfg', 'a'], ['cfg', 'b']])
+    })
+
+    it('rejects a bad since', async (t) => {
+      const store = await fresh(t)
+      assert.throws(() => store.watch('*', '*', { since: -1 }), RangeError)
+      assert.throws(() => store.watch('*', '*', { since: 1.5 }), RangeError)
+    })
+
+    it('reports pruned history instead of hiding it', { skip: capabilities.changeLog ? false : 'no durable change log' }, async (t) => {
+      // the store's clock, so that the entries are older than maxAge whatever the real clock does
+      let now = 1_700_000_000_000
+      const store = await fresh(t, { now: () => now, changeRetention: { maxAge: 0, maxCount: 2 } })
+      const since = await store.revision()
+      for (let i = 0; i < 6; i++) await store.set('g', `k${i}`, String(i))
+      now += 1
+      await store.purgeExpired() // prunes the log with the purge
+      const watcher = store.watch('*', '*', { since })
+      t.after(() => watcher.close())
+      const [first, second] = await take(watcher, 2)
+      assert.equal(first.key, 'k4')
+      assert.equal(first.missed, 4)
+      assert.equal(second.missed, undefined)
+      assert.equal(watcher.dropped, 4)
+    })
+  })
+}

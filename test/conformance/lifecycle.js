@@ -1,0 +1,262 @@
+// Opening and closing: close semantics, Symbol.asyncDispose, the purge timer
+// that never holds the process open, and the error classes.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { QuotaExceededError, ScopedStore, Store, StoreClosedError, StoreError, TemplateError, Transaction } from 'groupstore'
+import { collect, openStore, record, throwsWith, within } from './helpers.js'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+/** Every promise-returning method of a store or scope, called with valid arguments. */
+function calls(target) {
+  return {
+    get: () => target.get('g', 'k'),
+    has: () => target.has('g', 'k'),
+    ttl: () => target.ttl('g', 'k'),
+    set: () => target.set('g', 'k', 'v'),
+    delete: () => target.delete('g', 'k'),
+    deleteGroup: () => target.deleteGroup('g'),
+    deletePrefix: () => target.deletePrefix(''),
+    count: () => target.count('g'),
+    countAll: () => target.countAll(),
+    groups: () => target.groups(),
+    getAll: () => target.getAll('g'),
+    page: () => target.page('g'),
+    entries: () => target.entries('g').next(),
+    render: () => target.render('x', 'g'),
+    transaction: () => target.transaction(() => 1),
+    ...(target instanceof Store ? { purgeExpired: () => target.purgeExpired(), revision: () => target.revision() } : {}),
+  }
+}
+
+/**
+ * Runs `code` (an ES module body with `location` defined) in a child Node
+ * process from the package root; resolves with its exit code and output.
+ */
+function runChild(code, location) {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      ['--input-type=module', '-e', `const location = process.argv[1];\n${code}`, location],
+      { cwd: ROOT, timeout: 15_000, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => resolve({ code: child.exitCode, signal: child.signalCode, stdout, stderr, err }),
+    )
+  })
+}
+
+/** @param {import('./index.js').Factory} factory */
+export default function lifecycle(factory) {
+  describe('lifecycle', () => {
+    describe('close', () => {
+      it('is idempotent', async (t) => {
+        const store = await openStore(t, factory)
+        await store.set('g', 'k', 'v')
+        const a = store.close()
+        const b = store.close()
+        await Promise.all([a, b])
+        assert.equal(await store.close(), undefined)
+      })
+
+      it('makes every operation reject with StoreClosedError naming the method', async (t) => {
+        const store = await openStore(t, factory)
+        const scope = store.scope('ns')
+        await store.close()
+        for (const [kind, target] of [['store', store], ['scope', scope]]) {
+          for (const [method, call] of Object.entries(calls(target))) {
+            await assert.rejects(Promise.resolve().then(call), (err) => {
+              assert.ok(err instanceof StoreClosedError, `${kind}.${method}: got ${err}`)
+              assert.ok(err instanceof StoreError)
+              assert.equal(err.code, 'ERR_STORE_CLOSED')
+              assert.equal(err.name, 'StoreClosedError')
+              assert.ok(err.message.startsWith(`${kind}.${method}: `), err.message)
+              return true
+            })
+          }
+        }
+      })
+
+      it('closed beats bad arguments: a closed store rejects with StoreClosedError', async (t) => {
+        const store = await openStore(t, factory)
+        await store.close()
+        await assert.rejects(store.get(1, 2), StoreClosedError)
+        await assert.rejects(store.page('g', { limit: -1 }), StoreClosedError)
+      })
+
+      it('makes watch, onChange and scope throw StoreClosedError synchronously', async (t) => {
+        const store = await openStore(t, factory)
+        const scope = store.scope('ns')
+        await store.close()
+        throwsWith(() => store.watch('g', 'k'), StoreClosedError, ['store.watch: '])
+        throwsWith(() => store.onChange(() => {}), StoreClosedError, ['store.onChange: '])
+        throwsWith(() => store.scope('ns'), StoreClosedError, ['store.scope: '])
+        throwsWith(() => scope.watch('g', 'k'), StoreClosedError, ['scope.watch: '])
+        throwsWith(() => scope.onChange(() => {}), StoreClosedError, ['scope.onChange: '])
+      })
+
+      it('ends every watcher, including one waiting in next() and a for-await loop', async (t) => {
+        const store = await openStore(t, factory)
+        const waiting = store.watch('g', 'k')
+        const pending = waiting.next()
+        const looping = store.watch('*', '*')
+        const loop = collect(looping)
+        const scoped = store.scope('ns').watch('*', '*')
+        await store.set('g', 'k', 'v')
+        await store.close()
+        assert.deepEqual(await within(pending, 'the waiting watcher'), { done: false, value: (await pending).value })
+        assert.deepEqual(await within(waiting.next(), 'the end'), { done: true, value: undefined })
+        assert.equal((await within(loop, 'the loop to end')).length, 1)
+        assert.deepEqual(await within(scoped.next(), 'the scoped watcher'), { done: true, value: undefined })
+      })
+
+      it('stops onChange callbacks', async (t) => {
+        const store = await openStore(t, factory)
+        const { events } = record(store)
+        await store.set('g', 'k', 'v')
+        await store.close()
+        assert.equal(events.length, 1)
+      })
+
+      it('lets writes in flight complete, with their events', async (t) => {
+        const store = await openStore(t, factory)
+        const { events } = record(store)
+        const writes = []
+        for (let i = 0; i < 50; i++) writes.push(store.set('g', `k${i}`, 'v'))
+        writes.push(store.deleteGroup('other'))
+        const closing = store.close()
+        const results = await within(Promise.allSettled(writes), 'the writes')
+        for (const r of results) assert.equal(r.status, 'fulfilled', String(r.reason))
+        await closing
+        assert.equal(events.length, 50)
+      })
+
+      it('lets a transaction in flight finish before closing', async (t) => {
+        const store = await openStore(t, factory)
+        let started
+        const reached = new Promise((resolve) => {
+          started = resolve
+        })
+        const tx = store.transaction(async (tx) => {
+          started()
+          await new Promise((resolve) => setTimeout(resolve, 5))
+          await tx.set('g', 'k', 'v')
+          return 'committed'
+        })
+        await within(reached, 'the transaction to start')
+        const closing = store.close()
+        assert.equal(await within(tx, 'the transaction'), 'committed')
+        await within(closing, 'close')
+      })
+
+      it('Symbol.asyncDispose closes the store', async (t) => {
+        const store = await openStore(t, factory)
+        assert.equal(typeof store[Symbol.asyncDispose], 'function')
+        await store[Symbol.asyncDispose]()
+        await assert.rejects(store.get('g', 'k'), StoreClosedError)
+        await store[Symbol.asyncDispose]()
+      })
+
+      it('opening after another store closed works (stores are independent)', async (t) => {
+        const a = await openStore(t, factory)
+        const b = await openStore(t, factory)
+        await a.close()
+        await b.set('g', 'k', 'v')
+        assert.equal(await b.get('g', 'k'), 'v')
+      })
+    })
+
+    describe('the purge timer', { skip: factory.location === undefined && 'the factory has no location for a child process' }, () => {
+      it('never keeps the process alive', async () => {
+        const result = await runChild(
+          `import { Store } from 'groupstore'
+          const store = await Store.open(location, { purgeInterval: 10 })
+          await store.set('g', 'k', 'v', { ttl: 1 })
+          store.watch('*', '*')
+          store.onChange(() => {})
+          await new Promise((resolve) => setTimeout(resolve, 30))
+          process.stdout.write('opened, not closed\\n')`,
+          factory.location?.() ?? ':memory:',
+        )
+        assert.equal(result.signal, null, `the child had to be killed: it did not exit on its own (${result.stderr})`)
+        assert.equal(result.code, 0, result.stderr)
+        assert.equal(result.stdout, 'opened, not closed\n')
+      })
+
+      it('with the default interval never keeps the process alive either', async () => {
+        const result = await runChild(
+          `import { Store } from 'groupstore'
+          const store = await Store.open(location)
+          await store.set('g', 'k', 'v')
+          process.stdout.write('ok\\n')`,
+          factory.location?.() ?? ':memory:',
+        )
+        assert.equal(result.signal, null, 'the child had to be killed')
+        assert.equal(result.code, 0, result.stderr)
+      })
+    })
+
+    describe('errors', () => {
+      it('the classes form one hierarchy with stable names and codes', () => {
+        const base = new StoreError('store.x: failed')
+        assert.ok(base instanceof Error)
+        assert.equal(base.name, 'StoreError')
+        assert.equal(base.code, 'ERR_STORE')
+        assert.equal(base.message, 'store.x: failed')
+        const cause = new Error('driver')
+        assert.equal(new StoreError('store.x: failed', { cause }).cause, cause)
+        const closed = new StoreClosedError('store.get')
+        assert.ok(closed instanceof StoreError)
+        assert.equal(closed.name, 'StoreClosedError')
+        assert.equal(closed.code, 'ERR_STORE_CLOSED')
+        assert.ok(closed.message.startsWith('store.get: '))
+        const quota = new QuotaExceededError('scope.set', 'ns', 'maxKeys', 5)
+        assert.ok(quota instanceof StoreError)
+        assert.equal(quota.name, 'QuotaExceededError')
+        assert.equal(quota.code, 'ERR_QUOTA_EXCEEDED')
+        assert.equal(quota.namespace, 'ns')
+        assert.equal(quota.limit, 'maxKeys')
+        assert.ok(quota.message.startsWith('scope.set: '))
+        const template = new TemplateError('store.render: bad', { cause })
+        assert.ok(template instanceof StoreError)
+        assert.equal(template.name, 'TemplateError')
+        assert.equal(template.code, 'ERR_TEMPLATE')
+        assert.equal(template.cause, cause)
+        assert.ok(String(template).startsWith('TemplateError: store.render: '))
+        assert.ok(typeof base.stack === 'string')
+      })
+
+      it('the package exports the classes the contract names', () => {
+        for (const cls of [Store, ScopedStore, Transaction, StoreError, StoreClosedError, QuotaExceededError, TemplateError]) {
+          assert.equal(typeof cls, 'function')
+        }
+        assert.equal(typeof Store.open, 'function')
+      })
+
+      it('errors raised by the store are instances of the exported classes', async (t) => {
+        const store = await openStore(t, factory)
+        await assert.rejects(store.render('{{', 'g'), (e) => e instanceof TemplateError && e.code === 'ERR_TEMPLATE')
+        await assert.rejects(
+          store.scope('q', { quota: { maxKeys: 1 } }).transaction(async (tx) => {
+            await tx.set('g', 'a', 'v')
+            await tx.set('g', 'b', 'v')
+          }),
+          (e) => e instanceof QuotaExceededError && e.limit === 'maxKeys' && e.namespace === 'q',
+        )
+      })
+    })
+
+    it('Store.open rejects a location that is not a string, or is empty', async () => {
+      await assert.rejects(Store.open(5), (e) => e instanceof TypeError && e.message.startsWith('Store.open: ') && e.message.includes('location'))
+      await assert.rejects(Store.open(''), (e) => e instanceof TypeError && e.message.startsWith('Store.open: '))
+    })
+
+    it("Store.open() with no location opens an empty in-memory store", async (t) => {
+      const store = await Store.open()
+      t.after(() => store.close())
+      assert.deepEqual(await store.groups(), [])
+      await store.set('g', 'k', 'v')
+      assert.equal(await store.get('g', 'k'), 'v')
+    })
+  })
+}
