@@ -5,7 +5,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Store } from 'groupstore'
-import { CLI, ok, run, start, tempDir } from './cli/run.js'
+import { CLI, ok, run, start, tempDir } from './helpers/cli.js'
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
 
@@ -464,8 +464,9 @@ describe('groupstore: watch', () => {
     assert.equal(set.key, 'theme')
     assert.equal(set.value, 'dark')
     assert.ok(!Number.isNaN(Date.parse(set.timestamp)))
+    assert.ok(Number.isInteger(set.revision) && set.revision > 0)
     const del = JSON.parse(await watch.next())
-    assert.deepEqual([del.type, del.group, del.key], ['delete', 'config', 'theme'])
+    assert.deepEqual([del.type, del.group, del.key, del.revision], ['delete', 'config', 'theme', set.revision + 1])
     watch.child.kill('SIGINT')
     const { code, signal } = await watch.exit
     assert.equal(signal, null)
@@ -484,6 +485,22 @@ describe('groupstore: watch', () => {
     assert.deepEqual([event.type, event.group, event.key, event.value], ['set', 'config', 'k', 'seen'])
     watch.child.kill('SIGTERM')
     assert.equal((await watch.exit).code, 0)
+  })
+
+  it('--since replays the events after a revision first', { timeout: 30_000 }, async (t) => {
+    const db = database(t)
+    for (const v of ['1', '2', '3']) await ok(db, ['set', 'g', 'k', v])
+    const watch = start(['--db', db, 'watch', 'g', 'k', '--since', '1'], 'watching')
+    t.after(() => watch.child.kill('SIGKILL'))
+    await watch.started
+    const replayed = [JSON.parse(await watch.next()), JSON.parse(await watch.next())]
+    assert.deepEqual(replayed.map((e) => [e.value, e.revision]), [['2', 2], ['3', 3]])
+    await ok(db, ['set', 'g', 'k', '4'])
+    assert.deepEqual(JSON.parse(await watch.next()).revision, 4)
+    watch.child.kill('SIGINT')
+    assert.equal((await watch.exit).code, 0)
+    const bad = await run(['--db', db, 'watch', '--since', '-1'])
+    assert.equal(bad.code, 2)
   })
 
   it('exits 0 on SIGINT with no events, creating the database it follows', async (t) => {

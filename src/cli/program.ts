@@ -26,6 +26,13 @@ function positiveInteger(value: string): number {
   return Number(value)
 }
 
+function revision(value: string): number {
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new InvalidArgumentError('must be a revision: a whole number, 0 or more')
+  }
+  return Number(value)
+}
+
 const json = (): Option => new Option('--json', 'print JSON for scripts')
 
 /** Options as commander hands them over, with the global ones merged in. */
@@ -156,8 +163,9 @@ Examples:
     .description('print one JSON line per change until Ctrl-C (group and key default to *)')
     .argument('[group]', 'the group to watch, or * for all')
     .argument('[key]', 'the key to watch, or * for all')
+    .option('--since <revision>', 'first replay the retained events after this revision', revision)
     .addOption(scopeOption())
-    .addHelpText('after', '\nExample:\n  $ groupstore watch config\n  {"type":"set","group":"config","key":"theme","value":"dark","timestamp":"…"}')
+    .addHelpText('after', '\nExample:\n  $ groupstore watch config\n  {"type":"set","group":"config","key":"theme","value":"dark","timestamp":"…","revision":7}\n  $ groupstore watch --since 7    # resume after revision 7')
     .action(async (group: string | undefined, key: string | undefined, _o, cmd: Command) => (await import('./commands/watch.js')).watchCommand(group, key, opts(cmd)))
 
   program
