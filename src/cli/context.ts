@@ -5,9 +5,8 @@
  * @module
  */
 import { existsSync } from 'node:fs'
-import { isPostgresLocation } from '../backend/open.js'
-import { Store } from '../store.js'
-import type { ScopedStore } from '../scope.js'
+import { Store } from '../index.js'
+import type { ScopedStore } from '../index.js'
 import { databaseLocation } from './arguments.js'
 import type { Access } from './arguments.js'
 
@@ -20,15 +19,12 @@ export class Session {
   readonly store: Store
   readonly target: Store | ScopedStore
   readonly location: string
-  /** True when the database file was missing and the command left it so. */
-  readonly missing: boolean
   readonly #clock: { pinned: number | undefined }
 
-  constructor(store: Store, target: Store | ScopedStore, location: string, missing: boolean, clock: { pinned: number | undefined }) {
+  constructor(store: Store, target: Store | ScopedStore, location: string, clock: { pinned: number | undefined }) {
     this.store = store
     this.target = target
     this.location = location
-    this.missing = missing
     this.#clock = clock
   }
 
@@ -49,7 +45,8 @@ export class Session {
  */
 export async function openSession(db: string | undefined, access: Access, scope: string | undefined): Promise<Session> {
   const location = databaseLocation(db)
-  const missing = access === 'existing' && location !== ':memory:' && !isPostgresLocation(location) && !existsSync(location)
+  // A URL (postgres://…) or ':memory:' is not a file that could be missing.
+  const missing = access === 'existing' && location !== ':memory:' && !location.includes('://') && !existsSync(location)
   const clock: { pinned: number | undefined } = { pinned: undefined }
   const store = await Store.open(missing ? ':memory:' : location, {
     purgeInterval: 0,
@@ -64,7 +61,7 @@ export async function openSession(db: string | undefined, access: Access, scope:
       throw err
     }
   }
-  return new Session(store, target, location, missing, clock)
+  return new Session(store, target, location, clock)
 }
 
 /** Runs `fn` with an open session, closing the store however it ends. */

@@ -3,6 +3,7 @@
  *
  * @module
  */
+// The library's error module alone (the class index.js exports), so that usage errors load no store.
 import { StoreError } from '../errors.js'
 
 /** The exit codes of `groupstore`, documented in docs/cli.md. */

@@ -4,7 +4,7 @@
  * @module
  */
 import { withSession } from '../context.js'
-import type { StoreEvent } from '../../events.js'
+import type { StoreEvent } from '../../index.js'
 import { write } from '../io.js'
 import type { DataOptions } from './keys.js'
 
