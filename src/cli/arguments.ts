@@ -1,0 +1,44 @@
+/**
+ * Arguments shared by the commands: the database location and `--scope`.
+ * Kept apart from the store so that help and usage errors load nothing else.
+ *
+ * @module
+ */
+import { InvalidArgumentError, Option } from 'commander'
+import { usageError } from './errors.js'
+
+/** The database file used when neither `--db` nor `GROUPSTORE_DB` names one. */
+export const DEFAULT_DATABASE = 'groupstore.db'
+
+/** The environment variable naming the database. */
+export const DATABASE_ENV = 'GROUPSTORE_DB'
+
+/**
+ * How a command treats a missing database file: `create` makes it (set,
+ * import, watch); `existing` leaves it missing and runs on an empty store
+ * (reads, deletes, purge), so a mistyped path never leaves a file behind.
+ */
+export type Access = 'create' | 'existing'
+
+/** The database location: `--db`, else `GROUPSTORE_DB`, else `./groupstore.db`. */
+export function databaseLocation(db: string | undefined): string {
+  if (db !== undefined) {
+    if (db === '') throw usageError('--db must name a database file')
+    return db
+  }
+  const fromEnv = process.env[DATABASE_ENV]
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv
+  return DEFAULT_DATABASE
+}
+
+const NAMESPACE = /^[a-zA-Z0-9-]+$/
+
+/** `--scope NAMESPACE`, validated while parsing (a bad one is a usage error). */
+export function scopeOption(): Option {
+  return new Option('--scope <namespace>', 'run in this tenant scope (groups stored as <namespace>:<group>)').argParser(
+    (value: string) => {
+      if (!NAMESPACE.test(value)) throw new InvalidArgumentError('a namespace holds only letters, digits and -')
+      return value
+    },
+  )
+}
