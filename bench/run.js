@@ -10,7 +10,13 @@
 //   --repeat N     | BENCH_REPEAT=N    repeats of every workload (default 5, quick 3)
 //   --only a,b     | BENCH_ONLY=a,b    run only these workloads (set-get, ttl, group-reads,
 //                                      entries, scoped, watched, durable, memory)
-//   --systems a,b  | BENCH_SYSTEMS=a,b run only these systems (raw is always run)
+//   --systems a,b  | BENCH_SYSTEMS=a,b run only these systems (raw is always run): raw, groupstore,
+//                                      keyv, lmdb, and with a PostgreSQL server keyv-pg, groupstore-pg
+//
+// PostgreSQL: with GROUPSTORE_BENCH_PG (or GROUPSTORE_TEST_PG) set to a postgres:// URL, the
+// set-get, ttl, group-reads and entries workloads also run groupstore on PostgreSQL (a fresh
+// schema per instance) and Keyv + @keyv/postgres (a fresh table), both dropped afterwards, with
+// their ratios to keyv-pg in the same run; without one they are skipped with a message.
 //   --no-save      | BENCH_SAVE=0      do not write the JSON files
 //   --markdown                        print the tables in Markdown
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -18,7 +24,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { formatNs, formatRatio, machine, markdownTable, median, table } from './lib/stats.js'
-import { SYSTEMS } from './lib/systems.js'
+import { PG_URL, SYSTEMS } from './lib/systems.js'
 import { entriesMemory, MEASUREMENTS, sizes, WORKLOADS } from './lib/workloads.js'
 
 const { values: flags } = parseArgs({
@@ -43,7 +49,9 @@ const n = sizes(quick)
 
 // A quick run also stops the slow systems sooner.
 if (quick) for (const s of SYSTEMS) if (s.cap !== undefined) s.cap = Math.floor(s.cap / 5)
-const systems = SYSTEMS.filter((s) => s.name === 'raw' || wantedSystems === undefined || wantedSystems.includes(s.name))
+const chosen = SYSTEMS.filter((s) => s.name === 'raw' || wantedSystems === undefined || wantedSystems.includes(s.name))
+const pgSkipped = PG_URL === undefined ? chosen.filter((s) => s.postgres) : []
+const systems = chosen.filter((s) => !pgSkipped.includes(s))
 const workloads = WORKLOADS.filter((w) => only === undefined || only.includes(w.name))
 const runMemory = only === undefined || only.includes('memory')
 
@@ -51,6 +59,11 @@ const info = machine()
 const startedAt = new Date()
 console.log(`groupstore bench: ${quick ? 'quick' : 'full'} run, ${repeats} repeats, median kept`)
 console.log(`${info.cores} × ${info.cpu}, ${info.memoryGiB} GiB, ${info.platform}, Node ${info.node}, load ${info.loadAverage.join(' ')}`)
+if (pgSkipped.length > 0) {
+  console.log(`skipping ${pgSkipped.map((s) => s.name).join(', ')}: no PostgreSQL server (set GROUPSTORE_BENCH_PG or GROUPSTORE_TEST_PG to a postgres:// URL)`)
+} else if (systems.some((s) => s.postgres)) {
+  console.log(`PostgreSQL systems on ${PG_URL.replace(/\/\/[^@/]*@/, '//…@')}, ratios to ${[...new Set(systems.filter((s) => s.postgres).map((s) => s.baseline))].join(', ')} in the same run`)
+}
 if (typeof globalThis.gc !== 'function') console.log('(run with --expose-gc, as `npm run bench` does, to collect garbage between runs)')
 
 /** samples[measurement][system] = ns per op of each repeat. */
@@ -58,7 +71,9 @@ const samples = {}
 const extra = {}
 const began = Date.now()
 for (const w of workloads) {
-  const eligible = systems.filter((s) => (w.only === undefined || w.only.includes(s.name)) && (w.needs ?? []).every((f) => s.features.includes(f)))
+  const eligible = systems.filter(
+    (s) => (w.only === undefined || w.only.includes(s.name)) && (!s.postgres || w.postgres) && (w.needs ?? []).every((f) => s.features.includes(f)),
+  )
   process.stdout.write(`${w.name}:`)
   const t = Date.now()
   for (let r = 0; r < repeats; r++) {
@@ -88,7 +103,11 @@ for (const id of Object.keys(samples)) {
   for (const s of systems) {
     const m = med(samples, id, s.name)
     if (Number.isNaN(m)) continue
-    results[id][s.name] = { nsPerOp: m, ratioToRaw: m / raw, samples: samples[id][s.name] }
+    // PostgreSQL systems: the ratio is to their baseline (Keyv on the same server), not to raw.
+    const base = s.baseline === undefined ? raw : med(samples, id, s.baseline)
+    results[id][s.name] = s.baseline === undefined
+      ? { nsPerOp: m, ratioToRaw: m / raw, samples: samples[id][s.name] }
+      : { nsPerOp: m, ratioTo: s.baseline, ratio: m / base, samples: samples[id][s.name] }
   }
 }
 const blocking = {}
@@ -122,7 +141,11 @@ if (memory !== undefined) {
 for (const t of targets) t.met = Number.isFinite(t.value) ? (t.above ? t.value > t.limit : t.value <= t.limit) : null
 
 // The tables.
-const header = ['workload (time per op, ratio to raw)', ...systems.map((s) => s.name)]
+const baselines = [...new Set(systems.filter((s) => s.baseline !== undefined).map((s) => s.baseline))]
+const header = [
+  `workload (time per op, ratio to raw${baselines.length > 0 ? `; -pg columns: PostgreSQL, ratio to ${baselines.join(', ')} on the same server` : ''})`,
+  ...systems.map((s) => s.name),
+]
 const rows = [header]
 for (const [id, m] of Object.entries(MEASUREMENTS)) {
   if (results[id] === undefined) continue
@@ -131,7 +154,8 @@ for (const [id, m] of Object.entries(MEASUREMENTS)) {
     ...systems.map((s) => {
       const r = results[id][s.name]
       if (r === undefined) return 'n/a'
-      return s.name === 'raw' ? formatNs(r.nsPerOp) : `${formatNs(r.nsPerOp)} ${formatRatio(r.ratioToRaw)}`
+      if (s.name === 'raw' || s.name === s.baseline) return formatNs(r.nsPerOp)
+      return `${formatNs(r.nsPerOp)} ${formatRatio(r.ratioToRaw ?? r.ratio)}`
     }),
   ])
 }
@@ -147,6 +171,8 @@ console.log()
 console.log(render(rows))
 const caps = systems.filter((s) => s.cap !== undefined).map((s) => `${s.name} ${s.cap.toLocaleString('en-GB')}`)
 if (caps.length > 0) console.log(`(at most this many operations per timed measurement: ${caps.join(', ')})`)
+const pgCaps = systems.filter((s) => s.postgres && results.entries?.[s.name] !== undefined)
+if (pgCaps.length > 0) console.log(`(entries on PostgreSQL walks a group of at most ${Math.min(...pgCaps.map((s) => s.cap)).toLocaleString('en-GB')} keys)`)
 console.log()
 console.log(render(blockRows))
 if (memory !== undefined) {

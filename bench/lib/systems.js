@@ -9,9 +9,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import KeyvPostgres from '@keyv/postgres'
 import KeyvSqlite from '@keyv/sqlite'
 import Keyv from 'keyv'
 import { open as openLmdb } from 'lmdb'
+import pg from 'pg'
 import { Store } from 'groupstore'
 
 /** A fresh temporary folder, removed by the returned function. */
@@ -216,6 +218,104 @@ async function openLmdbSystem({ file, durable }) {
   }
 }
 
+/** The PostgreSQL server of the PostgreSQL systems, or undefined: they are skipped without one. */
+export const PG_URL = process.env.GROUPSTORE_BENCH_PG || process.env.GROUPSTORE_TEST_PG || undefined
+
+let fresh = 0
+/** A name no other run or instance uses: every PostgreSQL instance gets its own schema or table. */
+const freshName = (prefix) => `${prefix}_${process.pid}_${Date.now().toString(36)}_${++fresh}`
+
+/** Runs one statement on its own connection (the untimed setup and clean-up). */
+async function pgExec(sql) {
+  const client = new pg.Client({ connectionString: PG_URL })
+  await client.connect()
+  try {
+    await client.query(sql)
+  } finally {
+    await client.end()
+  }
+}
+
+/**
+ * groupstore on PostgreSQL, in a fresh schema dropped on close: the same
+ * adapter as groupstore on SQLite, on `Store.open(url, { schema })`.
+ */
+async function openGroupstorePg({ store: options }) {
+  const schema = freshName('gs_bench')
+  const h = await openGroupstore({ file: PG_URL, store: { ...options, schema } })
+  const close = h.close
+  h.close = async () => {
+    try {
+      await close()
+    } finally {
+      await pgExec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    }
+  }
+  return h
+}
+
+/**
+ * Keyv 5 with @keyv/postgres on the same server, in a fresh table dropped on
+ * close: one Keyv per group, the group as its namespace, as on SQLite.
+ */
+async function openKeyvPg() {
+  const table = freshName('keyv_bench')
+  const adapter = new KeyvPostgres({ uri: PG_URL, table, iterationLimit: 1000 })
+  await adapter.query('SELECT 1') // the table exists once the first query has run
+  const groups = new Map()
+  const keyv = (g) => {
+    let k = groups.get(g)
+    if (k === undefined) {
+      k = new Keyv({ store: adapter, namespace: g })
+      groups.set(g, k)
+    }
+    return k
+  }
+  // As on SQLite, Keyv's iterator reads the namespace from the shared adapter.
+  const iterate = (g) => {
+    const kv = keyv(g)
+    adapter.namespace = g
+    return kv.iterator()
+  }
+  return {
+    set: (g, k, v) => keyv(g).set(k, v),
+    setTtl: (g, k, v, ttl) => keyv(g).set(k, v, ttl),
+    get: (g, k) => keyv(g).get(k),
+    getAll: async (g) => {
+      const out = Object.create(null)
+      for await (const [k, v] of iterate(g)) out[k] = v
+      return out
+    },
+    entries: (g) => iterate(g),
+    // Multi-row INSERTs in one transaction, rows as Keyv writes them (see openKeyv).
+    load: async (g, pairs) => {
+      const list = [...pairs]
+      const client = new pg.Client({ connectionString: PG_URL })
+      await client.connect()
+      try {
+        await client.query('BEGIN')
+        for (let i = 0; i < list.length; i += 500) {
+          const rows = list.slice(i, i + 500)
+          await client.query(
+            `INSERT INTO public.${table} (key, value) VALUES ${rows.map((_, j) => `($${2 * j + 1}, $${2 * j + 2})`).join(', ')}`,
+            rows.flatMap(([k, v]) => [`${g}:${k}`, JSON.stringify({ value: v })]),
+          )
+        }
+        await client.query('COMMIT')
+      } finally {
+        await client.end()
+      }
+    },
+    close: async () => {
+      try {
+        await adapter.disconnect()
+      } finally {
+        await pgExec(`DROP TABLE IF EXISTS public.${table}`)
+      }
+    },
+  }
+}
+
 /** Every system, raw first: ratios are to raw measured in the same run. `features` beyond set/get. */
 export const SYSTEMS = [
   { name: 'raw', label: 'raw better-sqlite3', open: openRaw, features: ['setTtl', 'getAll', 'count', 'entries', 'scopedSet'] },
@@ -224,4 +324,9 @@ export const SYSTEMS = [
   // hardly depends on how many keys the store holds), so that a full run takes minutes.
   { name: 'keyv', label: 'Keyv + @keyv/sqlite', open: openKeyv, features: ['setTtl', 'getAll', 'entries'], cap: 10_000 },
   { name: 'lmdb', label: 'lmdb-js', open: openLmdbSystem, features: ['getAll', 'count', 'entries'], cap: 20_000 },
+  // PostgreSQL (when a server is given, see PG_URL): every operation is a round trip, so they
+  // stop at a few thousand operations per measurement, and their ratios are to `baseline`
+  // (Keyv on the same server, same run), not to raw better-sqlite3 in the same process.
+  { name: 'keyv-pg', label: 'Keyv + @keyv/postgres', open: openKeyvPg, features: ['setTtl', 'getAll', 'entries'], cap: 5_000, postgres: true, baseline: 'keyv-pg' },
+  { name: 'groupstore-pg', label: 'groupstore on PostgreSQL', open: openGroupstorePg, features: ['setTtl', 'getAll', 'count', 'entries'], cap: 5_000, postgres: true, baseline: 'keyv-pg' },
 ]
