@@ -8,22 +8,13 @@ import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { Store } from 'groupstore'
+import { take } from './conformance/helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'groupstore-feed-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 let n = 0
 const file = () => join(dir, `feed-${n++}.db`)
 const writer = fileURLToPath(new URL('./helpers/feed-writer.js', import.meta.url))
-
-async function take(watcher, count) {
-  const out = []
-  for (let i = 0; i < count; i++) {
-    const { value, done } = await watcher.next()
-    assert.equal(done, false)
-    out.push(value)
-  }
-  return out
-}
 
 describe('change feed on a file', () => {
   it('a watcher and onChange on store A see writes committed by store B, and by A, in revision order', async (t) => {

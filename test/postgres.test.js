@@ -10,6 +10,7 @@ import fc from 'fast-check'
 import { QuotaExceededError, Store, StoreError } from 'groupstore'
 import { PostgresQueries, PostgresSql } from '../dist/backend/postgres/postgres-queries.js'
 import { conformance } from './conformance/index.js'
+import { take } from './conformance/helpers.js'
 import { admin, backends, proxy, terminate, unavailable, unique, until, url, withApplicationName, withSearchPath } from './postgres/server.js'
 
 const skip = await unavailable()
@@ -414,16 +415,6 @@ describe('postgres backend', { skip }, () => {
   })
 
   describe('change feed across connections', () => {
-    async function take(watcher, n) {
-      const out = []
-      for (let i = 0; i < n; i++) {
-        const { value, done } = await watcher.next()
-        assert.equal(done, false, `watcher ended after ${i} of ${n} events`)
-        out.push(value)
-      }
-      return out
-    }
-
     it('a watcher and onChange on store A see what store B on another pool commits, in revision order', async (t) => {
       const table = unique('feed_pools')
       const a = await Store.open(url, { schema, table })

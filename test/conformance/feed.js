@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { take } from './helpers.js'
 
 /**
  * The change feed: revisions, resume with `since`, slow watchers reading back
@@ -11,17 +12,6 @@ export default function feed({ open, capabilities = {} }) {
     const store = await open(options)
     t.after(() => store.close())
     return store
-  }
-
-  /** The next `n` events of a watcher. */
-  async function take(watcher, n) {
-    const out = []
-    for (let i = 0; i < n; i++) {
-      const { value, done } = await watcher.next()
-      assert.equal(done, false, `watcher ended after ${i} of ${n} events`)
-      out.push(value)
-    }
-    return out
   }
 
   describe('change feed', () => {

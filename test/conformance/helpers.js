@@ -88,6 +88,17 @@ export async function nextEvent(watcher, what = 'an event') {
 }
 
 /**
+ * The next `n` events of a watcher, failing if it ends first.
+ * @param {import('groupstore').Watcher} watcher
+ * @param {number} n
+ */
+export async function take(watcher, n) {
+  const out = []
+  for (let i = 0; i < n; i++) out.push(await nextEvent(watcher, `event ${i + 1} of ${n}`))
+  return out
+}
+
+/**
  * Asserts that a watcher has nothing buffered: a marker write made afterwards
  * is the next thing it sees. `marker` writes something the watcher matches.
  * @param {import('groupstore').Watcher} watcher
