@@ -34,6 +34,19 @@ const txContext = new AsyncLocalStorage<TxContext>()
  */
 let openTransactions = 0
 const SINGLE: WriteOptions = { single: true }
+const INLINE: WriteOptions = { inline: true }
+const inlineOptions = new WeakMap<WriteOptions, WriteOptions>()
+
+/** `options` with `inline` set, made once per options object. */
+function inline(options: WriteOptions | undefined): WriteOptions {
+  if (options === undefined) return INLINE
+  let o = inlineOptions.get(options)
+  if (o === undefined) {
+    o = { ...options, inline: true }
+    inlineOptions.set(options, o)
+  }
+  return o
+}
 const TRANSACTION: WriteOptions = { transaction: true }
 
 /** A transaction callback. */
@@ -104,8 +117,9 @@ export class StoreCore implements Executor {
       () => {
         if (recorded !== undefined) feed.deliver(recorded)
       },
-      // Appending to the log makes every write two statements.
-      feed.durable ? undefined : options,
+      // Appending to the log makes every write two statements. Without
+      // subscribers, delivering runs none of the caller's code.
+      feed.durable ? undefined : feed.hub.active ? options : inline(options),
     )
   }
 
@@ -213,7 +227,7 @@ export class StoreCore implements Executor {
     if (since !== undefined && (typeof since !== 'number' || !Number.isInteger(since) || since < 0)) {
       throw new RangeError(`${method}: options.since must be a non-negative integer revision, got ${String(since)}`)
     }
-    return this.feed.hub.watch(this.feed, (e) => view(e, group, key), { bufferSize, signal, since })
+    return this.feed.hub.watch(this.feed, (e) => view(e, group, key), { bufferSize, signal, since: since ?? this.feed.unannounced() })
   }
 
   /** Subscribes `fn`; `view` as for {@link watch}. */

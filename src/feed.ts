@@ -56,6 +56,12 @@ export class Feed implements ChangeSource {
   #unsubscribe: (() => void) | undefined
   #catchingUp = false
   #again = false
+  /**
+   * Without a log: the revision before the changes published to nobody in
+   * this turn of the event loop (a write with nobody subscribed may be
+   * published during its call), until the turn's microtasks run.
+   */
+  #quietFrom: number | undefined
 
   private constructor(backend: Backend, durable: boolean, retention: Retention) {
     this.#backend = backend
@@ -104,6 +110,12 @@ export class Feed implements ChangeSource {
   /** After commit: publishes recorded changes in revision order. */
   deliver(recorded: Recorded): void {
     if (!this.durable) {
+      if (!this.hub.active && this.#quietFrom === undefined) {
+        this.#quietFrom = this.#delivered
+        queueMicrotask(() => {
+          this.#quietFrom = undefined
+        })
+      }
       for (const c of recorded) this.#publishInProcess(c)
       return
     }
@@ -138,6 +150,17 @@ export class Feed implements ChangeSource {
       this.#historyFirst += drop
     }
     if (this.hub.active) this.hub.publish(toEvent(change, revision))
+  }
+
+  /**
+   * Where a watcher made now without `since` starts: before the changes
+   * published to nobody in this turn, so that it sees a write whose call
+   * returned just before it was made, as it would a write that commits
+   * later (a file's). Undefined to start with the next change.
+   */
+  unannounced(): number | undefined {
+    const from = this.#quietFrom
+    return from !== undefined && from + 1 >= this.#historyFirst ? from : undefined
   }
 
   /** Reads and publishes what other connections committed since the last published revision. */

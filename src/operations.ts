@@ -72,6 +72,8 @@ export interface Executor {
 }
 
 const SINGLE: WriteOptions = { single: true }
+/** A quota check's reads, then the write. */
+const CHECKED: WriteOptions = { oneWrite: true }
 const PAGE_SIZE = 256
 const MAX_LIMIT = 10_000
 /** The largest time a Date can hold; a TTL past it is refused. */
@@ -207,10 +209,13 @@ export abstract class Operations {
     if (this.#quota === undefined) {
       return exec.write(method, (q, emit) => then(q.set(g, key, value, expiresAt), () => emit('set', g, key, value)), SINGLE)
     }
-    return exec.write(method, (q, emit) =>
-      then(this.#checkQuota(q, method, g, key, exec.now()), () =>
-        then(q.set(g, key, value, expiresAt), () => emit('set', g, key, value)),
-      ),
+    return exec.write(
+      method,
+      (q, emit) =>
+        then(this.#checkQuota(q, method, g, key, exec.now()), () =>
+          then(q.set(g, key, value, expiresAt), () => emit('set', g, key, value)),
+        ),
+      CHECKED,
     )
   }
 

@@ -42,3 +42,114 @@ it('a batch rolled back by SQLite halfway: earlier writes fail, later work runs 
   assert.deepEqual(rows.map((r) => `${r.key}=${r.value}`), ['before=kept', 'd=4'])
   assert.equal(backend.database.inTransaction, false)
 })
+
+// A batch runs its writes without savepoints; a write that fails after it
+// wrote makes the batch roll back and run again, that write under a
+// savepoint. Transaction callbacks never run twice: a batch holding one
+// runs every write under a savepoint.
+it('a write that fails after writing is undone alone; the batch runs again and commits the others', async (t) => {
+  const backend = await openBackend(join(tempDir(t), 'rerun.db'), resolveOptions({ purgeInterval: 0 }))
+  t.after(() => backend.close())
+  const runs = { a: 0, half: 0, c: 0 }
+  const a = backend.write('test.a', (q) => {
+    runs.a++
+    q.set('g', 'a', '1', null)
+    return 'a'
+  })
+  const half = backend.write('test.half', (q) => {
+    runs.half++
+    q.set('g', 'half', 'written', null)
+    throw new Error('refused after writing')
+  })
+  const c = backend.write('test.c', (q) => {
+    runs.c++
+    q.set('g', 'c', '3', null)
+    return 'c'
+  })
+  const [ra, rh, rc] = await Promise.allSettled([a, half, c])
+  assert.deepEqual([ra.status, ra.value], ['fulfilled', 'a'])
+  assert.equal(rh.status, 'rejected')
+  assert.match(rh.reason.message, /refused after writing/)
+  assert.deepEqual([rc.status, rc.value], ['fulfilled', 'c'])
+  const rows = backend.database.prepare('SELECT key FROM kv ORDER BY key').pluck().all()
+  assert.deepEqual(rows, ['a', 'c'], 'the failed write left nothing behind')
+  assert.deepEqual(runs, { a: 2, half: 2, c: 1 }, 'the batch ran again from its start, the failing write under a savepoint')
+  assert.equal(backend.database.inTransaction, false)
+})
+
+it('a write that fails before writing fails alone, and the batch does not run again', async (t) => {
+  const backend = await openBackend(join(tempDir(t), 'clean.db'), resolveOptions({ purgeInterval: 0 }))
+  t.after(() => backend.close())
+  const runs = { a: 0, quota: 0 }
+  const a = backend.write('test.a', (q) => {
+    runs.a++
+    q.set('g', 'a', '1', null)
+  })
+  const quota = backend.write('test.quota', (q) => {
+    runs.quota++
+    if (q.count('g', 0) >= 1) throw new Error('over quota')
+  })
+  const [ra, rq] = await Promise.allSettled([a, quota])
+  assert.equal(ra.status, 'fulfilled')
+  assert.equal(rq.status, 'rejected')
+  assert.deepEqual(runs, { a: 1, quota: 1 })
+  assert.deepEqual(backend.database.prepare('SELECT key FROM kv').pluck().all(), ['a'])
+})
+
+it('a transaction callback in a batch never runs twice: every write of that batch has its savepoint', async (t) => {
+  const backend = await openBackend(join(tempDir(t), 'tx.db'), resolveOptions({ purgeInterval: 0 }))
+  t.after(() => backend.close())
+  const runs = { tx: 0, half: 0 }
+  const tx = backend.write(
+    'test.tx',
+    (q) => {
+      runs.tx++
+      q.set('g', 'tx', '1', null)
+    },
+    undefined,
+    { transaction: true },
+  )
+  const half = backend.write('test.half', (q) => {
+    runs.half++
+    q.set('g', 'half', 'written', null)
+    throw new Error('refused after writing')
+  })
+  const [rt, rh] = await Promise.allSettled([tx, half])
+  assert.equal(rt.status, 'fulfilled')
+  assert.equal(rh.status, 'rejected')
+  assert.deepEqual(runs, { tx: 1, half: 1 })
+  assert.deepEqual(backend.database.prepare('SELECT key FROM kv').pluck().all(), ['tx'])
+})
+
+it('in memory, a write whose function answers a promise holds the queue until it settles', async (t) => {
+  const backend = await openBackend(':memory:', resolveOptions({ purgeInterval: 0 }))
+  t.after(() => backend.close())
+  let release
+  const gate = new Promise((resolve) => {
+    release = resolve
+  })
+  const order = []
+  const slow = backend.write('test.slow', async (q) => {
+    q.set('g', 'slow', '1', null)
+    await gate
+    q.set('g', 'slow2', '2', null)
+    order.push('slow')
+    return 'slow'
+  })
+  const read = backend.read('test.read', (q) => {
+    order.push('read')
+    return q.get('g', 'slow2')?.value
+  })
+  const failing = backend.write('test.failing', async (q) => {
+    q.set('g', 'undone', '1', null)
+    await null
+    throw new Error('refused')
+  })
+  release()
+  assert.equal(await slow, 'slow')
+  assert.equal(await read, '2', 'the read waited for the write, and sees all of it')
+  await assert.rejects(failing, /refused/)
+  assert.equal(order[0], 'slow', 'nothing ran while the write was pending')
+  const rows = backend.database.prepare('SELECT key FROM kv ORDER BY key').pluck().all()
+  assert.deepEqual(rows, ['slow', 'slow2'], 'the failed write was rolled back whole')
+})

@@ -89,6 +89,26 @@ describe('sqlite write queue', () => {
     })
   }
 
+  it('a write whose change cannot be logged is undone whole; the rest of its batch commits, revisions without a gap', async (t) => {
+    const path = join(tempDir(t), 'log-refused.db')
+    const store = await open(t, path)
+    await store.set('g', 'first', 'v') // makes the log
+    const raw = connect(t, path)
+    // The kv row is written first, then the log refuses: the write must not stay half-done.
+    raw.exec("CREATE TRIGGER refuse_log BEFORE INSERT ON kv_changes WHEN new.key = 'bad' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    const events = []
+    store.onChange((e) => events.push([e.key, e.revision]))
+    const start = await store.revision()
+    const outcomes = await Promise.allSettled(['a', 'b', 'bad', 'c'].map((k) => store.set('g', k, 'v')))
+    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled'])
+    assert.ok(outcomes[2].reason instanceof StoreError, String(outcomes[2].reason))
+    assert.equal(await store.get('g', 'bad'), undefined, 'its kv row was undone with it')
+    assert.deepEqual(await store.getAll('g'), Object.assign(Object.create(null), { first: 'v', a: 'v', b: 'v', c: 'v' }))
+    assert.deepEqual(events, [['a', start + 1], ['b', start + 2], ['c', start + 3]])
+    const logged = raw.prepare('SELECT key FROM kv_changes WHERE revision > ? ORDER BY revision').pluck().all(start)
+    assert.deepEqual(logged, ['a', 'b', 'c'])
+  })
+
   for (const location of [':memory:', 'file']) {
     it(`events keep commit order when callbacks write, and whatever path each write takes (${location})`, async (t) => {
       const store = await open(t, location === 'file' ? join(tempDir(t), 'order.db') : ':memory:')

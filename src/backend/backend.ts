@@ -131,6 +131,13 @@ export interface WriteOptions {
    */
   single?: boolean
   /**
+   * The write reads, then issues at most one statement that writes, last. It
+   * is atomic without an explicit transaction where no other connection can
+   * write between its statements (a private in-memory database).
+   * @default false
+   */
+  oneWrite?: boolean
+  /**
    * `fn` is a transaction callback running the caller's code: it may take
    * long and act outside the queries, so a backend that runs writes on
    * several connections gives it one of its own for its whole life, and
@@ -139,6 +146,14 @@ export interface WriteOptions {
    * @default false
    */
   transaction?: boolean
+  /**
+   * `onCommit` runs none of the caller's code (nobody is subscribed to the
+   * write's events), so a backend that commits the write during the call
+   * may also run `onCommit` and settle the write then, as long as every
+   * earlier write's `onCommit` has run.
+   * @default false
+   */
+  inline?: boolean
 }
 
 /**

@@ -169,5 +169,21 @@ export default function feed({ open, capabilities = {} }) {
       assert.equal(second.missed, undefined)
       assert.equal(watcher.dropped, 4)
     })
+
+    it('never gives a revision twice, even after a prune asked to keep nothing', async (t) => {
+      let now = 1_700_000_000_000
+      const store = await fresh(t, { now: () => now, changeRetention: { maxAge: 0, maxCount: 0 } })
+      for (let i = 0; i < 3; i++) await store.set('g', `k${i}`, String(i))
+      const latest = await store.revision()
+      now += 1
+      await store.purgeExpired()
+      assert.equal(await store.revision(), latest, 'the latest revision survives the prune')
+      const watcher = store.watch('*', '*')
+      t.after(() => watcher.close())
+      await store.set('g', 'after', 'v')
+      const [event] = await take(watcher, 1)
+      assert.equal(event.revision, latest + 1)
+      assert.equal(await store.revision(), latest + 1)
+    })
   })
 }

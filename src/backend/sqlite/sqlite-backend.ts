@@ -14,9 +14,32 @@ export interface SqliteBackendOptions {
   busyTimeout: number
 }
 
+/** Runs a write's commit callback; one that throws is reported, and cannot strand the rest of a batch. */
+function committedCallback<T>(method: string, onCommit: (result: T) => void, result: T): void {
+  try {
+    onCommit(result)
+  } catch (err) {
+    process.emitWarning(`${method}: a commit callback threw: ${err instanceof Error ? err.message : String(err)}`, {
+      type: 'GroupstoreWarning',
+    })
+  }
+}
+
+/** A write committed during its call, to be announced. */
+interface Committed {
+  method: string
+  result: unknown
+  onCommit: ((result: unknown) => void) | undefined
+  resolve: (value: unknown) => void
+}
+
 interface Op {
   write: boolean
   single: boolean
+  /** A transaction callback: never run twice, so always under a savepoint in a batch. */
+  transaction: boolean
+  /** Run under a savepoint: it failed after writing, unguarded, in an earlier try of its batch. */
+  careful: boolean
   method: string
   fn: (q: BackendQueries) => MaybePromise<unknown>
   onCommit: ((result: unknown) => void) | undefined
@@ -34,7 +57,7 @@ CREATE TABLE IF NOT EXISTS kv (
 );
 CREATE INDEX IF NOT EXISTS kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS kv_changes (
-  revision INTEGER PRIMARY KEY AUTOINCREMENT,
+  revision INTEGER PRIMARY KEY,
   type     TEXT NOT NULL,
   grp      TEXT NOT NULL,
   key      TEXT NOT NULL,
@@ -189,18 +212,34 @@ class TransactionLost extends Error {}
  * callback that caught such an error and carried on would otherwise run its
  * next statements outside any transaction, committing half of itself.
  */
-function inTransactionOnly(q: SqliteQueries, db: BetterSqlite3.Database): BackendQueries {
+function inTransactionOnly(q: SqliteQueries, db: BetterSqlite3.Database, tally: WriteTally): BackendQueries {
   const guarded: Record<string, unknown> = {}
   const source = q as unknown as Record<string, (...args: unknown[]) => unknown>
   for (const name of Object.getOwnPropertyNames(SqliteQueries.prototype)) {
     const method = source[name]
     if (name === 'constructor' || typeof method !== 'function') continue
+    const reads = READS.has(name)
     guarded[name] = (...args: unknown[]): unknown => {
       if (!db.inTransaction) throw new TransactionLost()
-      return method.apply(q, args)
+      const result = method.apply(q, args)
+      if (!reads) tally.writes++
+      return result
     }
   }
   return guarded as unknown as BackendQueries
+}
+
+/**
+ * Queries that never write. Any other counts as a write in a {@link WriteTally},
+ * so that a query added later errs on the side of a savepoint.
+ */
+const READS: ReadonlySet<string> = new Set([
+  'get', 'count', 'countAll', 'groups', 'countGroups', 'groupExists', 'getAll', 'range', 'readChanges', 'revisionRange',
+])
+
+/** Statements that wrote, completed in the batch transaction so far. */
+interface WriteTally {
+  writes: number
 }
 
 /** An error raised while opening `location`, as a StoreError naming the path. */
@@ -240,6 +279,7 @@ export class SqliteBackend implements Backend {
   readonly #q: SqliteQueries
   /** The same queries for ops in a batch: they refuse to run once SQLite has rolled the batch back. */
   readonly #txq: BackendQueries
+  readonly #tally: WriteTally = { writes: 0 }
   readonly #busyTimeout: number
   readonly #location: string
   readonly #tx: {
@@ -256,6 +296,13 @@ export class SqliteBackend implements Backend {
   #contendedUntil = 0
   #queue: Op[] = []
   #running = false
+  /** A private in-memory database: no other connection, nothing to fsync. */
+  readonly #memory: boolean
+  /**
+   * Writes committed during their call (see {@link SqliteBackend.write}) whose
+   * commit callbacks and promises wait for the next microtask; undefined when none.
+   */
+  #announcing: Committed[] | undefined
   #flushing: Promise<void> | undefined
   #closed = false
   /** Set once an operation met a damaged page: every later write is refused. */
@@ -267,12 +314,13 @@ export class SqliteBackend implements Backend {
 
   private constructor(db: BetterSqlite3.Database, busyTimeout: number, location: string) {
     this.#db = db
-    this.changeLog = location !== ':memory:'
+    this.#memory = location === ':memory:'
+    this.changeLog = !this.#memory
     this.#dataVersion = db.prepare('PRAGMA data_version').pluck()
     this.#busyTimeout = busyTimeout
     this.#location = location
     this.#q = new SqliteQueries(db)
-    this.#txq = inTransactionOnly(this.#q, db)
+    this.#txq = inTransactionOnly(this.#q, db, this.#tally)
     this.#tx = {
       begin: db.prepare('BEGIN IMMEDIATE'),
       commit: db.prepare('COMMIT'),
@@ -380,7 +428,7 @@ export class SqliteBackend implements Backend {
   }
 
   #idle(): boolean {
-    return !this.#running && this.#queue.length === 0
+    return !this.#running && this.#queue.length === 0 && this.#announcing === undefined
   }
 
   read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T> {
@@ -391,7 +439,7 @@ export class SqliteBackend implements Backend {
         return Promise.reject(this.error(method, err))
       }
     }
-    return this.#enqueue(false, false, method, fn, undefined)
+    return this.#enqueue(false, false, false, method, fn, undefined)
   }
 
   write<T>(
@@ -400,12 +448,111 @@ export class SqliteBackend implements Backend {
     onCommit?: (result: T) => void,
     options?: WriteOptions,
   ): Promise<T> {
-    return this.#enqueue(true, options?.single === true, method, fn, onCommit)
+    // On a private in-memory database there is no fsync to share, so a write
+    // finding nothing queued runs now: one statement as it is, several in a
+    // transaction of their own. Its callback and promise wait for one
+    // microtask shared by every write committed in the same turn, in order;
+    // until then reads and queued writes wait behind it, so that callbacks
+    // still run in commit order before anything later is answered. When the
+    // callback runs none of the caller's code (`inline`), it runs at once.
+    if (this.#memory && options?.transaction !== true && !this.#running && this.#queue.length === 0 && !this.#closed) {
+      const alone = options?.single === true || options?.oneWrite === true
+      return this.#runNow(method, fn, onCommit, alone, options?.inline === true)
+    }
+    return this.#enqueue(true, options?.single === true, options?.transaction === true, method, fn, onCommit)
+  }
+
+  #runNow<T>(
+    method: string,
+    fn: (q: BackendQueries) => MaybePromise<T>,
+    onCommit: ((result: T) => void) | undefined,
+    /** Atomic without a transaction: one statement that writes, last (see WriteOptions). */
+    single: boolean,
+    inline: boolean,
+  ): Promise<T> {
+    let result: MaybePromise<T>
+    try {
+      if (single) {
+        this.#q.writing = true
+        result = fn(this.#q)
+      } else {
+        this.#tx.begin.run()
+        result = fn(this.#txq)
+      }
+    } catch (err) {
+      if (!single) this.#rollback()
+      return Promise.reject(this.error(method, err))
+    } finally {
+      this.#q.writing = false
+    }
+    if (result instanceof Promise) return this.#finishLater(method, result, onCommit, single)
+    if (!single) {
+      try {
+        this.#tx.commit.run()
+      } catch (err) {
+        this.#rollback()
+        return Promise.reject(this.error(method, err))
+      }
+    }
+    if (inline && this.#announcing === undefined) {
+      if (onCommit !== undefined) committedCallback(method, onCommit, result)
+      return Promise.resolve(result)
+    }
+    return new Promise<T>((resolve) => {
+      const committed: Committed = {
+        method,
+        result,
+        onCommit: onCommit as ((result: unknown) => void) | undefined,
+        resolve: resolve as (value: unknown) => void,
+      }
+      if (this.#announcing !== undefined) {
+        this.#announcing.push(committed)
+        return
+      }
+      this.#announcing = [committed]
+      queueMicrotask(() => this.#announce())
+    })
+  }
+
+  /**
+   * A write run by {@link SqliteBackend.#runNow} whose function answered a
+   * promise (this package's own writes never do: SQLite answers at once).
+   * Everything else queues until it has settled, as behind a batch.
+   */
+  #finishLater<T>(method: string, pending: Promise<T>, onCommit: ((result: T) => void) | undefined, single: boolean): Promise<T> {
+    this.#running = true
+    const done = pending
+      .then((value) => {
+        if (!single) this.#tx.commit.run()
+        if (onCommit !== undefined) committedCallback(method, onCommit, value)
+        return value
+      })
+      .catch((err: unknown) => {
+        if (!single) this.#rollback()
+        throw this.error(method, err)
+      })
+    this.#flushing = done.then(
+      () => {},
+      () => {},
+    ).then(() => {
+      this.#running = false
+      this.#flushing = undefined
+      if (this.#queue.length > 0) this.#kick()
+    })
+    return done
+  }
+
+  /** Runs the callbacks of the writes committed during their call and resolves them, in order. */
+  #announce(): void {
+    const list = this.#announcing as Committed[]
+    this.#announcing = undefined
+    for (const c of list) this.#settle(c, c.result)
   }
 
   #enqueue<T>(
     write: boolean,
     single: boolean,
+    transaction: boolean,
     method: string,
     fn: (q: BackendQueries) => MaybePromise<T>,
     onCommit: ((result: T) => void) | undefined,
@@ -423,16 +570,21 @@ export class SqliteBackend implements Backend {
       this.#queue.push({
         write,
         single,
+        transaction,
+        careful: false,
         method,
         fn,
         onCommit: onCommit as ((result: unknown) => void) | undefined,
         resolve: resolve as (value: unknown) => void,
         reject,
       })
-      if (this.#flushing === undefined) {
-        this.#flushing = new Promise<void>((done) => queueMicrotask(() => void this.#flush().finally(done)))
-      }
+      if (this.#flushing === undefined) this.#kick()
     })
+  }
+
+  /** Starts running the queue in a microtask. */
+  #kick(): void {
+    this.#flushing = new Promise<void>((done) => queueMicrotask(() => void this.#flush().finally(done)))
   }
 
   async #flush(): Promise<void> {
@@ -542,9 +694,24 @@ export class SqliteBackend implements Backend {
     const results: unknown[] = new Array(batch.length)
     const failures: unknown[] = new Array(batch.length)
     const failed: boolean[] = new Array(batch.length).fill(false)
-    const savepoints = batch.length > 1
-    /** Records that op `i` failed; false when the failure took the whole transaction with it. */
-    const fail = (i: number, guarded: boolean, err: unknown): boolean => {
+    // A write runs under a savepoint only where its failure could leave half
+    // of it behind that cannot be undone otherwise: a transaction callback,
+    // which runs the caller's code and never runs twice (then every write of
+    // the batch does, as none may run again), or a write that failed after
+    // writing in an earlier try. Any other write that fails after it wrote
+    // makes the batch roll back and run again, that write under a savepoint:
+    // writes other than transactions may run twice (see WriteOptions). One
+    // that fails before writing (a quota) has nothing to undo.
+    const shared = batch.length > 1
+    const guardAll = shared && batch.some((op) => op.transaction)
+    /** Records that op `i` failed; false when the batch stops there (rolled back, requeued). */
+    const fail = (i: number, guarded: boolean, writesBefore: number, err: unknown): boolean => {
+      if (this.#db.inTransaction && shared && !guarded && this.#tally.writes > writesBefore) {
+        this.#rollback()
+        ;(batch[i] as Op).careful = true
+        this.#requeue(batch)
+        return false
+      }
       failures[i] = this.error((batch[i] as Op).method, err)
       failed[i] = true
       if (this.#db.inTransaction) {
@@ -564,13 +731,14 @@ export class SqliteBackend implements Backend {
     const step = (i: number): Promise<void> | undefined => {
       for (; i < batch.length; i++) {
         const op = batch[i] as Op
-        const guarded = savepoints && op.write
+        const guarded = shared && op.write && (guardAll || op.careful)
+        const before = this.#tally.writes
         let result: MaybePromise<unknown>
         try {
           if (guarded) this.#tx.savepoint.run()
           result = op.fn(this.#txq)
         } catch (err) {
-          if (!fail(i, guarded, err)) return undefined
+          if (!fail(i, guarded, before, err)) return undefined
           continue
         }
         if (result instanceof Promise) {
@@ -580,18 +748,18 @@ export class SqliteBackend implements Backend {
               try {
                 if (guarded) this.#tx.release.run()
               } catch (err) {
-                return fail(at, guarded, err) ? step(at + 1) : undefined
+                return fail(at, guarded, before, err) ? step(at + 1) : undefined
               }
               results[at] = value
               return step(at + 1)
             },
-            (err: unknown) => (fail(at, guarded, err) ? step(at + 1) : undefined),
+            (err: unknown) => (fail(at, guarded, before, err) ? step(at + 1) : undefined),
           )
         }
         try {
           if (guarded) this.#tx.release.run()
         } catch (err) {
-          if (!fail(i, guarded, err)) return undefined
+          if (!fail(i, guarded, before, err)) return undefined
           continue
         }
         results[i] = result
@@ -646,14 +814,8 @@ export class SqliteBackend implements Backend {
   }
 
   /** Runs committed-work callbacks and resolves; a throwing callback cannot strand the rest of the batch. */
-  #settle(op: Op, result: unknown): void {
-    try {
-      op.onCommit?.(result)
-    } catch (err) {
-      process.emitWarning(`${op.method}: a commit callback threw: ${err instanceof Error ? err.message : String(err)}`, {
-        type: 'GroupstoreWarning',
-      })
-    }
+  #settle(op: Op | Committed, result: unknown): void {
+    if (op.onCommit !== undefined) committedCallback(op.method, op.onCommit, result)
     op.resolve(result)
   }
 

@@ -61,11 +61,18 @@ export const SQL = {
   readChanges:
     'SELECT revision, type, grp AS "group", key, value, ts AS timestamp FROM kv_changes ' +
     'WHERE revision > ? ORDER BY revision LIMIT ?',
+  /**
+   * The log's newest entry is never pruned, so its revision is the latest
+   * ever given and the next is one more (SQLite gives a new row the largest
+   * rowid plus one): revisions are never reused, without the cost of
+   * `AUTOINCREMENT` (its `sqlite_sequence` row, written with every insert).
+   * A log made with `AUTOINCREMENT` by an earlier version is read the same.
+   */
   revisionRange:
-    'SELECT (SELECT min(revision) FROM kv_changes) AS oldest, ' +
-    "coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'kv_changes'), 0) AS latest",
+    'SELECT (SELECT min(revision) FROM kv_changes) AS oldest, coalesce((SELECT max(revision) FROM kv_changes), 0) AS latest',
+  /** Keeps the newest `?` entries (at least one, see revisionRange) and those at or after the time. */
   pruneChanges:
-    'DELETE FROM kv_changes WHERE revision <= (SELECT coalesce(max(revision), 0) FROM kv_changes) - ? AND ts < ?',
+    'DELETE FROM kv_changes WHERE revision <= (SELECT coalesce(max(revision), 0) FROM kv_changes) - max(?, 1) AND ts < ?',
   /** A condition on `column` for a literal prefix, served by the primary-key index. */
   prefix(column: string, bounded: boolean): string {
     return bounded ? `${column} >= @lo AND ${column} < @hi` : `${column} >= @lo`
@@ -137,6 +144,12 @@ export class SqliteQueries implements BackendQueries {
   readonly #countGroupLive: Statement
   /** The namespace count, once the database keeps counts (see sqlite-schema). */
   #countNamespaceLive: Statement | undefined
+  /**
+   * True while a write runs outside a transaction (on a private in-memory
+   * database, see SqliteBackend): like a write transaction, it may make the
+   * namespace counts, in a transaction of their own.
+   */
+  writing = false
   readonly #deleteGroup: Statement
   readonly #groupExists: Statement
   readonly #getAll: Statement
@@ -243,14 +256,15 @@ export class SqliteQueries implements BackendQueries {
 
   /**
    * The statement counting a namespace, or undefined when the database
-   * keeps no counts and this is not a write: inside a write transaction the
-   * counts are made there and then.
+   * keeps no counts and this is not a write: inside a write the counts are
+   * made there and then.
    */
   #namespaceCount(): Statement | undefined {
     if (this.#countNamespaceLive !== undefined) return this.#countNamespaceLive
     if (!hasCounts(this.#db)) {
-      if (!this.#db.inTransaction) return undefined
-      makeCounts(this.#db)
+      if (this.#db.inTransaction) makeCounts(this.#db)
+      else if (this.writing) this.#db.transaction(() => makeCounts(this.#db)).immediate()
+      else return undefined
     }
     this.#countNamespaceLive = this.#db.prepare(SQL.countNamespaceLive).pluck()
     return this.#countNamespaceLive
