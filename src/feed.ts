@@ -22,8 +22,16 @@ export interface Retention {
   maxCount: number
 }
 
-/** Changes of one write on their way from the transaction to the subscribers. */
-export type Recorded = readonly (ChangeRecord | NewChange)[]
+/**
+ * Changes of one write on their way from the transaction to the subscribers:
+ * its own, with revisions from `first` on in a log (undefined without one),
+ * after the changes other connections committed before them (`before`).
+ */
+export interface Recorded {
+  readonly changes: readonly NewChange[]
+  readonly first: number | undefined
+  readonly before: readonly ChangeRecord[] | undefined
+}
 
 const CATCH_UP_PAGE = 1000
 /** At most this many recent events are kept in memory by a store without a log. */
@@ -93,43 +101,46 @@ export class Feed implements ChangeSource {
    * revision in order). Without a log, answers them as they are.
    */
   record(q: BackendQueries, changes: readonly NewChange[]): MaybePromise<Recorded> {
-    if (!this.durable) return changes
+    if (!this.durable) return { changes, first: undefined, before: undefined }
     return then(q.appendChanges(changes), (first) => {
-      const own = changes.map(
-        (c, i): ChangeRecord => ({ type: c.type, group: c.group, key: c.key, value: c.value, timestamp: c.timestamp, revision: first + i }),
-      )
       // Revisions this store recorded earlier in the same batch are not missing;
       // a revision handed out again means those earlier ones were rolled back.
       const from = first > this.#recorded ? Math.max(this.#delivered, this.#recorded) : this.#delivered
       this.#recorded = first + changes.length - 1
-      if (first <= from + 1 || !this.hub.active) return own
-      return then(q.readChanges(from, first - 1 - from), (missing) => [...missing, ...own])
+      if (first <= from + 1 || !this.hub.active) return { changes, first, before: undefined }
+      return then(q.readChanges(from, first - 1 - from), (before) => ({ changes, first, before }))
     })
   }
 
   /** After commit: publishes recorded changes in revision order. */
   deliver(recorded: Recorded): void {
-    if (!this.durable) {
+    const { changes, first, before } = recorded
+    if (first === undefined) {
       if (!this.hub.active && this.#quietFrom === undefined) {
         this.#quietFrom = this.#delivered
         queueMicrotask(() => {
           this.#quietFrom = undefined
         })
       }
-      for (const c of recorded) this.#publishInProcess(c)
+      for (const c of changes) this.#publishInProcess(c)
       return
     }
-    for (const c of recorded as readonly ChangeRecord[]) {
-      if (c.revision <= this.#delivered) continue
-      if (c.revision > this.#delivered + 1 && this.hub.active) {
-        // Changes committed elsewhere are missing before this one: the log holds
-        // them all, this write's included, so read them from there in order.
-        this.catchUp()
-        return
-      }
-      if (this.hub.active) this.#publish(toEvent(c, c.revision))
-      else this.#delivered = c.revision // nobody listens: no event to make
+    if (before !== undefined) for (const c of before) if (!this.#deliverLogged(c, c.revision)) return
+    for (let i = 0; i < changes.length; i++) if (!this.#deliverLogged(changes[i] as NewChange, first + i)) return
+  }
+
+  /** Publishes one logged change unless already published; false when a gap sends the rest to {@link catchUp}. */
+  #deliverLogged(c: NewChange, revision: number): boolean {
+    if (revision <= this.#delivered) return true
+    if (revision > this.#delivered + 1 && this.hub.active) {
+      // Changes committed elsewhere are missing before this one: the log holds
+      // them all, this write's included, so read them from there in order.
+      this.catchUp()
+      return false
     }
+    if (this.hub.active) this.#publish(toEvent(c, revision))
+    else this.#delivered = revision // nobody listens: no event to make
+    return true
   }
 
   #publish(event: StoreEvent): void {
