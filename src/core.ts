@@ -34,20 +34,18 @@ const txContext = new AsyncLocalStorage<TxContext>()
  */
 let openTransactions = 0
 const SINGLE: WriteOptions = { single: true }
+const TRANSACTION: WriteOptions = { transaction: true }
 const INLINE: WriteOptions = { inline: true }
-const inlineOptions = new WeakMap<WriteOptions, WriteOptions>()
+const SINGLE_INLINE: WriteOptions = { single: true, inline: true }
+const ONE_WRITE_INLINE: WriteOptions = { oneWrite: true, inline: true }
 
-/** `options` with `inline` set, made once per options object. */
+/** `options` (those of a write, not a transaction) with `inline` set. */
 function inline(options: WriteOptions | undefined): WriteOptions {
   if (options === undefined) return INLINE
-  let o = inlineOptions.get(options)
-  if (o === undefined) {
-    o = { ...options, inline: true }
-    inlineOptions.set(options, o)
-  }
-  return o
+  if (options.single === true) return SINGLE_INLINE
+  if (options.oneWrite === true) return ONE_WRITE_INLINE
+  return { ...options, inline: true }
 }
-const TRANSACTION: WriteOptions = { transaction: true }
 
 /** A transaction callback. */
 export type TransactionCallback<T> = (tx: Transaction) => Promise<T> | T

@@ -24,18 +24,25 @@ export interface Retention {
 
 /**
  * Changes of one write on their way from the transaction to the subscribers:
- * its own, with revisions from `first` on in a log (undefined without one),
- * after the changes other connections committed before them (`before`).
+ * without a log, the changes as they are; with one, see {@link Logged}.
  */
-export interface Recorded {
+export type Recorded = readonly NewChange[] | Logged
+
+/** A write's changes in the log: its own, with revisions from `first` on, after the changes other connections committed before them. */
+export interface Logged {
   readonly changes: readonly NewChange[]
-  readonly first: number | undefined
+  readonly first: number
   readonly before: readonly ChangeRecord[] | undefined
 }
 
+const RESOLVED = Promise.resolve()
 const CATCH_UP_PAGE = 1000
 /** At most this many recent events are kept in memory by a store without a log. */
 export const MEMORY_HISTORY = 10_000
+
+function isInProcess(recorded: Recorded): recorded is readonly NewChange[] {
+  return Array.isArray(recorded)
+}
 
 function toEvent(c: NewChange, revision: number): StoreEvent {
   const timestamp = new Date(c.timestamp)
@@ -70,6 +77,9 @@ export class Feed implements ChangeSource {
    * published during its call), until the turn's microtasks run.
    */
   #quietFrom: number | undefined
+  readonly #endQuiet = (): void => {
+    this.#quietFrom = undefined
+  }
 
   private constructor(backend: Backend, durable: boolean, retention: Retention) {
     this.#backend = backend
@@ -101,7 +111,7 @@ export class Feed implements ChangeSource {
    * revision in order). Without a log, answers them as they are.
    */
   record(q: BackendQueries, changes: readonly NewChange[]): MaybePromise<Recorded> {
-    if (!this.durable) return { changes, first: undefined, before: undefined }
+    if (!this.durable) return changes
     return then(q.appendChanges(changes), (first) => {
       // Revisions this store recorded earlier in the same batch are not missing;
       // a revision handed out again means those earlier ones were rolled back.
@@ -114,17 +124,16 @@ export class Feed implements ChangeSource {
 
   /** After commit: publishes recorded changes in revision order. */
   deliver(recorded: Recorded): void {
-    const { changes, first, before } = recorded
-    if (first === undefined) {
+    if (isInProcess(recorded)) {
       if (!this.hub.active && this.#quietFrom === undefined) {
         this.#quietFrom = this.#delivered
-        queueMicrotask(() => {
-          this.#quietFrom = undefined
-        })
+        // A promise reaction: cheaper than queueMicrotask, which makes an async resource each call.
+        void RESOLVED.then(this.#endQuiet)
       }
-      for (const c of changes) this.#publishInProcess(c)
+      for (const c of recorded) this.#publishInProcess(c)
       return
     }
+    const { changes, first, before } = recorded
     if (before !== undefined) for (const c of before) if (!this.#deliverLogged(c, c.revision)) return
     for (let i = 0; i < changes.length; i++) if (!this.#deliverLogged(changes[i] as NewChange, first + i)) return
   }
