@@ -12,7 +12,7 @@
 import { then } from './backend/backend.js'
 import type { Backend, BackendQueries, ChangeRecord, MaybePromise, NewChange } from './backend/backend.js'
 import { EventHub } from './events.js'
-import type { ChangeSource, StoreEvent } from './events.js'
+import type { ChangeSource, StoreEvent, StoreEventType } from './events.js'
 
 /** How long and how much history the log keeps. */
 export interface Retention {
@@ -60,14 +60,8 @@ export class Feed implements ChangeSource {
   #delivered = 0
   /** The last revision recorded by a write of this store, committed or not yet. */
   #recorded = 0
-  /**
-   * In-process history for a store without a log: the changes of the latest
-   * {@link MEMORY_HISTORY} revisions at most, the first at {@link #historyFirst}.
-   * Kept as the writes recorded them; events are made only for a subscriber
-   * or a reader, so that a write nobody listens to builds none.
-   */
-  #history: NewChange[] = []
-  #historyFirst = 1
+  /** Without a log: recent changes, for watchers that resume or fall behind. */
+  readonly #history: History
   #unsubscribe: (() => void) | undefined
   #catchingUp = false
   #again = false
@@ -85,6 +79,7 @@ export class Feed implements ChangeSource {
     this.#backend = backend
     this.durable = durable
     this.#retention = retention
+    this.#history = new History(durable ? 0 : Math.min(retention.maxCount, MEMORY_HISTORY))
     this.hub = new EventHub((active) => this.#setActive(active))
   }
 
@@ -160,15 +155,7 @@ export class Feed implements ChangeSource {
   /** Without a log: gives the change the next revision, keeps it in the history, publishes it. */
   #publishInProcess(change: NewChange): void {
     const revision = ++this.#delivered
-    const keep = Math.min(this.#retention.maxCount, MEMORY_HISTORY)
-    const h = this.#history
-    if (h.length === 0) this.#historyFirst = revision
-    h.push(change)
-    if (h.length > keep * 2 || keep === 0) {
-      const drop = h.length - keep
-      this.#history = keep === 0 ? [] : h.slice(drop)
-      this.#historyFirst += drop
-    }
+    this.#history.add(revision, change)
     if (this.hub.active) this.hub.publish(toEvent(change, revision))
   }
 
@@ -180,7 +167,7 @@ export class Feed implements ChangeSource {
    */
   unannounced(): number | undefined {
     const from = this.#quietFrom
-    return from !== undefined && from + 1 >= this.#historyFirst ? from : undefined
+    return from !== undefined && from + 1 >= this.#history.first ? from : undefined
   }
 
   /** Reads and publishes what other connections committed since the last published revision. */
@@ -211,11 +198,7 @@ export class Feed implements ChangeSource {
 
   /** Events after `after` from the log or the in-process history. */
   read(after: number, limit: number): Promise<StoreEvent[]> {
-    if (!this.durable) {
-      const first = this.#historyFirst
-      const start = Math.max(0, after + 1 - first)
-      return Promise.resolve(this.#history.slice(start, start + limit).map((c, i) => toEvent(c, first + start + i)))
-    }
+    if (!this.durable) return Promise.resolve(this.#history.read(after, limit))
     return this.#backend
       .read('store.watch', (q) => q.readChanges(after, limit))
       .then((records) => records.map((r) => toEvent(r, r.revision)))
@@ -254,5 +237,62 @@ export class Feed implements ChangeSource {
   close(): void {
     this.#unsubscribe?.()
     this.#unsubscribe = undefined
+  }
+}
+
+/**
+ * The changes of the latest `capacity` revisions of a store without a log,
+ * in a ring of parallel arrays: a write keeps no object of its own, so that
+ * writes nobody listens to leave little for the garbage collector to move.
+ * Events are made only when read.
+ */
+class History {
+  readonly #capacity: number
+  readonly #types: StoreEventType[] = []
+  readonly #groups: string[] = []
+  readonly #keys: string[] = []
+  readonly #values: (string | null)[] = []
+  readonly #times: number[] = []
+  /** The latest revision added, and how many up to it are kept. */
+  #last = 0
+  #count = 0
+
+  constructor(capacity: number) {
+    this.#capacity = capacity
+  }
+
+  /** The oldest revision kept (one past {@link #last} when none is). */
+  get first(): number {
+    return this.#last - this.#count + 1
+  }
+
+  /** Keeps the change of `revision`, one more than the last added. */
+  add(revision: number, change: NewChange): void {
+    this.#last = revision
+    if (this.#capacity === 0) return
+    const i = (revision - 1) % this.#capacity
+    this.#types[i] = change.type
+    this.#groups[i] = change.group
+    this.#keys[i] = change.key
+    this.#values[i] = change.value
+    this.#times[i] = change.timestamp
+    if (this.#count < this.#capacity) this.#count++
+  }
+
+  /** Events after `after`, at most `limit`, of those kept. */
+  read(after: number, limit: number): StoreEvent[] {
+    const events: StoreEvent[] = []
+    for (let r = Math.max(after + 1, this.first); r <= this.#last && events.length < limit; r++) {
+      const i = (r - 1) % this.#capacity
+      const change: NewChange = {
+        type: this.#types[i] as StoreEventType,
+        group: this.#groups[i] as string,
+        key: this.#keys[i] as string,
+        value: this.#values[i] as string | null,
+        timestamp: this.#times[i] as number,
+      }
+      events.push(toEvent(change, r))
+    }
+    return events
   }
 }

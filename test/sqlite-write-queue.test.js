@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import Database from 'better-sqlite3'
 import { StoreError, Store } from 'groupstore'
+import { take } from './conformance/helpers.js'
 import { tempDir } from './helpers/sqlite.js'
 
 const walSize = (path) => (existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0)
@@ -148,4 +149,29 @@ describe('sqlite write queue', () => {
     watcher.close()
     late.close()
   })
+
+  it('in memory, the latest 10,000 changes are kept for watchers that resume; older ones are reported missed', async (t) => {
+    const store = await open(t, ':memory:')
+    const total = 10_005
+    for (let i = 0; i < total; i++) await store.set('g', `k${i}`, String(i))
+    assert.equal(await store.revision(), total)
+    const all = store.watch('*', '*', { since: 0 })
+    t.after(() => all.close())
+    const [first, second] = await take(all, 2)
+    assert.deepEqual([first.revision, first.key, first.value, first.missed], [6, 'k5', '5', 5])
+    assert.deepEqual([second.revision, second.missed], [7, undefined])
+    assert.equal(all.dropped, 5)
+    // A resume inside the kept range replays exactly what follows, then goes live.
+    const resumed = store.watch('g', '*', { since: total - 2 })
+    t.after(() => resumed.close())
+    await store.delete('g', 'k0')
+    const events = await take(resumed, 3)
+    assert.deepEqual(events.map((e) => [e.revision, e.type, e.key]), [
+      [total - 1, 'set', `k${total - 2}`],
+      [total, 'set', `k${total - 1}`],
+      [total + 1, 'delete', 'k0'],
+    ])
+    assert.ok(events.every((e) => e.timestamp instanceof Date && e.missed === undefined))
+  })
 })
+
