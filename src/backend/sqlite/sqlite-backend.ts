@@ -38,7 +38,11 @@ interface Op {
   single: boolean
   /** A transaction callback: never run twice, so always under a savepoint in a batch. */
   transaction: boolean
-  /** Run under a savepoint: it failed after writing, unguarded, in an earlier try of its batch. */
+  /**
+   * Run the careful way: under a savepoint (it failed after writing,
+   * unguarded, in an earlier try of its batch), and never alone in
+   * autocommit (it found the write lock taken).
+   */
   careful: boolean
   method: string
   fn: (q: BackendQueries) => MaybePromise<unknown>
@@ -290,8 +294,6 @@ export class SqliteBackend implements Backend {
     release: BetterSqlite3.Statement
     rollbackTo: BetterSqlite3.Statement
   }
-  /** SQLite's own lock wait, turned off for each `BEGIN` (see {@link SqliteBackend.#begin}). */
-  readonly #lockWait: { none: BetterSqlite3.Statement; restore: BetterSqlite3.Statement }
   /** Until when to yield the lock between batches: a wait for it was seen shortly before. */
   #contendedUntil = 0
   #queue: Op[] = []
@@ -329,10 +331,12 @@ export class SqliteBackend implements Backend {
       release: db.prepare('RELEASE op'),
       rollbackTo: db.prepare('ROLLBACK TO op'),
     }
-    this.#lockWait = {
-      none: db.prepare('PRAGMA busy_timeout = 0'),
-      restore: db.prepare(`PRAGMA busy_timeout = ${busyTimeout}`),
-    }
+    // SQLite's own wait for a lock stays off: `BEGIN` waits on timers
+    // instead (see #begin), and the rare operation outside a batch that
+    // finds the database busy asks for the wait then (see #outside). Not a
+    // prepared statement: SQLite applies this pragma when it is prepared, and
+    // a prepared one's first run changes nothing.
+    if (!this.#memory) db.pragma('busy_timeout = 0')
   }
 
   /** The underlying connection, for tests and tools inside the package. */
@@ -434,7 +438,7 @@ export class SqliteBackend implements Backend {
   read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T> {
     if (this.#idle()) {
       try {
-        return Promise.resolve(fn(this.#q))
+        return Promise.resolve(this.#outside(() => fn(this.#q)))
       } catch (err) {
         return Promise.reject(this.error(method, err))
       }
@@ -627,7 +631,7 @@ export class SqliteBackend implements Backend {
   /** Runs one batch; answers a promise only when some operation was asynchronous. */
   #runBatch(batch: Op[]): Promise<void> | undefined {
     const only = batch.length === 1 ? batch[0] : undefined
-    if (only !== undefined && (!only.write || only.single)) return this.#runAlone(only)
+    if (only !== undefined && (!only.write || (only.single && !only.careful))) return this.#runAlone(only)
     if (!batch.some((op) => op.write)) return this.#runEach(batch)
     const begun = this.#begin()
     if (begun instanceof Promise) return begun.then((err) => this.#runBegun(batch, err))
@@ -652,15 +656,9 @@ export class SqliteBackend implements Backend {
       }
     }
     if (this.#location === ':memory:') return attempt() // a private database: nobody to wait for
-    const tryOnce = (): unknown => {
-      this.#lockWait.none.run()
-      const err = attempt()
-      this.#lockWait.restore.run()
-      return err
-    }
     const deadline = Date.now() + this.#busyTimeout
     const wait = (resolve: (err: unknown) => void): void => {
-      const err = tryOnce()
+      const err = attempt()
       if (!isBusy(err) || Date.now() >= deadline) {
         resolve(err)
         return
@@ -672,7 +670,7 @@ export class SqliteBackend implements Backend {
     // it too: leave it free for a millisecond between batches, or a writer
     // that has just committed takes it back before any waiter can.
     if (Date.now() < this.#contendedUntil) return new Promise((resolve) => setTimeout(() => wait(resolve), 1))
-    const first = tryOnce()
+    const first = attempt()
     if (!isBusy(first) || this.#busyTimeout === 0) return first
     this.#contendedUntil = Date.now() + CONTENTION_MEMORY_MS
     return new Promise((resolve) => setTimeout(() => wait(resolve), 1 + Math.random() * 3))
@@ -831,8 +829,15 @@ export class SqliteBackend implements Backend {
   #runAlone(op: Op): Promise<void> | undefined {
     let result: MaybePromise<unknown>
     try {
-      result = op.fn(this.#q)
+      result = op.write ? op.fn(this.#q) : this.#outside(() => op.fn(this.#q))
     } catch (err) {
+      if (op.write && isBusy(err) && !this.#memory) {
+        // Another connection holds the write lock: wait for it as a batch
+        // does, on timers, rather than in SQLite's busy handler.
+        op.careful = true
+        this.#requeue([op])
+        return undefined
+      }
       op.reject(this.error(op.method, err))
       return undefined
     }
@@ -844,6 +849,26 @@ export class SqliteBackend implements Backend {
       (value) => this.#settle(op, value),
       (err: unknown) => op.reject(this.error(op.method, err)),
     )
+  }
+
+  /**
+   * Runs `fn` (a read, outside any batch) with SQLite's lock wait off, as
+   * it always is; should the database be busy (another connection
+   * recovering or checkpointing the WAL, which readers must wait for), runs
+   * it again with SQLite waiting up to `busyTimeout`.
+   */
+  #outside<T>(fn: () => T): T {
+    try {
+      return fn()
+    } catch (err) {
+      if (!isBusy(err) || this.#memory || this.#db.inTransaction) throw err
+      this.#db.pragma(`busy_timeout = ${this.#busyTimeout}`)
+      try {
+        return fn()
+      } finally {
+        this.#db.pragma('busy_timeout = 0')
+      }
+    }
   }
 
   error(method: string, err: unknown): unknown {
@@ -869,7 +894,12 @@ export class SqliteBackend implements Backend {
       let seen = this.#dataVersion.get()
       this.#poller = setInterval(() => {
         if (this.#running || this.#closed) return
-        const version = this.#dataVersion.get()
+        let version: unknown
+        try {
+          version = this.#outside(() => this.#dataVersion.get())
+        } catch {
+          return // the next tick looks again
+        }
         if (version === seen) return
         seen = version
         for (const w of [...this.#wakers]) w()
