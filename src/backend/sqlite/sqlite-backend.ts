@@ -25,6 +25,8 @@ function committedCallback<T>(method: string, onCommit: (result: T) => void, res
   }
 }
 
+const RESOLVED = Promise.resolve()
+
 /** A write committed during its call, to be announced. */
 interface Committed {
   method: string
@@ -514,7 +516,7 @@ export class SqliteBackend implements Backend {
         return
       }
       this.#announcing = [committed]
-      queueMicrotask(() => this.#announce())
+      void RESOLVED.then(this.#announce)
     })
   }
 
@@ -547,7 +549,7 @@ export class SqliteBackend implements Backend {
   }
 
   /** Runs the callbacks of the writes committed during their call and resolves them, in order. */
-  #announce(): void {
+  readonly #announce = (): void => {
     const list = this.#announcing as Committed[]
     this.#announcing = undefined
     for (const c of list) this.#settle(c, c.result)
@@ -588,10 +590,11 @@ export class SqliteBackend implements Backend {
 
   /** Starts running the queue in a microtask. */
   #kick(): void {
-    this.#flushing = new Promise<void>((done) => queueMicrotask(() => void this.#flush().finally(done)))
+    // A promise reaction, not queueMicrotask: that makes an async resource each call.
+    this.#flushing = RESOLVED.then(this.#flush)
   }
 
-  async #flush(): Promise<void> {
+  readonly #flush = async (): Promise<void> => {
     this.#running = true
     try {
       while (this.#queue.length > 0) {
