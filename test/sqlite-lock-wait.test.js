@@ -8,6 +8,8 @@ import { join } from 'node:path'
 import { it } from 'node:test'
 import Database from 'better-sqlite3'
 import { Store, StoreError } from 'groupstore'
+import { openBackend } from '../dist/backend/open.js'
+import { resolveOptions } from '../dist/options.js'
 import { tempDir } from './helpers/sqlite.js'
 
 for (const changeLog of [true, false]) {
@@ -62,3 +64,28 @@ for (const changeLog of [true, false]) {
     other.exec('ROLLBACK')
   })
 }
+
+it("a read that finds the database busy runs once more, with SQLite's own wait of busyTimeout", async (t) => {
+  const backend = await openBackend(join(tempDir(t), 'read-busy.db'), resolveOptions({ purgeInterval: 0, busyTimeout: 1234 }))
+  t.after(() => backend.close())
+  const db = backend.database
+  const waits = []
+  const answer = await backend.read('test.read', () => {
+    waits.push(db.pragma('busy_timeout', { simple: true }))
+    // What a read meets while another connection recovers or checkpoints the log.
+    if (waits.length === 1) throw new Database.SqliteError('database is locked', 'SQLITE_BUSY')
+    return 'read'
+  })
+  assert.equal(answer, 'read')
+  assert.deepEqual(waits, [0, 1234], 'first without the wait, then with it')
+  assert.equal(db.pragma('busy_timeout', { simple: true }), 0, 'and the wait is off again')
+  const failing = backend.read('test.read', () => {
+    throw new Database.SqliteError('database is locked', 'SQLITE_BUSY')
+  })
+  await assert.rejects(failing, (err) => {
+    assert.ok(err instanceof StoreError)
+    assert.match(err.message, /^test\.read: the database is locked by another connection \(waited busyTimeout 1234 ms\)/)
+    return true
+  })
+  assert.equal(db.pragma('busy_timeout', { simple: true }), 0)
+})
