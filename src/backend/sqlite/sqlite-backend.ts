@@ -461,7 +461,14 @@ export class SqliteBackend implements Backend {
     // until then reads and queued writes wait behind it, so that callbacks
     // still run in commit order before anything later is answered. When the
     // callback runs none of the caller's code (`inline`), it runs at once.
-    if (this.#memory && options?.transaction !== true && !this.#running && this.#queue.length === 0 && !this.#closed) {
+    if (
+      this.#memory &&
+      options?.transaction !== true &&
+      !this.#running &&
+      this.#queue.length === 0 &&
+      !this.#closed &&
+      this.#corrupt === undefined
+    ) {
       const alone = options?.single === true || options?.oneWrite === true
       return this.#runNow(method, fn, onCommit, alone, options?.inline === true)
     }
