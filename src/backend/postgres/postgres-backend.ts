@@ -8,6 +8,8 @@ import type { PostgresSql, Rows, Statement } from './postgres-queries.js'
 import { beginSql, initialise } from './postgres-schema.js'
 import { rollback, Session } from './postgres-session.js'
 
+const RESOLVED = Promise.resolve()
+
 /** Options the PostgreSQL backend takes from the store's options. */
 export interface PostgresBackendOptions {
   durability: 'full' | 'normal'
@@ -179,7 +181,8 @@ export class PostgresBackend implements Backend {
         transaction,
       })
       if (this.#flushing === undefined) {
-        this.#flushing = new Promise<void>((done) => queueMicrotask(() => void this.#flush().then(done)))
+        // A promise reaction, not queueMicrotask: that makes an async resource each call.
+        this.#flushing = RESOLVED.then(this.#flush)
       }
     })
     if (!transaction) {
@@ -197,7 +200,7 @@ export class PostgresBackend implements Backend {
     if (this.#lastWrite === barrier) this.#lastWrite = undefined
   }
 
-  async #flush(): Promise<void> {
+  readonly #flush = async (): Promise<void> => {
     try {
       while (this.#queue.length > 0) {
         const first = this.#queue[0] as Job
