@@ -127,7 +127,13 @@ const targets = [
   { name: 'scoped set (100k namespace) ≤ 2× plain set', value: gs('scoped100k') / gs('scopedPlain'), limit: 2 },
   { name: 'set + watcher + onChange ≤ 1.5× plain set', value: gs('watched') / gs('watchPlain'), limit: 1.5 },
   { name: 'durable sequential set ≤ 1.2× raw', value: gs('durableSet') / raw('durableSet'), limit: 1.2 },
-  { name: 'durable concurrent set ≤ 10 µs', value: gs('durableConcurrent') / 1000, limit: 10, unit: 'µs' },
+  {
+    // The target is for 10,000 writes issued together; a quick run issues fewer, over which a batch's fixed costs weigh more.
+    name: `durable concurrent set ≤ 10 µs${n.durableConcurrent === 10_000 ? '' : ` (${n.durableConcurrent.toLocaleString('en-GB')} at once: the target is for 10,000)`}`,
+    value: gs('durableConcurrent') / 1000,
+    limit: 10,
+    unit: 'µs',
+  },
   { name: 'durable concurrent > 20× sequential rate', value: gs('durableSet') / gs('durableConcurrent'), limit: 20, above: true },
 ]
 // Not a target: what the change log adds to a durable write.
