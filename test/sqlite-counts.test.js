@@ -10,6 +10,8 @@ import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { QuotaExceededError, Store } from 'groupstore'
+import { openBackend } from '../dist/backend/open.js'
+import { resolveOptions } from '../dist/options.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'groupstore-counts-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -237,4 +239,30 @@ describe('sqlite namespace counts', () => {
       assert.equal(await n.countAll(), 4)
     })
   }
+
+  it('in memory, a quota check outside any transaction makes them in a transaction of their own, and a read does not', async (t) => {
+    const backend = await openBackend(':memory:', resolveOptions({ purgeInterval: 0 }))
+    t.after(() => backend.close())
+    const db = backend.database
+    const made = () => db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'kv_namespace_keys%'").pluck().get()
+    await backend.write('seed', (q) => q.set('ns:g', 'old', 'v', null), undefined, { single: true })
+    assert.equal(await backend.read('test.read', (q) => q.countAll('ns:', 0)), 1)
+    assert.equal(made(), 0, 'a read counts by scanning and makes nothing')
+    // What a scoped set with a quota runs: reads, then one write, outside a transaction.
+    const counted = await backend.write(
+      'test.quota',
+      (q) => {
+        assert.equal(db.inTransaction, false)
+        const n = q.countAll('ns:', 0)
+        q.set('ns:g', 'new', 'v', null)
+        return n
+      },
+      undefined,
+      { oneWrite: true },
+    )
+    assert.equal(counted, 1)
+    assert.equal(made(), 4, 'the table and its three triggers')
+    assert.equal(db.inTransaction, false)
+    assert.deepEqual(db.prepare('SELECT namespace, keys FROM kv_namespace_keys').raw().all(), [['ns:', 2]])
+  })
 })
