@@ -130,16 +130,10 @@ async function openGroupstore({ file, store: options }) {
 }
 
 /**
- * Keyv 5 with @keyv/sqlite (node-sqlite3 underneath): one Keyv per group,
- * the group as its namespace, as Keyv is meant to be used. Files run in WAL
- * mode with `synchronous = FULL` or `NORMAL`, like the others.
+ * The operations of Keyv over one adapter, one Keyv per group with the group
+ * as its namespace (how Keyv users keep groups apart), made on first use.
  */
-async function openKeyv({ file, durable }) {
-  const adapter = new KeyvSqlite({ uri: `sqlite://${file ?? ':memory:'}`, iterationLimit: 1000 })
-  if (file !== undefined) {
-    await adapter.query('PRAGMA journal_mode = WAL')
-    await adapter.query(`PRAGMA synchronous = ${durable ? 'FULL' : 'NORMAL'}`)
-  }
+function keyvPerGroup(adapter) {
   const groups = new Map()
   const keyv = (g) => {
     let k = groups.get(g)
@@ -165,6 +159,22 @@ async function openKeyv({ file, durable }) {
       return out
     },
     entries: (g) => iterate(g),
+  }
+}
+
+/**
+ * Keyv 5 with @keyv/sqlite (node-sqlite3 underneath): one Keyv per group,
+ * the group as its namespace, as Keyv is meant to be used. Files run in WAL
+ * mode with `synchronous = FULL` or `NORMAL`, like the others.
+ */
+async function openKeyv({ file, durable }) {
+  const adapter = new KeyvSqlite({ uri: `sqlite://${file ?? ':memory:'}`, iterationLimit: 1000 })
+  if (file !== undefined) {
+    await adapter.query('PRAGMA journal_mode = WAL')
+    await adapter.query(`PRAGMA synchronous = ${durable ? 'FULL' : 'NORMAL'}`)
+  }
+  return {
+    ...keyvPerGroup(adapter),
     // Filled with multi-row INSERTs in one transaction, rows as Keyv itself writes them
     // ('<namespace>:<key>', JSON of { value }): one set at a time would take most of the run.
     load: async (g, pairs) => {
@@ -262,31 +272,8 @@ async function openKeyvPg() {
   const table = freshName('keyv_bench')
   const adapter = new KeyvPostgres({ uri: PG_URL, table, iterationLimit: 1000 })
   await adapter.query('SELECT 1') // the table exists once the first query has run
-  const groups = new Map()
-  const keyv = (g) => {
-    let k = groups.get(g)
-    if (k === undefined) {
-      k = new Keyv({ store: adapter, namespace: g })
-      groups.set(g, k)
-    }
-    return k
-  }
-  // As on SQLite, Keyv's iterator reads the namespace from the shared adapter.
-  const iterate = (g) => {
-    const kv = keyv(g)
-    adapter.namespace = g
-    return kv.iterator()
-  }
   return {
-    set: (g, k, v) => keyv(g).set(k, v),
-    setTtl: (g, k, v, ttl) => keyv(g).set(k, v, ttl),
-    get: (g, k) => keyv(g).get(k),
-    getAll: async (g) => {
-      const out = Object.create(null)
-      for await (const [k, v] of iterate(g)) out[k] = v
-      return out
-    },
-    entries: (g) => iterate(g),
+    ...keyvPerGroup(adapter),
     // Multi-row INSERTs in one transaction, rows as Keyv writes them (see openKeyv).
     load: async (g, pairs) => {
       const list = [...pairs]

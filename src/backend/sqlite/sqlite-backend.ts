@@ -440,7 +440,7 @@ export class SqliteBackend implements Backend {
   read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T> {
     if (this.#idle()) {
       try {
-        return Promise.resolve(this.#outside(() => fn(this.#q)))
+        return Promise.resolve(this.#outside(fn))
       } catch (err) {
         return Promise.reject(this.error(method, err))
       }
@@ -665,7 +665,7 @@ export class SqliteBackend implements Backend {
         return err
       }
     }
-    if (this.#location === ':memory:') return attempt() // a private database: nobody to wait for
+    if (this.#memory) return attempt() // a private database: nobody to wait for
     const deadline = Date.now() + this.#busyTimeout
     const wait = (resolve: (err: unknown) => void): void => {
       const err = attempt()
@@ -839,7 +839,7 @@ export class SqliteBackend implements Backend {
   #runAlone(op: Op): Promise<void> | undefined {
     let result: MaybePromise<unknown>
     try {
-      result = op.write ? op.fn(this.#q) : this.#outside(() => op.fn(this.#q))
+      result = op.write ? op.fn(this.#q) : this.#outside(op.fn)
     } catch (err) {
       if (op.write && isBusy(err) && !this.#memory) {
         // Another connection holds the write lock: wait for it as a batch
@@ -867,14 +867,14 @@ export class SqliteBackend implements Backend {
    * recovering or checkpointing the WAL, which readers must wait for), runs
    * it again with SQLite waiting up to `busyTimeout`.
    */
-  #outside<T>(fn: () => T): T {
+  #outside<T>(fn: (q: SqliteQueries) => T): T {
     try {
-      return fn()
+      return fn(this.#q)
     } catch (err) {
       if (!isBusy(err) || this.#memory || this.#db.inTransaction) throw err
       this.#db.pragma(`busy_timeout = ${this.#busyTimeout}`)
       try {
-        return fn()
+        return fn(this.#q)
       } finally {
         this.#db.pragma('busy_timeout = 0')
       }
@@ -906,7 +906,7 @@ export class SqliteBackend implements Backend {
         if (this.#running || this.#closed) return
         let version: unknown
         try {
-          version = this.#outside(() => this.#dataVersion.get())
+          version = this.#outside(() => this.#dataVersion.get()) // rare: every 50 ms while watched
         } catch {
           return // the next tick looks again
         }
