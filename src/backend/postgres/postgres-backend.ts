@@ -7,8 +7,7 @@ import { PostgresQueries } from './postgres-queries.js'
 import type { PostgresSql, Rows, Statement } from './postgres-queries.js'
 import { beginSql, initialise } from './postgres-schema.js'
 import { rollback, Session } from './postgres-session.js'
-
-const RESOLVED = Promise.resolve()
+import { settleCommitted, WriteQueue } from '../write-queue.js'
 
 /** Options the PostgreSQL backend takes from the store's options. */
 export interface PostgresBackendOptions {
@@ -90,11 +89,9 @@ export class PostgresBackend implements Backend {
   readonly #errors = new WeakSet<object>()
   readonly #reader: PostgresQueries
   readonly #listener: ChangeListener
-  #queue: Job[] = []
-  #flushing: Promise<void> | undefined
+  readonly #queue = new WriteQueue<Job>(() => this.#runNext())
   /** Settles once the last write issued outside a transaction has settled. */
   #lastWrite: Promise<void> | undefined
-  #closed = false
 
   private constructor(pg: PgModule, pool: Pool, config: ClientConfig, sql: PostgresSql, options: PostgresBackendOptions) {
     this.#pool = pool
@@ -146,7 +143,8 @@ export class PostgresBackend implements Backend {
   }
 
   async read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T> {
-    if (this.#closed) throw new StoreError(`${method}: the database is closed`)
+    const refused = this.#queue.refuse(method)
+    if (refused !== undefined) throw refused
     const barrier = this.#lastWrite
     if (barrier !== undefined) await barrier
     for (let attempt = 1; ; attempt++) {
@@ -169,7 +167,8 @@ export class PostgresBackend implements Backend {
     onCommit?: (result: T) => void,
     options?: WriteOptions,
   ): Promise<T> {
-    if (this.#closed) return Promise.reject(new StoreError(`${method}: the database is closed`))
+    const refused = this.#queue.refuse(method)
+    if (refused !== undefined) return Promise.reject(refused)
     const transaction = options?.transaction === true
     const settled = new Promise<T>((resolve, reject) => {
       this.#queue.push({
@@ -180,10 +179,6 @@ export class PostgresBackend implements Backend {
         reject,
         transaction,
       })
-      if (this.#flushing === undefined) {
-        // A promise reaction, not queueMicrotask: that makes an async resource each call.
-        this.#flushing = RESOLVED.then(this.#flush)
-      }
     })
     if (!transaction) {
       // Writes settle in the order they were issued, so the last one stands for all before it.
@@ -200,22 +195,13 @@ export class PostgresBackend implements Backend {
     if (this.#lastWrite === barrier) this.#lastWrite = undefined
   }
 
-  readonly #flush = async (): Promise<void> => {
-    try {
-      while (this.#queue.length > 0) {
-        const first = this.#queue[0] as Job
-        if (first.transaction) {
-          this.#queue.shift()
-          await this.#runTransaction(first)
-          continue
-        }
-        let n = 1
-        while (n < this.#queue.length && n < MAX_BATCH && !(this.#queue[n] as Job).transaction) n++
-        await this.#runBatch(this.#queue.splice(0, n))
-      }
-    } finally {
-      this.#flushing = undefined
-    }
+  /** The queue's step: a transaction callback alone, else the writes up to the next one (at most MAX_BATCH) in one batch. */
+  #runNext(): Promise<void> {
+    if (this.#queue.peek()?.transaction === true) return this.#runTransaction(this.#queue.take(1)[0] as Job)
+    const batch = this.#queue.take(MAX_BATCH)
+    const at = batch.findIndex((job) => job.transaction)
+    if (at >= 0) this.#queue.requeue(batch.splice(at))
+    return this.#runBatch(batch)
   }
 
   /** A pooled connection with the store's write lock taken in a fresh transaction. */
@@ -276,7 +262,7 @@ export class PostgresBackend implements Backend {
         for (let i = 0; i < jobs.length; i++) {
           const job = jobs[i] as Job
           if (failures.has(i)) job.reject(this.error(job.method, failures.get(i)))
-          else this.#commit(job, results[i])
+          else settleCommitted(job, results[i])
         }
         return
       } catch (caught) {
@@ -354,17 +340,7 @@ export class PostgresBackend implements Backend {
       return
     }
     session.release(false)
-    this.#commit(job, result)
-  }
-
-  #commit(job: Job, result: unknown): void {
-    try {
-      job.onCommit?.(result)
-    } catch (err) {
-      job.reject(err)
-      return
-    }
-    job.resolve(result)
+    settleCommitted(job, result)
   }
 
   error(method: string, err: unknown): unknown {
@@ -378,14 +354,13 @@ export class PostgresBackend implements Backend {
    * connection is re-established. Answers an idempotent unsubscribe.
    */
   subscribe(wake: () => void): () => void {
-    if (this.#closed) return () => {}
+    if (this.#queue.closed) return () => {}
     return this.#listener.subscribe(wake)
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    while (this.#flushing !== undefined) await this.#flushing
+    if (this.#queue.closed) return
+    await this.#queue.close()
     this.#listener.close()
     await this.#pool.end()
   }

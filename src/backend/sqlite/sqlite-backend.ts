@@ -5,6 +5,7 @@ import Database from 'better-sqlite3'
 import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError, wrapError } from '../../errors.js'
 import type { Backend, BackendQueries, MaybePromise, WriteOptions } from '../backend.js'
+import { runCommitCallback, settleCommitted, WriteQueue } from '../write-queue.js'
 import { PK_INDEX, SqliteQueries } from './sqlite-queries.js'
 import { repairCounts } from './sqlite-schema.js'
 
@@ -12,17 +13,6 @@ import { repairCounts } from './sqlite-schema.js'
 export interface SqliteBackendOptions {
   durability: 'full' | 'normal'
   busyTimeout: number
-}
-
-/** Runs a write's commit callback; one that throws is reported, and cannot strand the rest of a batch. */
-function committedCallback<T>(method: string, onCommit: (result: T) => void, result: T): void {
-  try {
-    onCommit(result)
-  } catch (err) {
-    process.emitWarning(`${method}: a commit callback threw: ${err instanceof Error ? err.message : String(err)}`, {
-      type: 'GroupstoreWarning',
-    })
-  }
 }
 
 const RESOLVED = Promise.resolve()
@@ -298,8 +288,7 @@ export class SqliteBackend implements Backend {
   }
   /** Until when to yield the lock between batches: a wait for it was seen shortly before. */
   #contendedUntil = 0
-  #queue: Op[] = []
-  #running = false
+  readonly #queue = new WriteQueue<Op>(() => this.#runNext())
   /** A private in-memory database: no other connection, nothing to fsync. */
   readonly #memory: boolean
   /**
@@ -307,8 +296,6 @@ export class SqliteBackend implements Backend {
    * commit callbacks and promises wait for the next microtask; undefined when none.
    */
   #announcing: Committed[] | undefined
-  #flushing: Promise<void> | undefined
-  #closed = false
   /** Set once an operation met a damaged page: every later write is refused. */
   #corrupt: string | undefined
 
@@ -434,7 +421,7 @@ export class SqliteBackend implements Backend {
   }
 
   #idle(): boolean {
-    return !this.#running && this.#queue.length === 0 && this.#announcing === undefined
+    return !this.#queue.busy && this.#queue.length === 0 && this.#announcing === undefined
   }
 
   read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T> {
@@ -464,9 +451,9 @@ export class SqliteBackend implements Backend {
     if (
       this.#memory &&
       options?.transaction !== true &&
-      !this.#running &&
+      !this.#queue.busy &&
       this.#queue.length === 0 &&
-      !this.#closed &&
+      !this.#queue.closed &&
       this.#corrupt === undefined
     ) {
       const alone = options?.single === true || options?.oneWrite === true
@@ -508,7 +495,7 @@ export class SqliteBackend implements Backend {
       }
     }
     if (inline && this.#announcing === undefined) {
-      if (onCommit !== undefined) committedCallback(method, onCommit, result)
+      if (onCommit !== undefined) runCommitCallback(method, onCommit, result)
       return Promise.resolve(result)
     }
     return new Promise<T>((resolve) => {
@@ -533,25 +520,17 @@ export class SqliteBackend implements Backend {
    * Everything else queues until it has settled, as behind a batch.
    */
   #finishLater<T>(method: string, pending: Promise<T>, onCommit: ((result: T) => void) | undefined, single: boolean): Promise<T> {
-    this.#running = true
     const done = pending
       .then((value) => {
         if (!single) this.#tx.commit.run()
-        if (onCommit !== undefined) committedCallback(method, onCommit, value)
+        if (onCommit !== undefined) runCommitCallback(method, onCommit, value)
         return value
       })
       .catch((err: unknown) => {
         if (!single) this.#rollback()
         throw this.error(method, err)
       })
-    this.#flushing = done.then(
-      () => {},
-      () => {},
-    ).then(() => {
-      this.#running = false
-      this.#flushing = undefined
-      if (this.#queue.length > 0) this.#kick()
-    })
+    this.#queue.hold(done)
     return done
   }
 
@@ -570,7 +549,8 @@ export class SqliteBackend implements Backend {
     fn: (q: BackendQueries) => MaybePromise<T>,
     onCommit: ((result: T) => void) | undefined,
   ): Promise<T> {
-    if (this.#closed) return Promise.reject(new StoreError(`${method}: the database is closed`))
+    const refused = this.#queue.refuse(method)
+    if (refused !== undefined) return Promise.reject(refused)
     if (write && this.#corrupt !== undefined) {
       return Promise.reject(
         new StoreError(
@@ -591,41 +571,29 @@ export class SqliteBackend implements Backend {
         resolve: resolve as (value: unknown) => void,
         reject,
       })
-      if (this.#flushing === undefined) this.#kick()
     })
   }
 
-  /** Starts running the queue in a microtask. */
-  #kick(): void {
-    // A promise reaction, not queueMicrotask: that makes an async resource each call.
-    this.#flushing = RESOLVED.then(this.#flush)
-  }
-
-  readonly #flush = async (): Promise<void> => {
-    this.#running = true
+  /** The queue's step: everything waiting runs as one batch. */
+  #runNext(): Promise<void> | undefined {
+    const batch = this.#queue.take()
+    const failed = (err: unknown): void => {
+      // Not expected: every step handles its own failures. Never leave a
+      // caller waiting or a transaction open.
+      this.#rollback()
+      for (const op of batch) op.reject(this.error(op.method, err))
+    }
     try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue
-        this.#queue = []
-        try {
-          const pending = this.#runBatch(batch)
-          if (pending !== undefined) await pending
-        } catch (err) {
-          // Not expected: every step handles its own failures. Never leave a
-          // caller waiting or a transaction open.
-          this.#rollback()
-          for (const op of batch) op.reject(this.error(op.method, err))
-        }
-      }
-    } finally {
-      this.#running = false
-      this.#flushing = undefined
+      return this.#runBatch(batch)?.catch(failed)
+    } catch (err) {
+      failed(err)
+      return undefined
     }
   }
 
   /** Puts operations back at the head of the queue, in order, to run in the next batch. */
   #requeue(ops: Op[]): void {
-    if (ops.length > 0) this.#queue = [...ops, ...this.#queue]
+    this.#queue.requeue(ops)
   }
 
   /** Rolls back the open transaction, if any; a failure to do so leaves SQLite to undo it. */
@@ -821,10 +789,9 @@ export class SqliteBackend implements Backend {
     }
   }
 
-  /** Runs committed-work callbacks and resolves; a throwing callback cannot strand the rest of the batch. */
+  /** Runs committed-work callbacks and resolves (see settleCommitted). */
   #settle(op: Op | Committed, result: unknown): void {
-    if (op.onCommit !== undefined) committedCallback(op.method, op.onCommit, result)
-    op.resolve(result)
+    settleCommitted(op, result)
   }
 
   /** Runs operations one after another, each on its own (a batch of reads). */
@@ -897,13 +864,13 @@ export class SqliteBackend implements Backend {
    * a cheap check that reads no table. The timer never keeps the process alive.
    */
   subscribe(wake: () => void): () => void {
-    if (!this.changeLog || this.#closed) return () => {}
+    if (!this.changeLog || this.#queue.closed) return () => {}
     const waker = (): void => wake()
     this.#wakers.add(waker)
     if (this.#poller === undefined) {
       let seen = this.#dataVersion.get()
       this.#poller = setInterval(() => {
-        if (this.#running || this.#closed) return
+        if (this.#queue.busy || this.#queue.closed) return
         let version: unknown
         try {
           version = this.#outside(() => this.#dataVersion.get()) // rare: every 50 ms while watched
@@ -926,12 +893,12 @@ export class SqliteBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
+    if (this.#queue.closed) return
+    const drained = this.#queue.close()
     if (this.#poller !== undefined) clearInterval(this.#poller)
     this.#poller = undefined
     this.#wakers.clear()
-    while (this.#flushing !== undefined) await this.#flushing
+    await drained
     this.#db.close()
   }
 }
