@@ -10,7 +10,8 @@ import type {
   RevisionRange,
   StoredValue,
 } from '../backend.js'
-import { hasCounts, isNamespace, makeCounts, NAMESPACE_TABLE } from './sqlite-schema.js'
+import { hasCounts, isNamespace, makeCounts, NAMESPACE_TABLE } from './sqlite-counts.js'
+import { TransactionLost } from './sqlite-errors.js'
 
 type Db = BetterSqlite3.Database
 type Statement = BetterSqlite3.Statement
@@ -134,15 +135,29 @@ function bounds(prefix: string): { lo: string; hi?: string } {
 /**
  * The storage primitives on one better-sqlite3 connection, each a prepared
  * statement made once and reused. Synchronous: the caller serialises.
+ *
+ * The backend makes two: one for work that runs on its own, and one for the
+ * ops of a batch transaction, made `inTransactionOnly`. SQLite rolls back
+ * the whole transaction on some errors (a full disk, an I/O error); a
+ * transaction callback that caught such an error and carried on would
+ * otherwise run its next statements outside any transaction, committing
+ * half of itself, so that one refuses every query once the transaction is
+ * gone.
  */
 export class SqliteQueries implements BackendQueries {
   readonly #db: Db
+  readonly #inTransactionOnly: boolean
+  /**
+   * Statements that wrote and completed, counted for the batch runner: an
+   * op that fails after one of its statements wrote has something to undo.
+   */
+  writes = 0
   readonly #get: Statement
   readonly #set: Statement
   readonly #delete: Statement
   readonly #deleteExpired: Statement
   readonly #countGroupLive: Statement
-  /** The namespace count, once the database keeps counts (see sqlite-schema). */
+  /** The namespace count, once the database keeps counts (see sqlite-counts). */
   #countNamespaceLive: Statement | undefined
   /**
    * True while a write runs outside a transaction (on a private in-memory
@@ -165,8 +180,9 @@ export class SqliteQueries implements BackendQueries {
   /** Statements whose text depends on which bounds are present, made on first use. */
   readonly #variants = new Map<string, Statement>()
 
-  constructor(db: Db) {
+  constructor(db: Db, inTransactionOnly = false) {
     this.#db = db
+    this.#inTransactionOnly = inTransactionOnly
     this.#get = db.prepare(SQL.get)
     this.#set = db.prepare(SQL.set)
     this.#delete = db.prepare(SQL.delete)
@@ -186,6 +202,11 @@ export class SqliteQueries implements BackendQueries {
     this.#pruneChanges = db.prepare(SQL.pruneChanges)
   }
 
+  /** Refuses a query once the batch transaction is gone (see the class note). */
+  #check(): void {
+    if (this.#inTransactionOnly && !this.#db.inTransaction) throw new TransactionLost()
+  }
+
   #variant(name: string, sql: string, pluck: boolean): Statement {
     let stmt = this.#variants.get(name)
     if (stmt === undefined) {
@@ -203,40 +224,55 @@ export class SqliteQueries implements BackendQueries {
   }
 
   get(group: string, key: string): StoredValue | undefined {
+    this.#check()
     return this.#get.get(group, key) as StoredValue | undefined
   }
 
   set(group: string, key: string, value: string, expiresAt: number | null): void {
+    this.#check()
     this.#set.run(group, key, value, expiresAt)
+    this.writes++
   }
 
   delete(group: string, key: string): StoredValue | undefined {
-    return this.#delete.get(group, key) as StoredValue | undefined
+    this.#check()
+    const row = this.#delete.get(group, key) as StoredValue | undefined
+    this.writes++
+    return row
   }
 
   deleteExpired(group: string, key: string, now: number): boolean {
-    return this.#deleteExpired.run(group, key, now).changes > 0
+    this.#check()
+    const deleted = this.#deleteExpired.run(group, key, now).changes > 0
+    this.writes++
+    return deleted
   }
 
   deleteGroup(group: string, now: number): number {
+    this.#check()
     const live = this.#countGroupLive.get({ grp: group, now }) as number
     this.#deleteGroup.run(group)
+    this.writes++
     return live
   }
 
   deletePrefix(prefix: string, now: number): RemovedGroup[] {
+    this.#check()
     const select = this.#prefixed('prefixGroups', SQL.prefixGroups, prefix, false)
     const removed = (select.stmt.all({ ...select.b, now }) as RemovedGroup[]).filter((g) => g.live > 0)
     const del = this.#prefixed('deletePrefix', SQL.deletePrefix, prefix, false)
     del.stmt.run(del.b)
+    this.writes++
     return removed
   }
 
   count(group: string, now: number): number {
+    this.#check()
     return this.#countGroupLive.get({ grp: group, now }) as number
   }
 
   countAll(prefix: string, now: number): number {
+    this.#check()
     if (isNamespace(prefix)) {
       const counted = this.#namespaceCount()
       if (counted !== undefined) {
@@ -271,16 +307,19 @@ export class SqliteQueries implements BackendQueries {
   }
 
   groups(prefix: string, now: number): string[] {
+    this.#check()
     const { stmt, b } = this.#prefixed('groups', SQL.groups, prefix, true)
     return stmt.all({ ...b, now }) as string[]
   }
 
   countGroups(prefix: string, now: number): number {
+    this.#check()
     const { stmt, b } = this.#prefixed('countGroups', SQL.countGroups, prefix, true)
     return stmt.get({ ...b, now }) as number
   }
 
   groupExists(group: string, now: number): boolean {
+    this.#check()
     return this.#groupExists.get({ grp: group, now }) !== undefined
   }
 
@@ -302,6 +341,7 @@ export class SqliteQueries implements BackendQueries {
   }
 
   getAll(group: string, now: number): Record<string, string> {
+    this.#check()
     const [keysJson, valuesJson] = this.#readGroup(group, now)
     const keys = JSON.parse(keysJson) as string[]
     const values = JSON.parse(valuesJson) as string[]
@@ -311,6 +351,7 @@ export class SqliteQueries implements BackendQueries {
   }
 
   range(group: string, now: number, options: RangeOptions): [string, string][] {
+    this.#check()
     const b = bounds(options.prefix ?? '')
     const bounded = b.hi !== undefined
     // Past the prefix's start, the cursor is the lower bound; before it, the prefix is.
@@ -325,28 +366,38 @@ export class SqliteQueries implements BackendQueries {
   }
 
   purgeExpired(now: number): ExpiredKey[] {
-    return (this.#purge.all(now) as { grp: string; key: string }[]).map((r) => ({ group: r.grp, key: r.key }))
+    this.#check()
+    const rows = this.#purge.all(now) as { grp: string; key: string }[]
+    this.writes++
+    return rows.map((r) => ({ group: r.grp, key: r.key }))
   }
 
   appendChanges(changes: readonly NewChange[]): number {
+    this.#check()
     let first = 0
     for (let i = 0; i < changes.length; i++) {
       const c = changes[i] as NewChange
       const revision = Number(this.#appendChange.run(c.type, c.group, c.key, c.value, c.timestamp).lastInsertRowid)
+      this.writes++
       if (i === 0) first = revision
     }
     return first
   }
 
   readChanges(after: number, limit: number): ChangeRecord[] {
+    this.#check()
     return this.#readChanges.all(after, limit) as ChangeRecord[]
   }
 
   revisionRange(): RevisionRange {
+    this.#check()
     return this.#revisionRange.get() as RevisionRange
   }
 
   pruneChanges(before: number, keep: number): number {
-    return this.#pruneChanges.run(keep, before).changes
+    this.#check()
+    const pruned = this.#pruneChanges.run(keep, before).changes
+    this.writes++
+    return pruned
   }
 }
