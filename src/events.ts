@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { messageOf, Warnings } from './warnings.js'
 
 /** What happened to a key or group. */
 export type StoreEventType = 'set' | 'delete' | 'delete_group' | 'expire'
@@ -296,6 +297,7 @@ class FeedWatcher implements Watcher {
  * one leaves, so cross-process polling runs only while somebody listens.
  */
 export class EventHub {
+  readonly #warnings = new Warnings()
   #subscribers: ((event: StoreEvent) => void)[] = []
   #watchers = new Set<FeedWatcher>()
   readonly #onActive: (active: boolean) => void
@@ -355,10 +357,7 @@ export class EventHub {
       try {
         fn(seen)
       } catch (err) {
-        process.emitWarning(`an onChange callback threw: ${err instanceof Error ? err.message : String(err)}`, {
-          type: 'GroupstoreWarning',
-          detail: err instanceof Error ? err.stack : undefined,
-        })
+        this.#warnings.warn('GROUPSTORE_ONCHANGE_CALLBACK', `an onChange callback threw: ${messageOf(err)}`, err instanceof Error ? err.stack : undefined)
       }
     })
   }

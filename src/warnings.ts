@@ -1,8 +1,9 @@
 /**
  * Process warnings of groupstore: each carries a stable code and is emitted
- * at most once per cause (its code and message), so that a failure that
- * recurs (a background purge every interval, a callback that always throws)
- * does not flood the log.
+ * at most once per cause (its code and message) by each object that reports
+ * it (a store, its event hub, its backend), so that a failure that recurs (a
+ * background purge every interval, a callback that always throws) does not
+ * flood the log.
  *
  * @module
  */
@@ -14,25 +15,32 @@ export type WarningCode =
   | 'GROUPSTORE_PURGE_FAILED'
   | 'GROUPSTORE_SUBSCRIBER'
 
-/** Causes already reported; cleared when it grows past {@link MAX_REMEMBERED}, so it stays bounded. */
-const reported = new Set<string>()
+/** Most causes remembered; past it the memory starts again, so that it stays bounded. */
 const MAX_REMEMBERED = 1000
 
 /**
- * Emits a `GroupstoreWarning` with `code`, unless one with the same code and
- * message was emitted before in this process.
+ * The warnings of one reporter: each cause once.
  *
  * @example
  * ```ts
- * warnOnce('GROUPSTORE_PURGE_FAILED', `background purge failed: ${err.message}`)
+ * const warnings = new Warnings()
+ * warnings.warn('GROUPSTORE_PURGE_FAILED', `background purge failed: ${err.message}`)
  * ```
  */
-export function warnOnce(code: WarningCode, message: string, detail?: string): void {
-  const cause = `${code}\0${message}`
-  if (reported.has(cause)) return
-  if (reported.size >= MAX_REMEMBERED) reported.clear()
-  reported.add(cause)
-  process.emitWarning(message, detail === undefined ? { type: 'GroupstoreWarning', code } : { type: 'GroupstoreWarning', code, detail })
+export class Warnings {
+  readonly #reported = new Set<string>()
+
+  /**
+   * Emits a `GroupstoreWarning` with `code`, unless this reporter emitted one
+   * with the same code and message before.
+   */
+  warn(code: WarningCode, message: string, detail?: string): void {
+    const cause = `${code}\0${message}`
+    if (this.#reported.has(cause)) return
+    if (this.#reported.size >= MAX_REMEMBERED) this.#reported.clear()
+    this.#reported.add(cause)
+    process.emitWarning(message, detail === undefined ? { type: 'GroupstoreWarning', code } : { type: 'GroupstoreWarning', code, detail })
+  }
 }
 
 /** The message of a thrown value. */

@@ -10,32 +10,13 @@
  * @module
  */
 import { StoreError } from '../errors.js'
-import { messageOf, warnOnce } from '../warnings.js'
+import { messageOf, Warnings } from '../warnings.js'
 
 /** What a committed write carries: who asked, its callback, and how to answer. */
 export interface CommittedWrite {
   readonly method: string
   readonly onCommit: ((result: unknown) => void) | undefined
   readonly resolve: (value: unknown) => void
-}
-
-/**
- * Runs a committed write's callback. One that throws is reported as a
- * `GROUPSTORE_COMMIT_CALLBACK` warning and changes nothing else: the write
- * committed, so it resolves, and the rest of its batch is announced too.
- */
-export function runCommitCallback<T>(method: string, onCommit: (result: T) => void, result: T): void {
-  try {
-    onCommit(result)
-  } catch (err) {
-    warnOnce('GROUPSTORE_COMMIT_CALLBACK', `${method}: a commit callback threw: ${messageOf(err)}`)
-  }
-}
-
-/** Announces a committed write: its callback (see {@link runCommitCallback}), then its promise resolves. */
-export function settleCommitted(write: CommittedWrite, result: unknown): void {
-  if (write.onCommit !== undefined) runCommitCallback(write.method, write.onCommit, result)
-  write.resolve(result)
 }
 
 const RESOLVED = Promise.resolve()
@@ -51,6 +32,7 @@ export class WriteQueue<J> {
   /** Settles when the running flush (or held write) has finished; undefined when idle. */
   #flushing: Promise<void> | undefined
   #closed = false
+  readonly #warnings = new Warnings()
   readonly #runNext: () => Promise<void> | undefined
 
   /**
@@ -75,6 +57,26 @@ export class WriteQueue<J> {
   /** Jobs waiting. */
   get length(): number {
     return this.#jobs.length
+  }
+
+  /**
+   * Runs a committed write's callback. One that throws is reported as a
+   * `GROUPSTORE_COMMIT_CALLBACK` warning (once per cause) and changes
+   * nothing else: the write committed, so it resolves, and the rest of its
+   * batch is announced too.
+   */
+  runCallback<T>(method: string, onCommit: (result: T) => void, result: T): void {
+    try {
+      onCommit(result)
+    } catch (err) {
+      this.#warnings.warn('GROUPSTORE_COMMIT_CALLBACK', `${method}: a commit callback threw: ${messageOf(err)}`)
+    }
+  }
+
+  /** Announces a committed write: its callback (see {@link runCallback}), then its promise resolves. */
+  settle(write: CommittedWrite, result: unknown): void {
+    if (write.onCommit !== undefined) this.runCallback(write.method, write.onCommit, result)
+    write.resolve(result)
   }
 
   /** The error for work asked of a closed backend, else undefined. */

@@ -7,7 +7,7 @@ import { PostgresQueries } from './postgres-queries.js'
 import type { PostgresSql, Rows, Statement } from './postgres-queries.js'
 import { beginSql, initialise } from './postgres-schema.js'
 import { rollback, Session } from './postgres-session.js'
-import { settleCommitted, WriteQueue } from '../write-queue.js'
+import { WriteQueue } from '../write-queue.js'
 
 /** Options the PostgreSQL backend takes from the store's options. */
 export interface PostgresBackendOptions {
@@ -262,7 +262,7 @@ export class PostgresBackend implements Backend {
         for (let i = 0; i < jobs.length; i++) {
           const job = jobs[i] as Job
           if (failures.has(i)) job.reject(this.error(job.method, failures.get(i)))
-          else settleCommitted(job, results[i])
+          else this.#queue.settle(job, results[i])
         }
         return
       } catch (caught) {
@@ -327,7 +327,7 @@ export class PostgresBackend implements Backend {
       await rollback(session)
       session.release(false)
       const cause = pgError(job.method, failure, this.#busyTimeout)
-      job.reject(new StoreError(`${cause.message} (so the transaction was rolled back)`, { cause: failure }))
+      job.reject(new StoreError(`${cause.message} (so the transaction was rolled back)`, { cause: failure }, cause.code))
       return
     }
     try {
@@ -340,7 +340,7 @@ export class PostgresBackend implements Backend {
       return
     }
     session.release(false)
-    settleCommitted(job, result)
+    this.#queue.settle(job, result)
   }
 
   error(method: string, err: unknown): unknown {

@@ -1,7 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError } from '../../errors.js'
 import type { Backend, BackendQueries, MaybePromise, WriteOptions } from '../backend.js'
-import { runCommitCallback, settleCommitted, WriteQueue } from '../write-queue.js'
+import { WriteQueue } from '../write-queue.js'
 import type { CommittedWrite } from '../write-queue.js'
 import { BatchRunner } from './sqlite-batch.js'
 import type { Op } from './sqlite-batch.js'
@@ -65,7 +65,11 @@ export class SqliteBackend implements Backend {
       db,
       this.#q,
       this.#txq,
-      { error: (method, err) => this.error(method, err), requeue: (ops) => this.#queue.requeue(ops) },
+      {
+        error: (method, err) => this.error(method, err),
+        requeue: (ops) => this.#queue.requeue(ops),
+        settle: (op, result) => this.#queue.settle(op, result),
+      },
       this.#memory,
       busyTimeout,
     )
@@ -173,7 +177,7 @@ export class SqliteBackend implements Backend {
       }
     }
     if (inline && this.#announcing === undefined) {
-      if (onCommit !== undefined) runCommitCallback(method, onCommit, result)
+      if (onCommit !== undefined) this.#queue.runCallback(method, onCommit, result)
       return Promise.resolve(result)
     }
     return new Promise<T>((resolve) => {
@@ -201,7 +205,7 @@ export class SqliteBackend implements Backend {
     const done = pending
       .then((value) => {
         if (!single) this.#runner.tx.commit.run()
-        if (onCommit !== undefined) runCommitCallback(method, onCommit, value)
+        if (onCommit !== undefined) this.#queue.runCallback(method, onCommit, value)
         return value
       })
       .catch((err: unknown) => {
@@ -216,7 +220,7 @@ export class SqliteBackend implements Backend {
   readonly #announce = (): void => {
     const list = this.#announcing as Committed[]
     this.#announcing = undefined
-    for (const c of list) settleCommitted(c, c.result)
+    for (const c of list) this.#queue.settle(c, c.result)
   }
 
   #enqueue<T>(
@@ -234,6 +238,8 @@ export class SqliteBackend implements Backend {
         new StoreError(
           `${method}: ${describeLocation(this.#location)} is corrupt (${this.#corrupt}); ` +
             'writes are refused so that the file stays as it is',
+          undefined,
+          'ERR_STORE_CORRUPT',
         ),
       )
     }

@@ -26,7 +26,6 @@
  */
 import type BetterSqlite3 from 'better-sqlite3'
 import type { BackendQueries, MaybePromise } from '../backend.js'
-import { settleCommitted } from '../write-queue.js'
 import type { CommittedWrite } from '../write-queue.js'
 import { isBusy } from './sqlite-errors.js'
 import type { SqliteQueries } from './sqlite-queries.js'
@@ -54,6 +53,8 @@ export interface BatchHost {
   error(method: string, err: unknown): unknown
   /** Puts ops back at the head of the queue, to run in the next batch. */
   requeue(ops: Op[]): void
+  /** Announces a committed op (the write queue's commit-callback policy). */
+  settle(op: Op, result: unknown): void
 }
 
 /** For how long after waiting for the write lock this connection yields it between batches. */
@@ -208,11 +209,11 @@ export class BatchRunner {
       return undefined
     }
     if (!(result instanceof Promise)) {
-      settleCommitted(op, result)
+      this.#host.settle(op, result)
       return undefined
     }
     return result.then(
-      (value) => settleCommitted(op, value),
+      (value) => this.#host.settle(op, value),
       (err: unknown) => op.reject(this.#host.error(op.method, err)),
     )
   }
@@ -399,7 +400,7 @@ class BatchTry {
     for (let i = 0; i < this.#ops.length; i++) {
       const op = this.#ops[i] as Op
       if (this.#failed[i] === true) op.reject(this.#results[i])
-      else settleCommitted(op, this.#results[i])
+      else runner.host.settle(op, this.#results[i])
     }
   }
 }

@@ -6,6 +6,7 @@
  */
 import Database from 'better-sqlite3'
 import { StoreError, wrapError } from '../../errors.js'
+import type { StoreErrorCode } from '../../errors.js'
 
 /** How messages name the database: its path, or the in-memory database. */
 export function describeLocation(location: string): string {
@@ -28,7 +29,8 @@ export class TransactionLost extends Error {}
 /**
  * A driver error as a StoreError naming `method` and, for conditions of the
  * file (corrupt, full disk, read-only, I/O), the database: a lock wait past
- * the timeout is named as such. Anything else, such as an error thrown by a transaction callback, passes
+ * the timeout is `ERR_STORE_BUSY`, a damaged file `ERR_STORE_CORRUPT`.
+ * Anything else, such as an error thrown by a transaction callback, passes
  * through unchanged.
  */
 export function sqliteError(method: string, err: unknown, busyTimeout: number, location: string): unknown {
@@ -39,10 +41,13 @@ export function sqliteError(method: string, err: unknown, busyTimeout: number, l
   const code = err.code
   const where = describeLocation(location)
   let message: string | undefined
+  let storeCode: StoreErrorCode = 'ERR_STORE'
   if (isBusy(err)) {
     message = `the database is locked by another connection (waited busyTimeout ${busyTimeout} ms)`
+    storeCode = 'ERR_STORE_BUSY'
   } else if (isCorrupt(err)) {
     message = `${where} is corrupt: ${err.message}`
+    storeCode = 'ERR_STORE_CORRUPT'
   } else if (code === 'SQLITE_FULL') {
     message = `cannot write ${where}: the disk is full (${err.message})`
   } else if (code.startsWith('SQLITE_READONLY')) {
@@ -53,7 +58,7 @@ export function sqliteError(method: string, err: unknown, busyTimeout: number, l
     message = `cannot open ${where}: ${err.message}`
   }
   if (message === undefined) return wrapError(method, err)
-  return new StoreError(`${method}: ${message}`, { cause: err })
+  return new StoreError(`${method}: ${message}`, { cause: err }, storeCode)
 }
 
 /** An error raised while opening `location`, as a StoreError naming the path. */
@@ -65,10 +70,11 @@ export function openError(location: string, err: unknown, busyTimeout: number): 
       return new StoreError(
         `Store.open: '${location}' is locked by another connection (waited busyTimeout ${busyTimeout} ms)`,
         { cause: err },
+        'ERR_STORE_BUSY',
       )
     }
     if (isCorrupt(err)) {
-      return new StoreError(`Store.open: '${location}' is not a database or is corrupt: ${detail}`, { cause: err })
+      return new StoreError(`Store.open: '${location}' is not a database or is corrupt: ${detail}`, { cause: err }, 'ERR_STORE_CORRUPT')
     }
     if (err.code === 'SQLITE_FULL' || err.code.startsWith('SQLITE_READONLY') || err.code.startsWith('SQLITE_IOERR')) {
       return sqliteError('Store.open', err, busyTimeout, location) as StoreError

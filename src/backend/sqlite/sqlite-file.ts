@@ -72,9 +72,9 @@ export function openDatabase(location: string, options: SqliteFileOptions): Bett
   }
 }
 
-/** The refusal of a foreign or damaged file. */
-function foreign(message: string, cause?: unknown): StoreError {
-  return new StoreError(`${METHOD}: ${message}`, cause === undefined ? undefined : { cause })
+/** The refusal of a foreign or damaged file (code ERR_STORE_CORRUPT). */
+function foreign(message: string): StoreError {
+  return new StoreError(`${METHOD}: ${message}`, undefined, 'ERR_STORE_CORRUPT')
 }
 
 /**
@@ -180,6 +180,8 @@ function quickCheck(db: BetterSqlite3.Database, location: string): void {
 function checkTables(db: BetterSqlite3.Database, location: string): string[] {
   // The first read of the schema fails on a file that is not a database.
   db.prepare('SELECT count(*) FROM sqlite_master').pluck().get()
+  const kind = db.prepare("SELECT type FROM sqlite_master WHERE name = 'kv'").pluck().get() as string | undefined
+  if (kind !== undefined && kind !== 'table') throw foreign(`'${location}' has ${kind === 'index' ? 'an' : 'a'} ${kind} named kv: not a groupstore database`)
   const columns = (db.prepare('PRAGMA table_info(kv)').all() as { name: string }[]).map((c) => c.name)
   if (columns.length === 0) return columns
   for (const needed of ['grp', 'key', 'value']) {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { messageOf, warnOnce } from '../../warnings.js'
+import { messageOf, Warnings } from '../../warnings.js'
 
 /** How often a subscribed backend checks whether another connection committed. */
 export const POLL_INTERVAL_MS = 50
@@ -28,6 +28,7 @@ export class ChangeListener {
   readonly #wakers = new Set<() => void>()
   #poller: NodeJS.Timeout | undefined
   #closed = false
+  readonly #warnings = new Warnings()
 
   constructor(host: PollHost) {
     this.#host = host
@@ -61,7 +62,7 @@ export class ChangeListener {
         try {
           wake()
         } catch (err) {
-          warnOnce('GROUPSTORE_SUBSCRIBER', `a change-log subscriber threw: ${messageOf(err)}`)
+          this.#warnings.warn('GROUPSTORE_SUBSCRIBER', `a change-log subscriber threw: ${messageOf(err)}`)
         }
       }
     }, POLL_INTERVAL_MS)
