@@ -10,7 +10,7 @@
  * @module
  */
 import { then } from './backend/backend.js'
-import type { Backend, BackendQueries, ChangeRecord, MaybePromise, NewChange } from './backend/backend.js'
+import type { Backend, ChangeRecord, MaybePromise, NewChange, WriteQueries } from './backend/backend.js'
 import { EventHub } from './events.js'
 import type { ChangeSource, StoreEvent, StoreEventType } from './events.js'
 
@@ -105,7 +105,7 @@ export class Feed implements ChangeSource {
    * since the last one published here (so that subscribers see every
    * revision in order). Without a log, answers them as they are.
    */
-  record(q: BackendQueries, changes: readonly NewChange[]): MaybePromise<Recorded> {
+  record(q: WriteQueries, changes: readonly NewChange[]): MaybePromise<Recorded> {
     if (!this.durable) return changes
     return then(q.appendChanges(changes), (first) => {
       // Revisions this store recorded earlier in the same batch are not missing;
@@ -211,7 +211,7 @@ export class Feed implements ChangeSource {
   }
 
   /** Inside the purge: prunes the log by age and count. */
-  prune(q: BackendQueries, now: number): MaybePromise<number> {
+  prune(q: WriteQueries, now: number): MaybePromise<number> {
     if (!this.durable) return 0
     return q.pruneChanges(now - this.#retention.maxAge, this.#retention.maxCount)
   }

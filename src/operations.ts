@@ -6,7 +6,7 @@
  * @module
  */
 import { then } from './backend/backend.js'
-import type { BackendQueries, MaybePromise, StoredValue, WriteOptions } from './backend/backend.js'
+import type { MaybePromise, ReadQueries, StoredValue, WriteOptions, WriteQueries } from './backend/backend.js'
 import { QuotaExceededError } from './errors.js'
 import type { StoreEventType } from './events.js'
 import type { Renderer } from './render.js'
@@ -62,18 +62,19 @@ export type Emit = (type: StoreEventType, group: string, key: string, value?: st
 export interface Executor {
   /** The error to reject with before any work (closed store, settled transaction, misuse). */
   refuse(method: string): Error | undefined
-  read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T>
+  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T>
   /** Runs an atomic write; the changes `fn` emits are recorded with it and published after commit. */
-  write<T>(method: string, fn: (q: BackendQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions): Promise<T>
+  write<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions): Promise<T>
   /** Removes an expired key found by a read, emitting `expire`. */
   expire(group: string, key: string, now: number): void
   now(): number
   readonly renderer: Renderer
 }
 
-const SINGLE: WriteOptions = { single: true }
-/** A quota check's reads, then the write. */
-const CHECKED: WriteOptions = { oneWrite: true }
+/** One key written, nothing else. */
+const POINT: WriteOptions = { kind: 'point' }
+/** A quota check's reads, then one key written. */
+const CHECKED: WriteOptions = { kind: 'checked' }
 const PAGE_SIZE = 256
 const MAX_LIMIT = 10_000
 /** The largest time a Date can hold; a TTL past it is refused. */
@@ -207,7 +208,7 @@ export abstract class Operations {
     }
     const g = this.#prefix + group
     if (this.#quota === undefined) {
-      return exec.write(method, (q, emit) => then(q.set(g, key, value, expiresAt), () => emit('set', g, key, value)), SINGLE)
+      return exec.write(method, (q, emit) => then(q.set(g, key, value, expiresAt), () => emit('set', g, key, value)), POINT)
     }
     return exec.write(
       method,
@@ -225,7 +226,7 @@ export abstract class Operations {
    * limit is reached: under it, the check is one count (and, with
    * `maxGroups`, one probe of the group).
    */
-  #checkQuota(q: BackendQueries, method: string, g: string, key: string, now: number): MaybePromise<void> {
+  #checkQuota(q: ReadQueries, method: string, g: string, key: string, now: number): MaybePromise<void> {
     const quota = this.#quota as Required<Quota>
     const groups = (): MaybePromise<void> => {
       if (quota.maxGroups <= 0) return
@@ -278,7 +279,7 @@ export abstract class Operations {
           emit('expire', g, key)
           return false
         }),
-      SINGLE,
+      POINT,
     )
   }
 
@@ -342,7 +343,7 @@ export abstract class Operations {
     )
   }
 
-  #readGroup<T>(method: string, group: unknown, fn: (q: BackendQueries, g: string, now: number) => MaybePromise<T>): Promise<T> {
+  #readGroup<T>(method: string, group: unknown, fn: (q: ReadQueries, g: string, now: number) => MaybePromise<T>): Promise<T> {
     const exec = this.#exec
     const refused = exec.refuse(method)
     if (refused !== undefined) return Promise.reject(refused)
@@ -356,7 +357,7 @@ export abstract class Operations {
     return exec.read(method, (q) => fn(q, g, now))
   }
 
-  #readPrefix<T>(method: string, prefix: unknown, fn: (q: BackendQueries, p: string, now: number) => MaybePromise<T>): Promise<T> {
+  #readPrefix<T>(method: string, prefix: unknown, fn: (q: ReadQueries, p: string, now: number) => MaybePromise<T>): Promise<T> {
     const exec = this.#exec
     const refused = exec.refuse(method)
     if (refused !== undefined) return Promise.reject(refused)

@@ -246,6 +246,8 @@ describe('postgres backend', { skip }, () => {
           seen.push({ text: statement.text, values })
           return Promise.resolve({ rows: [], rowCount: 0 })
         },
+        upsert: () => {},
+        append: () => 1,
       })
       const now = Date.now()
       await q.get('app:1', 'k1')

@@ -107,7 +107,7 @@ it('a transaction callback in a batch never runs twice: every write of that batc
       q.set('g', 'tx', '1', null)
     },
     undefined,
-    { transaction: true },
+    { kind: 'transaction' },
   )
   const half = backend.write('test.half', (q) => {
     runs.half++
@@ -198,7 +198,7 @@ it('in a batch, every query after SQLite rolled the transaction back is refused 
       }
     },
     undefined,
-    { transaction: true },
+    { kind: 'transaction' },
   )
   await Promise.allSettled([first, tx])
   assert.deepEqual(seen, ['TransactionLost', 'TransactionLost', 'TransactionLost'])

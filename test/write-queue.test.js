@@ -54,7 +54,7 @@ for (const b of backends) {
       const backend = await b.open(t)
       t.after(() => backend.close())
       const seen = warnings(t)
-      const kinds = [undefined, { single: true }, { single: true, inline: true }, { oneWrite: true }]
+      const kinds = [undefined, { kind: 'point' }, { kind: 'point', inline: true }, { kind: 'checked' }, { kind: 'multi' }]
       for (const [i, options] of kinds.entries()) {
         const result = await backend.write(
           'test.set',

@@ -72,26 +72,25 @@ export interface RangeOptions {
 }
 
 /**
- * Storage primitives. `now` is the caller's clock in Unix milliseconds: a row
- * is live while `expiresAt === null || expiresAt > now`. Prefixes are literal
- * (no wildcards) and must be served from the `(grp, key)` index.
+ * Storage primitives that only read: what {@link Backend.read} hands its
+ * function, so that a read cannot call a write (a compile-time error).
+ * `now` is the caller's clock in Unix milliseconds: a row is live while
+ * `expiresAt === null || expiresAt > now`. Prefixes are literal (no
+ * wildcards) and must be served from the `(grp, key)` index.
  */
-export interface BackendQueries {
+export interface ReadQueries {
   /** The row, live or expired, or undefined. */
   get(group: string, key: string): MaybePromise<StoredValue | undefined>
-  /** Inserts or replaces a row. */
-  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void>
-  /** Removes a row; answers what it held, or undefined when there was none. */
-  delete(group: string, key: string): MaybePromise<StoredValue | undefined>
-  /** Removes a row only if it has expired at `now`; true when it did. */
-  deleteExpired(group: string, key: string, now: number): MaybePromise<boolean>
-  /** Removes every row of a group; answers how many were live. */
-  deleteGroup(group: string, now: number): MaybePromise<number>
-  /** Removes every group whose name starts with prefix; answers those that held live keys. */
-  deletePrefix(prefix: string, now: number): MaybePromise<RemovedGroup[]>
   /** Live keys in a group. */
   count(group: string, now: number): MaybePromise<number>
-  /** Live keys in groups whose name starts with prefix. */
+  /**
+   * Live keys in groups whose name starts with prefix. A backend may keep
+   * counts per namespace (the group name up to its first `:`, the way
+   * scopes name groups) and answer from them for a prefix that ends with its
+   * only `:`: the groups starting with such a prefix are exactly those whose
+   * text up to the first `:` equals it, whoever wrote them, so the answer is
+   * the same as a scan's.
+   */
   countAll(prefix: string, now: number): MaybePromise<number>
   /** Distinct groups starting with prefix holding a live key, ascending. */
   groups(prefix: string, now: number): MaybePromise<string[]>
@@ -103,6 +102,27 @@ export interface BackendQueries {
   getAll(group: string, now: number): MaybePromise<Record<string, string>>
   /** Live pairs of a group in ascending key order. */
   range(group: string, now: number, options: RangeOptions): MaybePromise<[string, string][]>
+  /** Log entries with a revision greater than `after`, ascending, at most `limit`. */
+  readChanges(after: number, limit: number): MaybePromise<ChangeRecord[]>
+  /** The oldest retained and the latest committed revision. */
+  revisionRange(): MaybePromise<RevisionRange>
+}
+
+/**
+ * Every storage primitive, the reads and those that write: what
+ * {@link Backend.write} hands its function.
+ */
+export interface WriteQueries extends ReadQueries {
+  /** Inserts or replaces a row. */
+  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void>
+  /** Removes a row; answers what it held, or undefined when there was none. */
+  delete(group: string, key: string): MaybePromise<StoredValue | undefined>
+  /** Removes a row only if it has expired at `now`; true when it did. */
+  deleteExpired(group: string, key: string, now: number): MaybePromise<boolean>
+  /** Removes every row of a group; answers how many were live. */
+  deleteGroup(group: string, now: number): MaybePromise<number>
+  /** Removes every group whose name starts with prefix; answers those that held live keys. */
+  deletePrefix(prefix: string, now: number): MaybePromise<RemovedGroup[]>
   /** Physically removes expired rows; answers which. */
   purgeExpired(now: number): MaybePromise<ExpiredKey[]>
   /**
@@ -111,10 +131,6 @@ export interface BackendQueries {
    * assigned in commit order; a rolled-back write leaves none behind.
    */
   appendChanges(changes: readonly NewChange[]): MaybePromise<number>
-  /** Log entries with a revision greater than `after`, ascending, at most `limit`. */
-  readChanges(after: number, limit: number): MaybePromise<ChangeRecord[]>
-  /** The oldest retained and the latest committed revision. */
-  revisionRange(): MaybePromise<RevisionRange>
   /**
    * Deletes log entries older than timestamp `before`, keeping at least the
    * latest `keep`; answers how many were deleted.
@@ -122,30 +138,30 @@ export interface BackendQueries {
   pruneChanges(before: number, keep: number): MaybePromise<number>
 }
 
+/** Every query a backend implements: the {@link WriteQueries}. */
+export type BackendQueries = WriteQueries
+
+/**
+ * What a write is; how many statements it takes and whether it needs
+ * `BEGIN` is the backend's to decide (it knows its own queries, and whether
+ * the store appends each write's changes to its log in the same write):
+ * - `'point'`: writes one key with one write query (`set`, `delete`,
+ *   `deleteExpired`), nothing else;
+ * - `'checked'`: reads (a quota check), then writes one key as a point write;
+ * - `'multi'`: anything else the store itself writes (a group, a prefix,
+ *   the purge): atomic whatever it runs;
+ * - `'transaction'`: a transaction callback running the caller's code: it
+ *   may take long and act outside the queries, so a backend that runs
+ *   writes on several connections gives it one of its own for its whole
+ *   life, and never runs it twice (a failure that another write would retry
+ *   is surfaced instead).
+ */
+export type WriteKind = 'point' | 'checked' | 'multi' | 'transaction'
+
 /** What a write is, so the backend can pick the cheapest safe way to run it. */
 export interface WriteOptions {
-  /**
-   * The write issues exactly one statement, so it is atomic without an
-   * explicit transaction when it runs alone.
-   * @default false
-   */
-  single?: boolean
-  /**
-   * The write reads, then issues at most one statement that writes, last. It
-   * is atomic without an explicit transaction where no other connection can
-   * write between its statements (a private in-memory database).
-   * @default false
-   */
-  oneWrite?: boolean
-  /**
-   * `fn` is a transaction callback running the caller's code: it may take
-   * long and act outside the queries, so a backend that runs writes on
-   * several connections gives it one of its own for its whole life, and
-   * never runs it twice (a failure that another write would retry is
-   * surfaced instead).
-   * @default false
-   */
-  transaction?: boolean
+  /** See {@link WriteKind}. @default 'multi' */
+  kind?: WriteKind
   /**
    * `onCommit` runs none of the caller's code (nobody is subscribed to the
    * write's events), so a backend that commits the write during the call
@@ -179,11 +195,11 @@ export interface Backend {
    */
   subscribe(wake: () => void): () => void
   /** Runs a read. `method` names the public method in errors. */
-  read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T>
+  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T>
   /** Runs an atomic write (see the interface note). */
   write<T>(
     method: string,
-    fn: (q: BackendQueries) => MaybePromise<T>,
+    fn: (q: WriteQueries) => MaybePromise<T>,
     onCommit?: (result: T) => void,
     options?: WriteOptions,
   ): Promise<T>

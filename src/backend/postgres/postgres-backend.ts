@@ -1,9 +1,9 @@
 import type { ClientConfig, Pool, PoolClient } from 'pg'
 import { StoreError } from '../../errors.js'
-import type { Backend, BackendQueries, MaybePromise, WriteOptions } from '../backend.js'
+import type { Backend, MaybePromise, ReadQueries, WriteOptions, WriteQueries } from '../backend.js'
 import { isConflict, isConnectionLost, pgError } from './postgres-errors.js'
 import { ChangeListener } from './postgres-listener.js'
-import { PostgresQueries } from './postgres-queries.js'
+import { PostgresQueries, PostgresReadQueries } from './postgres-queries.js'
 import type { PostgresSql, Rows, Statement } from './postgres-queries.js'
 import { beginSql, initialise } from './postgres-schema.js'
 import { rollback, Session } from './postgres-session.js'
@@ -23,7 +23,7 @@ type PgModule = typeof import('pg')
 
 interface Job {
   method: string
-  fn: (q: BackendQueries) => MaybePromise<unknown>
+  fn: (q: WriteQueries) => MaybePromise<unknown>
   onCommit: ((result: unknown) => void) | undefined
   resolve: (value: unknown) => void
   reject: (reason: unknown) => void
@@ -87,7 +87,7 @@ export class PostgresBackend implements Backend {
   readonly #busyTimeout: number
   readonly #beginSql: string
   readonly #errors = new WeakSet<object>()
-  readonly #reader: PostgresQueries
+  readonly #reader: PostgresReadQueries
   readonly #listener: ChangeListener
   readonly #queue = new WriteQueue<Job>(() => this.#runNext())
   /** Settles once the last write issued outside a transaction has settled. */
@@ -98,7 +98,7 @@ export class PostgresBackend implements Backend {
     this.#sql = sql
     this.#busyTimeout = options.busyTimeout
     this.#beginSql = beginSql(sql, options)
-    this.#reader = new PostgresQueries(sql, { run: (s, v) => this.#poolQuery(s, v) })
+    this.#reader = new PostgresReadQueries(sql, { run: (s, v) => this.#poolQuery(s, v) })
     this.#listener = new ChangeListener(() => new pg.Client(config), sql.channel)
   }
 
@@ -142,7 +142,7 @@ export class PostgresBackend implements Backend {
     }
   }
 
-  async read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T> {
+  async read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T> {
     const refused = this.#queue.refuse(method)
     if (refused !== undefined) throw refused
     const barrier = this.#lastWrite
@@ -163,13 +163,13 @@ export class PostgresBackend implements Backend {
 
   write<T>(
     method: string,
-    fn: (q: BackendQueries) => MaybePromise<T>,
+    fn: (q: WriteQueries) => MaybePromise<T>,
     onCommit?: (result: T) => void,
     options?: WriteOptions,
   ): Promise<T> {
     const refused = this.#queue.refuse(method)
     if (refused !== undefined) return Promise.reject(refused)
-    const transaction = options?.transaction === true
+    const transaction = options?.kind === 'transaction'
     const settled = new Promise<T>((resolve, reject) => {
       this.#queue.push({
         method,

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
 import { prefixUpperBound } from '../backend.js'
 import type {
-  BackendQueries,
   ChangeRecord,
   ExpiredKey,
   MaybePromise,
@@ -9,7 +8,9 @@ import type {
   RangeOptions,
   RemovedGroup,
   RevisionRange,
+  ReadQueries,
   StoredValue,
+  WriteQueries,
 } from '../backend.js'
 
 /** A statement with the name it is prepared under on each connection. */
@@ -29,17 +30,20 @@ export interface Rows {
 /** Where statements run: the pool (reads) or one connection inside a transaction (writes). */
 export interface Runner {
   run(statement: Statement, values: unknown[]): Promise<Rows>
+}
+
+/** Where a write's statements run: one connection inside a write transaction. */
+export interface WriteRunner extends Runner {
   /**
-   * Writes only: upserts a row (strings already escaped), held back and sent
-   * with the next statement or the commit.
+   * Upserts a row (strings already escaped), held back and sent with the
+   * next statement or the commit.
    */
-  upsert?(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void>
+  upsert(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void>
   /**
-   * Writes only, under the table's write lock: appends changes (strings
-   * already escaped) to the log, held back like {@link upsert}; answers the
-   * first revision.
+   * Under the table's write lock: appends changes (strings already escaped)
+   * to the log, held back like {@link upsert}; answers the first revision.
    */
-  append?(changes: readonly NewChange[]): number
+  append(changes: readonly NewChange[]): number
 }
 
 /** Rows and changes held back by a write, sent in one statement. */
@@ -282,10 +286,10 @@ function ms(now: number): number {
 }
 
 /**
- * The storage primitives as statements on a {@link Runner}: the pool for
- * reads, one connection inside a transaction for writes.
+ * The storage primitives that read, as statements on a {@link Runner}: the
+ * pool for reads, or one connection inside a transaction.
  */
-export class PostgresQueries implements BackendQueries {
+export class PostgresReadQueries implements ReadQueries {
   readonly #sql: PostgresSql
   readonly #runner: Runner
 
@@ -303,47 +307,6 @@ export class PostgresQueries implements BackendQueries {
     const row = rows[0]
     if (row === undefined) return undefined
     return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
-  }
-
-  /** Inside a write: the upsert is held back by the write's runner (see {@link Runner.upsert}). */
-  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void> {
-    const g = encodeText(group)
-    const k = encodeText(key)
-    const v = encodeText(value)
-    if (this.#runner.upsert === undefined) throw new Error('set runs only inside a write')
-    return this.#runner.upsert(g, k, v, expiresAt)
-  }
-
-  async delete(group: string, key: string): Promise<StoredValue | undefined> {
-    const { rows } = await this.#run(this.#sql.delete, [encodeText(group), encodeText(key)])
-    const row = rows[0]
-    if (row === undefined) return undefined
-    return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
-  }
-
-  async deleteExpired(group: string, key: string, now: number): Promise<boolean> {
-    const { rowCount } = await this.#run(this.#sql.deleteExpired, [encodeText(group), encodeText(key), ms(now)])
-    return rowCount > 0
-  }
-
-  async deleteGroup(group: string, now: number): Promise<number> {
-    const { rows } = await this.#run(this.#sql.deleteGroup, [encodeText(group), ms(now)])
-    return num(rows[0]?.[0] ?? 0)
-  }
-
-  async deletePrefix(prefix: string, now: number): Promise<RemovedGroup[]> {
-    const params = prefixParams(prefix, ms(now))
-    const bounded = params.length === 3
-    const s = this.#sql.variant(
-      `deletePrefix:${bounded}`,
-      () =>
-        `WITH d AS (DELETE FROM ${this.#sql.kv} WHERE ${prefixCondition('grp', bounded)} RETURNING grp, expires_at), ` +
-        'g AS (SELECT grp, count(*) FILTER (WHERE expires_at IS NULL OR expires_at > $2) AS live FROM d GROUP BY grp) ' +
-        'SELECT grp, live FROM g WHERE live > 0 ORDER BY grp',
-      true,
-    )
-    const { rows } = await this.#run(s, params)
-    return rows.map((r) => ({ group: decodeText(r[0] as string), live: num(r[1]) }))
   }
 
   async count(group: string, now: number): Promise<number> {
@@ -417,29 +380,6 @@ export class PostgresQueries implements BackendQueries {
     return rows.map((r) => [decodeText(r[0] as string), decodeText(r[1] as string)])
   }
 
-  async purgeExpired(now: number): Promise<ExpiredKey[]> {
-    const { rows } = await this.#run(this.#sql.purge, [ms(now)])
-    return rows.map((r) => ({ group: decodeText(r[0] as string), key: decodeText(r[1] as string) }))
-  }
-
-  /**
-   * Appends changes to the log inside a write; answers the first revision.
-   * Only a write's runner can: it holds the table's write lock, so revisions
-   * follow commit order, and a rollback takes them back.
-   */
-  appendChanges(changes: readonly NewChange[]): number {
-    if (this.#runner.append === undefined) throw new Error('appendChanges runs only inside a write')
-    return this.#runner.append(
-      changes.map((c) => ({
-        type: c.type,
-        group: encodeText(c.group),
-        key: encodeText(c.key),
-        value: c.value === null ? null : encodeText(c.value),
-        timestamp: ms(c.timestamp),
-      })),
-    )
-  }
-
   /** Changes after revision `after`, ascending, at most `limit`. */
   async readChanges(after: number, limit: number): Promise<ChangeRecord[]> {
     const { rows } = await this.#run(this.#sql.readChanges, [after, limit])
@@ -458,6 +398,87 @@ export class PostgresQueries implements BackendQueries {
     const { rows } = await this.#run(this.#sql.revisionRange, [])
     const r = rows[0] ?? [null, 0]
     return { oldest: nullableNum(r[0]), latest: num(r[1] ?? 0) }
+  }
+}
+
+/**
+ * Every storage primitive, on one connection inside a write transaction
+ * (a {@link WriteRunner}), which holds back upserts and log entries.
+ */
+export class PostgresQueries extends PostgresReadQueries implements WriteQueries {
+  readonly #sql: PostgresSql
+  readonly #runner: WriteRunner
+
+  constructor(sql: PostgresSql, runner: WriteRunner) {
+    super(sql, runner)
+    this.#sql = sql
+    this.#runner = runner
+  }
+
+  #run(statement: Statement, values: unknown[]): Promise<Rows> {
+    return this.#runner.run(statement, values)
+  }
+
+  /** Inside a write: the upsert is held back by the write's runner (see {@link Runner.upsert}). */
+  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void> {
+    const g = encodeText(group)
+    const k = encodeText(key)
+    const v = encodeText(value)
+    return this.#runner.upsert(g, k, v, expiresAt)
+  }
+
+  async delete(group: string, key: string): Promise<StoredValue | undefined> {
+    const { rows } = await this.#run(this.#sql.delete, [encodeText(group), encodeText(key)])
+    const row = rows[0]
+    if (row === undefined) return undefined
+    return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
+  }
+
+  async deleteExpired(group: string, key: string, now: number): Promise<boolean> {
+    const { rowCount } = await this.#run(this.#sql.deleteExpired, [encodeText(group), encodeText(key), ms(now)])
+    return rowCount > 0
+  }
+
+  async deleteGroup(group: string, now: number): Promise<number> {
+    const { rows } = await this.#run(this.#sql.deleteGroup, [encodeText(group), ms(now)])
+    return num(rows[0]?.[0] ?? 0)
+  }
+
+  async deletePrefix(prefix: string, now: number): Promise<RemovedGroup[]> {
+    const params = prefixParams(prefix, ms(now))
+    const bounded = params.length === 3
+    const s = this.#sql.variant(
+      `deletePrefix:${bounded}`,
+      () =>
+        `WITH d AS (DELETE FROM ${this.#sql.kv} WHERE ${prefixCondition('grp', bounded)} RETURNING grp, expires_at), ` +
+        'g AS (SELECT grp, count(*) FILTER (WHERE expires_at IS NULL OR expires_at > $2) AS live FROM d GROUP BY grp) ' +
+        'SELECT grp, live FROM g WHERE live > 0 ORDER BY grp',
+      true,
+    )
+    const { rows } = await this.#run(s, params)
+    return rows.map((r) => ({ group: decodeText(r[0] as string), live: num(r[1]) }))
+  }
+
+  async purgeExpired(now: number): Promise<ExpiredKey[]> {
+    const { rows } = await this.#run(this.#sql.purge, [ms(now)])
+    return rows.map((r) => ({ group: decodeText(r[0] as string), key: decodeText(r[1] as string) }))
+  }
+
+  /**
+   * Appends changes to the log inside a write; answers the first revision.
+   * Only a write's runner can: it holds the table's write lock, so revisions
+   * follow commit order, and a rollback takes them back.
+   */
+  appendChanges(changes: readonly NewChange[]): number {
+    return this.#runner.append(
+      changes.map((c) => ({
+        type: c.type,
+        group: encodeText(c.group),
+        key: encodeText(c.key),
+        value: c.value === null ? null : encodeText(c.value),
+        timestamp: ms(c.timestamp),
+      })),
+    )
   }
 
   /** Deletes changes older than `before` (ms), keeping at least the latest `keep`; answers how many. */

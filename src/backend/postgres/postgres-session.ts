@@ -1,7 +1,7 @@
 import type { PoolClient } from 'pg'
 import type { MaybePromise, NewChange } from '../backend.js'
 import { PostgresQueries } from './postgres-queries.js'
-import type { Pending, PostgresSql, Rows, Runner, Statement } from './postgres-queries.js'
+import type { Pending, PostgresSql, Rows, Statement, WriteRunner } from './postgres-queries.js'
 
 /** Held-back writes past this many characters are sent at once rather than at commit. */
 const MAX_PENDING_CHARS = 4 << 20
@@ -19,7 +19,7 @@ const MAX_PENDING_CHARS = 4 << 20
  * commit that sends it; either way the whole transaction rolls back, as
  * PostgreSQL does after any failed statement.
  */
-export class Session implements Runner {
+export class Session implements WriteRunner {
   readonly client: PoolClient
   readonly queries: PostgresQueries
   readonly #sql: PostgresSql

@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError } from '../../errors.js'
-import type { Backend, BackendQueries, MaybePromise, WriteOptions } from '../backend.js'
+import type { Backend, MaybePromise, ReadQueries, WriteOptions, WriteQueries } from '../backend.js'
 import { WriteQueue } from '../write-queue.js'
 import type { CommittedWrite } from '../write-queue.js'
 import { BatchRunner } from './sqlite-batch.js'
@@ -13,7 +13,14 @@ import { SqliteQueries } from './sqlite-queries.js'
 
 
 /** Options the SQLite backend takes from the store's options. */
-export type SqliteBackendOptions = SqliteFileOptions
+export interface SqliteBackendOptions extends SqliteFileOptions {
+  /**
+   * The store appends each write's changes to the file's change log in the
+   * same write, so that every write runs at least two statements.
+   * @default true
+   */
+  changeLog?: boolean
+}
 
 const RESOLVED = Promise.resolve()
 
@@ -44,6 +51,8 @@ export class SqliteBackend implements Backend {
   readonly #queue = new WriteQueue<Op>(() => this.#runNext())
   /** A private in-memory database: no other connection, nothing to fsync. */
   readonly #memory: boolean
+  /** Every write also appends to the change log: none is one statement. */
+  readonly #logged: boolean
   /**
    * Writes committed during their call (see {@link SqliteBackend.write}) whose
    * commit callbacks and promises wait for the next microtask; undefined when none.
@@ -53,10 +62,12 @@ export class SqliteBackend implements Backend {
   #corrupt: string | undefined
   readonly #listener: ChangeListener
 
-  private constructor(db: BetterSqlite3.Database, busyTimeout: number, location: string) {
+  private constructor(db: BetterSqlite3.Database, options: SqliteBackendOptions, location: string) {
+    const busyTimeout = options.busyTimeout
     this.#db = db
     this.#memory = location === ':memory:'
     this.changeLog = !this.#memory
+    this.#logged = this.changeLog && options.changeLog !== false
     this.#busyTimeout = busyTimeout
     this.#location = location
     this.#q = new SqliteQueries(db)
@@ -98,14 +109,14 @@ export class SqliteBackend implements Backend {
    * write, so a damaged file is not written to.
    */
   static open(location: string, options: SqliteBackendOptions): SqliteBackend {
-    return new SqliteBackend(openDatabase(location, options), options.busyTimeout, location)
+    return new SqliteBackend(openDatabase(location, options), options, location)
   }
 
   #idle(): boolean {
     return !this.#queue.busy && this.#queue.length === 0 && this.#announcing === undefined
   }
 
-  read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T> {
+  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T> {
     if (this.#idle()) {
       try {
         return Promise.resolve(this.#runner.outside(fn))
@@ -116,12 +127,26 @@ export class SqliteBackend implements Backend {
     return this.#enqueue(false, false, false, method, fn, undefined)
   }
 
+  /**
+   * How a write runs follows from its kind and from whether the store logs
+   * its changes (`#logged`: then every write is two statements or more):
+   * - a point write without the log is one statement: alone in a queue
+   *   batch, it runs in autocommit, without BEGIN;
+   * - a checked write without the log reads, then runs one statement that
+   *   writes, last: atomic without BEGIN where no other connection can write
+   *   between them (a private in-memory database);
+   * - anything else runs inside BEGIN … COMMIT.
+   * A write run without BEGIN that issues a second statement that writes is
+   * refused at that statement (`NotAtomic`), so that a wrong kind shows in
+   * tests rather than as a half-applied write.
+   */
   write<T>(
     method: string,
-    fn: (q: BackendQueries) => MaybePromise<T>,
+    fn: (q: WriteQueries) => MaybePromise<T>,
     onCommit?: (result: T) => void,
     options?: WriteOptions,
   ): Promise<T> {
+    const kind = options?.kind ?? 'multi'
     // On a private in-memory database there is no fsync to share, so a write
     // finding nothing queued runs now: one statement as it is, several in a
     // transaction of their own. Its callback and promise wait for one
@@ -131,23 +156,24 @@ export class SqliteBackend implements Backend {
     // callback runs none of the caller's code (`inline`), it runs at once.
     if (
       this.#memory &&
-      options?.transaction !== true &&
+      kind !== 'transaction' &&
       !this.#queue.busy &&
       this.#queue.length === 0 &&
       !this.#queue.closed &&
       this.#corrupt === undefined
     ) {
-      const alone = options?.single === true || options?.oneWrite === true
+      const alone = (kind === 'point' || kind === 'checked') && !this.#logged
       return this.#runNow(method, fn, onCommit, alone, options?.inline === true)
     }
-    return this.#enqueue(true, options?.single === true, options?.transaction === true, method, fn, onCommit)
+    const single = kind === 'point' && !this.#logged
+    return this.#enqueue(true, single, kind === 'transaction', method, fn, onCommit)
   }
 
   #runNow<T>(
     method: string,
-    fn: (q: BackendQueries) => MaybePromise<T>,
+    fn: (q: WriteQueries) => MaybePromise<T>,
     onCommit: ((result: T) => void) | undefined,
-    /** Atomic without a transaction: one statement that writes, last (see WriteOptions). */
+    /** Atomic without a transaction: one statement that writes, last (see write). */
     single: boolean,
     inline: boolean,
   ): Promise<T> {
@@ -155,7 +181,8 @@ export class SqliteBackend implements Backend {
     let result: MaybePromise<T>
     try {
       if (single) {
-        this.#q.writing = true
+        this.#q.alone = true
+        this.#q.writes = 0
         result = fn(this.#q)
       } else {
         tx.begin.run()
@@ -165,7 +192,7 @@ export class SqliteBackend implements Backend {
       if (!single) this.#runner.rollback()
       return Promise.reject(this.error(method, err))
     } finally {
-      this.#q.writing = false
+      this.#q.alone = false
     }
     if (result instanceof Promise) return this.#finishLater(method, result, onCommit, single)
     if (!single) {
@@ -228,7 +255,7 @@ export class SqliteBackend implements Backend {
     single: boolean,
     transaction: boolean,
     method: string,
-    fn: (q: BackendQueries) => MaybePromise<T>,
+    fn: (q: WriteQueries) => MaybePromise<T>,
     onCommit: ((result: T) => void) | undefined,
   ): Promise<T> {
     const refused = this.#queue.refuse(method)

@@ -25,7 +25,7 @@
  * @module
  */
 import type BetterSqlite3 from 'better-sqlite3'
-import type { BackendQueries, MaybePromise } from '../backend.js'
+import type { MaybePromise, WriteQueries } from '../backend.js'
 import type { CommittedWrite } from '../write-queue.js'
 import { isBusy } from './sqlite-errors.js'
 import type { SqliteQueries } from './sqlite-queries.js'
@@ -33,7 +33,7 @@ import type { SqliteQueries } from './sqlite-queries.js'
 /** An operation waiting in the SQLite backend's queue. */
 export interface Op extends CommittedWrite {
   readonly write: boolean
-  /** A write of one statement: atomic alone, without BEGIN. */
+  /** A write of one statement (see SqliteBackend.write): atomic alone, without BEGIN. */
   readonly single: boolean
   /** A transaction callback: never run twice, so always under a savepoint in a batch. */
   readonly transaction: boolean
@@ -43,7 +43,7 @@ export interface Op extends CommittedWrite {
    * autocommit (it found the write lock taken).
    */
   careful: boolean
-  readonly fn: (q: BackendQueries) => MaybePromise<unknown>
+  readonly fn: (q: WriteQueries) => MaybePromise<unknown>
   readonly reject: (reason: unknown) => void
 }
 
@@ -196,7 +196,13 @@ export class BatchRunner {
   #runAlone(op: Op): Promise<void> | undefined {
     let result: MaybePromise<unknown>
     try {
-      result = op.write ? op.fn(this.#q) : this.outside(op.fn)
+      if (op.write) {
+        this.#q.alone = true
+        this.#q.writes = 0
+        result = op.fn(this.#q)
+      } else {
+        result = this.outside(op.fn)
+      }
     } catch (err) {
       if (op.write && isBusy(err) && !this.#memory) {
         // Another connection holds the write lock: wait for it as a batch
@@ -207,6 +213,8 @@ export class BatchRunner {
       }
       op.reject(this.#host.error(op.method, err))
       return undefined
+    } finally {
+      this.#q.alone = false
     }
     if (!(result instanceof Promise)) {
       this.#host.settle(op, result)

@@ -98,6 +98,11 @@ export function repairCounts(db: BetterSqlite3.Database): void {
 /**
  * True when the groups starting with `prefix` are exactly one namespace's
  * (the prefix ends with its only `:`), so that its count answers for them.
+ * This is not a guess that the caller is a scope: the counts are keyed by
+ * each group's text up to its first `:`, and the groups starting with such
+ * a prefix are exactly those whose text up to the first `:` equals it,
+ * whoever wrote them (a scope, the store, go-store or plain SQL). So
+ * `countAll` answers the same from the count as from a scan.
  */
 export function isNamespace(prefix: string): boolean {
   const colon = prefix.indexOf(':')

@@ -27,6 +27,13 @@ export function isCorrupt(err: unknown): boolean {
 export class TransactionLost extends Error {}
 
 /**
+ * A second statement that writes in a write run on its own, outside a
+ * transaction: the write was declared a point write but is not one, and its
+ * statements would not be atomic. Refused before it runs.
+ */
+export class NotAtomic extends Error {}
+
+/**
  * A driver error as a StoreError naming `method` and, for conditions of the
  * file (corrupt, full disk, read-only, I/O), the database: a lock wait past
  * the timeout is `ERR_STORE_BUSY`, a damaged file `ERR_STORE_CORRUPT`.
@@ -36,6 +43,12 @@ export class TransactionLost extends Error {}
 export function sqliteError(method: string, err: unknown, busyTimeout: number, location: string): unknown {
   if (err instanceof TransactionLost) {
     return new StoreError(`${method}: the transaction was rolled back by SQLite after an earlier error; nothing of it was committed`)
+  }
+  if (err instanceof NotAtomic) {
+    return new StoreError(
+      `${method}: a write declared as one statement ran a second outside a transaction; the second was refused, ` +
+        'the first stands (a bug: please report it)',
+    )
   }
   if (!(err instanceof Database.SqliteError)) return err
   const code = err.code

@@ -1,7 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import { prefixUpperBound } from '../backend.js'
 import type {
-  BackendQueries,
   ChangeRecord,
   ExpiredKey,
   NewChange,
@@ -9,9 +8,10 @@ import type {
   RemovedGroup,
   RevisionRange,
   StoredValue,
+  WriteQueries,
 } from '../backend.js'
 import { hasCounts, isNamespace, makeCounts, NAMESPACE_TABLE } from './sqlite-counts.js'
-import { TransactionLost } from './sqlite-errors.js'
+import { NotAtomic, TransactionLost } from './sqlite-errors.js'
 
 type Db = BetterSqlite3.Database
 type Statement = BetterSqlite3.Statement
@@ -144,7 +144,7 @@ function bounds(prefix: string): { lo: string; hi?: string } {
  * half of itself, so that one refuses every query once the transaction is
  * gone.
  */
-export class SqliteQueries implements BackendQueries {
+export class SqliteQueries implements WriteQueries {
   readonly #db: Db
   readonly #inTransactionOnly: boolean
   /**
@@ -160,11 +160,13 @@ export class SqliteQueries implements BackendQueries {
   /** The namespace count, once the database keeps counts (see sqlite-counts). */
   #countNamespaceLive: Statement | undefined
   /**
-   * True while a write runs outside a transaction (on a private in-memory
-   * database, see SqliteBackend): like a write transaction, it may make the
-   * namespace counts, in a transaction of their own.
+   * True while a write runs on its own, outside any transaction (a point or
+   * checked write, see SqliteBackend.write): it may run one statement that
+   * writes, no more (a second is refused: the two would not be atomic), and,
+   * like a write transaction, may make the namespace counts, in a
+   * transaction of their own. The backend clears {@link writes} when it sets it.
    */
-  writing = false
+  alone = false
   readonly #deleteGroup: Statement
   readonly #groupExists: Statement
   readonly #getAll: Statement
@@ -207,6 +209,12 @@ export class SqliteQueries implements BackendQueries {
     if (this.#inTransactionOnly && !this.#db.inTransaction) throw new TransactionLost()
   }
 
+  /** Before a statement that writes: {@link #check}, and one statement only for a write {@link alone}. */
+  #beforeWrite(): void {
+    if (this.#inTransactionOnly && !this.#db.inTransaction) throw new TransactionLost()
+    if (this.alone && this.writes > 0 && !this.#db.inTransaction) throw new NotAtomic()
+  }
+
   #variant(name: string, sql: string, pluck: boolean): Statement {
     let stmt = this.#variants.get(name)
     if (stmt === undefined) {
@@ -229,27 +237,27 @@ export class SqliteQueries implements BackendQueries {
   }
 
   set(group: string, key: string, value: string, expiresAt: number | null): void {
-    this.#check()
+    this.#beforeWrite()
     this.#set.run(group, key, value, expiresAt)
     this.writes++
   }
 
   delete(group: string, key: string): StoredValue | undefined {
-    this.#check()
+    this.#beforeWrite()
     const row = this.#delete.get(group, key) as StoredValue | undefined
     this.writes++
     return row
   }
 
   deleteExpired(group: string, key: string, now: number): boolean {
-    this.#check()
+    this.#beforeWrite()
     const deleted = this.#deleteExpired.run(group, key, now).changes > 0
     this.writes++
     return deleted
   }
 
   deleteGroup(group: string, now: number): number {
-    this.#check()
+    this.#beforeWrite()
     const live = this.#countGroupLive.get({ grp: group, now }) as number
     this.#deleteGroup.run(group)
     this.writes++
@@ -257,7 +265,7 @@ export class SqliteQueries implements BackendQueries {
   }
 
   deletePrefix(prefix: string, now: number): RemovedGroup[] {
-    this.#check()
+    this.#beforeWrite()
     const select = this.#prefixed('prefixGroups', SQL.prefixGroups, prefix, false)
     const removed = (select.stmt.all({ ...select.b, now }) as RemovedGroup[]).filter((g) => g.live > 0)
     const del = this.#prefixed('deletePrefix', SQL.deletePrefix, prefix, false)
@@ -299,7 +307,7 @@ export class SqliteQueries implements BackendQueries {
     if (this.#countNamespaceLive !== undefined) return this.#countNamespaceLive
     if (!hasCounts(this.#db)) {
       if (this.#db.inTransaction) makeCounts(this.#db)
-      else if (this.writing) this.#db.transaction(() => makeCounts(this.#db)).immediate()
+      else if (this.alone) this.#db.transaction(() => makeCounts(this.#db)).immediate()
       else return undefined
     }
     this.#countNamespaceLive = this.#db.prepare(SQL.countNamespaceLive).pluck()
@@ -366,17 +374,18 @@ export class SqliteQueries implements BackendQueries {
   }
 
   purgeExpired(now: number): ExpiredKey[] {
-    this.#check()
+    this.#beforeWrite()
     const rows = this.#purge.all(now) as { grp: string; key: string }[]
     this.writes++
     return rows.map((r) => ({ group: r.grp, key: r.key }))
   }
 
   appendChanges(changes: readonly NewChange[]): number {
-    this.#check()
+    this.#beforeWrite()
     let first = 0
     for (let i = 0; i < changes.length; i++) {
       const c = changes[i] as NewChange
+      if (i > 0) this.#beforeWrite()
       const revision = Number(this.#appendChange.run(c.type, c.group, c.key, c.value, c.timestamp).lastInsertRowid)
       this.writes++
       if (i === 0) first = revision
@@ -395,7 +404,7 @@ export class SqliteQueries implements BackendQueries {
   }
 
   pruneChanges(before: number, keep: number): number {
-    this.#check()
+    this.#beforeWrite()
     const pruned = this.#pruneChanges.run(keep, before).changes
     this.writes++
     return pruned
