@@ -79,8 +79,6 @@ export interface ChangeSource {
   readonly delivered: number
   /** Events after `after`, ascending, at most `limit`; fewer when the log holds no more. */
   read(after: number, limit: number): Promise<StoreEvent[]>
-  /** True when events can be read back (a change log or an in-process history). */
-  readonly replayable: boolean
 }
 
 /** True when `event` matches `watch(group, key)`, `*` being a wildcard. */
@@ -144,8 +142,7 @@ class FeedWatcher implements Watcher {
     this.#onClose = onClose
     this.#signal = options.signal
     this.#seen = options.since
-    this.#behind = options.since !== undefined && source.replayable
-    if (options.since !== undefined && !source.replayable) this.#seen = source.delivered
+    this.#behind = options.since !== undefined
     options.signal?.addEventListener('abort', this.#abort, { once: true })
   }
 
@@ -174,13 +171,8 @@ class FeedWatcher implements Watcher {
       this.#buffer.push(seen)
       return
     }
-    if (this.#source.replayable) {
-      // Full: stop taking live events and read the rest back when asked.
-      this.#behind = true
-    } else {
-      this.#seen = event.revision
-      this.#dropped++
-    }
+    // Full: stop taking live events and read the rest back when asked.
+    this.#behind = true
   }
 
   /** The event with the pending gap count attached, if any. */

@@ -95,10 +95,6 @@ export class Feed implements ChangeSource {
     return this.#delivered
   }
 
-  get replayable(): boolean {
-    return true
-  }
-
   /**
    * Inside a write: appends the write's changes to the log and answers them
    * with their revisions, preceded by changes other connections committed
