@@ -10,7 +10,7 @@ import { describe } from 'node:test'
  *   process, for the tests that spawn one; without it those tests are skipped
  * @property {string | false} [skip] a reason to skip the whole suite, shown in the output
  * @property {{ changeLog?: boolean }} [capabilities] what the backend supports beyond the
- *   contract's core: a file on disk; a durable change log (kv_changes) that prunes by retention
+ *   contract's core: a durable change log (kv_changes) that prunes by retention
  */
 
 const suites = [

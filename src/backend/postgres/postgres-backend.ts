@@ -1,12 +1,13 @@
-import type { ClientConfig, Pool, PoolClient } from 'pg'
+import type { ClientConfig, Pool } from 'pg'
 import { StoreError } from '../../errors.js'
 import type { Backend, MaybePromise, ReadQueries, WriteOptions, WriteQueries } from '../backend.js'
+import { BatchRunner, MAX_ATTEMPTS, pause } from './postgres-batch.js'
+import type { Job } from './postgres-batch.js'
 import { isConflict, isConnectionLost, pgError } from './postgres-errors.js'
 import { ChangeListener } from './postgres-listener.js'
 import { PostgresQueries, PostgresReadQueries } from './postgres-queries.js'
 import type { PostgresSql, Rows, Statement } from './postgres-queries.js'
 import { beginSql, initialise } from './postgres-schema.js'
-import { rollback, Session } from './postgres-session.js'
 import { WriteQueue } from '../write-queue.js'
 
 /** Options the PostgreSQL backend takes from the store's options. */
@@ -21,18 +22,6 @@ export interface PostgresBackendOptions {
 
 type PgModule = typeof import('pg')
 
-interface Job {
-  method: string
-  fn: (q: WriteQueries) => MaybePromise<unknown>
-  onCommit: ((result: unknown) => void) | undefined
-  resolve: (value: unknown) => void
-  reject: (reason: unknown) => void
-  /** A transaction callback: runs alone and is never run twice. */
-  transaction: boolean
-}
-
-/** Attempts of an operation that failed in a way that is safe to retry. */
-const MAX_ATTEMPTS = 4
 /** Most writes committed together in one transaction. */
 const MAX_BATCH = 256
 
@@ -53,11 +42,6 @@ async function loadPg(): Promise<PgModule> {
     }
     throw new StoreError(`Store.open: cannot load the 'pg' package: ${(err as Error).message}`, { cause: err })
   }
-}
-
-/** The wait before attempt `attempt + 1`; it keeps the process alive, as the pending operation should. */
-function pause(attempt: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt))
 }
 
 /**
@@ -85,7 +69,7 @@ export class PostgresBackend implements Backend {
   readonly #pool: Pool
   readonly #sql: PostgresSql
   readonly #busyTimeout: number
-  readonly #beginSql: string
+  readonly #runner: BatchRunner
   readonly #errors = new WeakSet<object>()
   readonly #reader: PostgresReadQueries
   readonly #listener: ChangeListener
@@ -97,7 +81,10 @@ export class PostgresBackend implements Backend {
     this.#pool = pool
     this.#sql = sql
     this.#busyTimeout = options.busyTimeout
-    this.#beginSql = beginSql(sql, options)
+    this.#runner = new BatchRunner(pool, sql, beginSql(sql, options), options.busyTimeout, this.#errors, {
+      error: (method, err) => this.error(method, err),
+      settle: (job, result) => this.#queue.settle(job, result),
+    })
     this.#reader = new PostgresReadQueries(sql, { run: (s, v) => this.#poolQuery(s, v) })
     this.#listener = new ChangeListener(() => new pg.Client(config), sql.channel)
   }
@@ -197,150 +184,11 @@ export class PostgresBackend implements Backend {
 
   /** The queue's step: a transaction callback alone, else the writes up to the next one (at most MAX_BATCH) in one batch. */
   #runNext(): Promise<void> {
-    if (this.#queue.peek()?.transaction === true) return this.#runTransaction(this.#queue.take(1)[0] as Job)
+    if (this.#queue.peek()?.transaction === true) return this.#runner.runTransaction(this.#queue.take(1)[0] as Job)
     const batch = this.#queue.take(MAX_BATCH)
     const at = batch.findIndex((job) => job.transaction)
     if (at >= 0) this.#queue.requeue(batch.splice(at))
-    return this.#runBatch(batch)
-  }
-
-  /** A pooled connection with the store's write lock taken in a fresh transaction. */
-  async #begin(): Promise<Session> {
-    let client: PoolClient
-    try {
-      client = await this.#pool.connect()
-    } catch (err) {
-      if (err !== null && typeof err === 'object') this.#errors.add(err)
-      throw err
-    }
-    const session = new Session(client, this.#sql, this.#errors)
-    try {
-      if (!(await session.begin(this.#beginSql))) {
-        const busy = Object.assign(new Error('the write lock is held by another connection'), { code: '55P03' })
-        this.#errors.add(busy)
-        throw busy
-      }
-    } catch (err) {
-      await rollback(session)
-      session.release(isConnectionLost(err))
-      throw err
-    }
-    return session
-  }
-
-  /**
-   * Runs internal writes in one transaction. On a failure that rolled the
-   * transaction back (dropped connection, serialisation failure) the batch
-   * runs again; when one write's statement fails, the others run again
-   * alone so that it fails alone.
-   */
-  async #runBatch(jobs: Job[]): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      let session: Session | undefined
-      let committing = false
-      try {
-        session = await this.#begin()
-        const results: unknown[] = new Array(jobs.length)
-        const failures = new Map<number, unknown>()
-        for (let i = 0; i < jobs.length; i++) {
-          const job = jobs[i] as Job
-          session.wrote = false
-          try {
-            results[i] = await job.fn(session.queries)
-          } catch (err) {
-            // A statement failed (PostgreSQL has aborted the transaction), or the write threw after
-            // changing rows: nothing of this batch can commit. Otherwise the write fails alone.
-            if (session.failure !== undefined || session.wrote) throw new SplitBatch(err)
-            failures.set(i, err)
-          }
-          if (session.failure !== undefined) throw new SplitBatch(session.failure)
-        }
-        committing = true
-        await session.commit()
-        session.release(false)
-        session = undefined
-        for (let i = 0; i < jobs.length; i++) {
-          const job = jobs[i] as Job
-          if (failures.has(i)) job.reject(this.error(job.method, failures.get(i)))
-          else this.#queue.settle(job, results[i])
-        }
-        return
-      } catch (caught) {
-        const split = caught instanceof SplitBatch
-        const err = split ? caught.error : caught
-        const driver = err !== null && typeof err === 'object' && this.#errors.has(err)
-        const lost = driver && isConnectionLost(err)
-        if (session !== undefined) {
-          // After a failed statement (or COMMIT answered with an error) the transaction is aborted.
-          if (!lost) await rollback(session)
-          session.release(lost)
-        }
-        if (lost && committing) {
-          // COMMIT was sent: it may have been applied. Never guess, never run the writes twice.
-          for (const job of jobs) job.reject(pgError(job.method, err, this.#busyTimeout, true))
-          return
-        }
-        // Rolled back for sure, by a conflict or a dropped connection: run the whole batch again.
-        if (driver && (lost || isConflict(err)) && attempt < MAX_ATTEMPTS) {
-          await pause(attempt)
-          continue
-        }
-        if (jobs.length > 1 && (split || (committing && driver)) && !lost && !isConflict(err)) {
-          // One write's statement failed: run each alone so that it fails alone.
-          for (const job of jobs) await this.#runBatch([job])
-          return
-        }
-        for (const job of jobs) job.reject(driver ? pgError(job.method, err, this.#busyTimeout) : err)
-        return
-      }
-    }
-  }
-
-  /** Runs a transaction callback on a connection of its own, once. */
-  async #runTransaction(job: Job): Promise<void> {
-    let session: Session | undefined
-    for (let attempt = 1; session === undefined; attempt++) {
-      try {
-        session = await this.#begin()
-      } catch (err) {
-        // The callback has not started: a dropped connection is retried.
-        if (this.#errors.has(err as object) && (isConnectionLost(err) || isConflict(err)) && attempt < MAX_ATTEMPTS) {
-          await pause(attempt)
-          continue
-        }
-        job.reject(this.error(job.method, err))
-        return
-      }
-    }
-    let result: unknown
-    try {
-      result = await job.fn(session.queries)
-    } catch (err) {
-      await rollback(session)
-      session.release(false)
-      job.reject(this.error(job.method, err))
-      return
-    }
-    if (session.failure !== undefined) {
-      // PostgreSQL aborts a transaction at its first failed statement, even one the callback caught.
-      const failure = session.failure
-      await rollback(session)
-      session.release(false)
-      const cause = pgError(job.method, failure, this.#busyTimeout)
-      job.reject(new StoreError(`${cause.message} (so the transaction was rolled back)`, { cause: failure }, cause.code))
-      return
-    }
-    try {
-      await session.commit()
-    } catch (err) {
-      const lost = isConnectionLost(err)
-      if (!lost) await rollback(session)
-      session.release(lost)
-      job.reject(pgError(job.method, err, this.#busyTimeout, lost))
-      return
-    }
-    session.release(false)
-    this.#queue.settle(job, result)
+    return this.#runner.runBatch(batch)
   }
 
   error(method: string, err: unknown): unknown {
@@ -365,12 +213,3 @@ export class PostgresBackend implements Backend {
     await this.#pool.end()
   }
 }
-
-/** A batch to abandon: `error` made the transaction unusable. */
-class SplitBatch {
-  readonly error: unknown
-  constructor(error: unknown) {
-    this.error = error
-  }
-}
-
