@@ -296,14 +296,16 @@ class BatchTry {
         if (guarded) tx.savepoint.run()
         result = op.fn(txq)
       } catch (err) {
-        if (!this.fail(i, guarded, before, err)) return undefined
+        this.fail(i, guarded, before, err)
+        if (this.state !== 'running') return undefined
         continue
       }
       if (result instanceof Promise) return this.#later(i, guarded, before, result)
       try {
         if (guarded) tx.release.run()
       } catch (err) {
-        if (!this.fail(i, guarded, before, err)) return undefined
+        this.fail(i, guarded, before, err)
+        if (this.state !== 'running') return undefined
         continue
       }
       this.#results[i] = result
@@ -317,24 +319,28 @@ class BatchTry {
       (value) => {
         try {
           if (guarded) this.#runner.tx.release.run()
+          this.#results[i] = value
         } catch (err) {
-          return this.fail(i, guarded, before, err) ? this.run(i + 1) : undefined
+          this.fail(i, guarded, before, err)
         }
-        this.#results[i] = value
-        return this.run(i + 1)
+        return this.state === 'running' ? this.run(i + 1) : undefined
       },
-      (err: unknown) => (this.fail(i, guarded, before, err) ? this.run(i + 1) : undefined),
+      (err: unknown) => {
+        this.fail(i, guarded, before, err)
+        return this.state === 'running' ? this.run(i + 1) : undefined
+      },
     )
   }
 
   /**
-   * Records that op `i` failed; answers false when the try stops there. The
-   * rerun rule: an unguarded write of a shared batch that wrote before it
-   * failed (`txq.writes` grew) rolls the batch back and requeues it whole,
-   * that op careful. Else the op fails alone: its savepoint is rolled back,
-   * or it wrote nothing. When the transaction is gone, the try is abandoned.
+   * Records that op `i` failed; the try goes on while its state stays
+   * `running`. The rerun rule: an unguarded write of a shared batch that
+   * wrote before it failed (`txq.writes` grew) rolls the batch back and
+   * requeues it whole, that op careful (state `rerun`). Else the op fails
+   * alone: its savepoint is rolled back, or it wrote nothing. When the
+   * transaction is gone, the try is abandoned (state `lost`).
    */
-  fail(i: number, guarded: boolean, writesBefore: number, err: unknown): boolean {
+  fail(i: number, guarded: boolean, writesBefore: number, err: unknown): void {
     const runner = this.#runner
     const op = this.#ops[i] as Op
     if (runner.db.inTransaction && this.#shared && !guarded && runner.txq.writes > writesBefore) {
@@ -342,7 +348,7 @@ class BatchTry {
       op.careful = true
       runner.host.requeue(this.#ops)
       this.state = 'rerun'
-      return false
+      return
     }
     this.#results[i] = runner.host.error(op.method, err)
     this.#failed[i] = true
@@ -352,13 +358,12 @@ class BatchTry {
           runner.tx.rollbackTo.run()
           runner.tx.release.run()
         }
-        return true
+        return
       } catch {
         runner.rollback()
       }
     }
     this.abandon(i, err)
-    return false
   }
 
   /**
