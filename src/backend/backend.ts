@@ -132,10 +132,13 @@ export interface WriteQueries extends ReadQueries {
    */
   appendChanges(changes: readonly NewChange[]): MaybePromise<number>
   /**
-   * Deletes log entries older than timestamp `before`, keeping at least the
-   * latest `keep`; answers how many were deleted.
+   * Deletes the log entries older than timestamp `before` or not among the
+   * latest `keep` (a backend whose log holds its latest revision keeps its
+   * newest entry whatever `keep` says); answers how many were deleted. With
+   * `limit`, looks only at the `limit` oldest revisions, so that pruning
+   * while writes happen is a short delete whatever the log holds.
    */
-  pruneChanges(before: number, keep: number): MaybePromise<number>
+  pruneChanges(before: number, keep: number, limit?: number): MaybePromise<number>
 }
 
 /** Every query a backend implements: the {@link WriteQueries}. */

@@ -10,7 +10,7 @@ import { openDatabase } from './sqlite-file.js'
 import type { SqliteFileOptions } from './sqlite-file.js'
 import { ChangeListener } from './sqlite-listener.js'
 import { SqliteQueries } from './sqlite-queries.js'
-
+import { WalLimit } from './sqlite-wal.js'
 
 /** Options the SQLite backend takes from the store's options. */
 export interface SqliteBackendOptions extends SqliteFileOptions {
@@ -61,6 +61,8 @@ export class SqliteBackend implements Backend {
   /** Set once an operation met a damaged page: every later write is refused. */
   #corrupt: string | undefined
   readonly #listener: ChangeListener
+  /** A file's WAL guard (see `sqlite-wal.ts`); undefined in memory. */
+  readonly #wal: WalLimit | undefined
 
   private constructor(db: BetterSqlite3.Database, options: SqliteBackendOptions, location: string) {
     const busyTimeout = options.busyTimeout
@@ -70,6 +72,7 @@ export class SqliteBackend implements Backend {
     this.#logged = this.changeLog && options.changeLog !== false
     this.#busyTimeout = busyTimeout
     this.#location = location
+    this.#wal = this.#memory ? undefined : new WalLimit(db, location)
     this.#q = new SqliteQueries(db)
     this.#txq = new SqliteQueries(db, true)
     this.#runner = new BatchRunner(
@@ -285,8 +288,13 @@ export class SqliteBackend implements Backend {
     })
   }
 
-  /** The queue's step: everything waiting runs as one batch. */
+  /**
+   * The queue's step: everything waiting runs as one batch, unless the WAL
+   * must be truncated first (writes issued meanwhile join the batch).
+   */
   #runNext(): Promise<void> | undefined {
+    const held = this.#wal?.beforeWrite()
+    if (held !== undefined) return held
     const batch = this.#queue.take()
     const failed = (err: unknown): void => {
       // Not expected: every step handles its own failures. Never leave a
