@@ -8,7 +8,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { then } from './backend/backend.js'
-import type { Backend, MaybePromise, NewChange, ReadQueries, WriteOptions, WriteQueries } from './backend/backend.js'
+import type { Backend, Footprint, MaybePromise, NewChange, ReadQueries, WriteOptions, WriteQueries } from './backend/backend.js'
 import { StoreClosedError, StoreError } from './errors.js'
 import { DEFAULT_BUFFER_SIZE } from './events.js'
 import type { EventView, StoreEvent, Watcher, WatchOptions } from './events.js'
@@ -89,11 +89,16 @@ export class StoreCore implements Executor {
     return undefined
   }
 
-  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T> {
-    return this.backend.read(method, fn)
+  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>, footprint?: Footprint): Promise<T> {
+    return this.backend.read(method, fn, footprint)
   }
 
-  write<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions): Promise<T> {
+  write<T>(
+    method: string,
+    fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>,
+    options?: WriteOptions,
+    footprint?: Footprint,
+  ): Promise<T> {
     const feed = this.feed
     const clock = this.#clock
     let recorded: Recorded | undefined
@@ -119,6 +124,7 @@ export class StoreCore implements Executor {
       // Without subscribers, delivering runs none of the caller's code. (With
       // a durable log, delivering reads other connections' changes first.)
       feed.durable || feed.hub.active ? options : inline(options),
+      footprint,
     )
   }
 
@@ -130,6 +136,7 @@ export class StoreCore implements Executor {
           if (deleted) emit('expire', group, key)
         }),
       POINT,
+      { group, key },
     ).catch(() => {
       // The key stays until the next purge; the read that found it has already answered.
     })

@@ -6,7 +6,7 @@
  * @module
  */
 import { then } from './backend/backend.js'
-import type { MaybePromise, ReadQueries, StoredValue, WriteOptions, WriteQueries } from './backend/backend.js'
+import type { Footprint, MaybePromise, ReadQueries, StoredValue, WriteOptions, WriteQueries } from './backend/backend.js'
 import { QuotaExceededError } from './errors.js'
 import type { StoreEventType } from './events.js'
 import type { Renderer } from './render.js'
@@ -62,9 +62,14 @@ export type Emit = (type: StoreEventType, group: string, key: string, value?: st
 export interface Executor {
   /** The error to reject with before any work (closed store, settled transaction, misuse). */
   refuse(method: string): Error | undefined
-  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T>
-  /** Runs an atomic write; the changes `fn` emits are recorded with it and published after commit. */
-  write<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions): Promise<T>
+  /** Runs a read; `footprint`, the only rows it reads (see `Backend.read`). */
+  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>, footprint?: Footprint): Promise<T>
+  /**
+   * Runs an atomic write; the changes `fn` emits are recorded with it and
+   * published after commit. `footprint`: the only rows it may change (see
+   * `Backend.write`).
+   */
+  write<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions, footprint?: Footprint): Promise<T>
   /** Removes an expired key found by a read, emitting `expire`. */
   expire(group: string, key: string, now: number): void
   now(): number
@@ -137,6 +142,7 @@ export abstract class Operations {
         }
         return map(row, g, now)
       }),
+      { group: g, key },
     )
   }
 
@@ -208,7 +214,7 @@ export abstract class Operations {
     }
     const g = this.#prefix + group
     if (this.#quota === undefined) {
-      return exec.write(method, (q, emit) => then(q.set(g, key, value, expiresAt), () => emit('set', g, key, value)), POINT)
+      return exec.write(method, (q, emit) => then(q.set(g, key, value, expiresAt), () => emit('set', g, key, value)), POINT, { group: g, key })
     }
     return exec.write(
       method,
@@ -217,6 +223,7 @@ export abstract class Operations {
           then(q.set(g, key, value, expiresAt), () => emit('set', g, key, value)),
         ),
       CHECKED,
+      { group: g, key },
     )
   }
 
@@ -280,6 +287,7 @@ export abstract class Operations {
           return false
         }),
       POINT,
+      { group: g, key },
     )
   }
 
@@ -303,11 +311,15 @@ export abstract class Operations {
     }
     const g = this.#prefix + group
     const now = exec.now()
-    return exec.write(method, (q, emit) =>
-      then(q.deleteGroup(g, now), (n) => {
-        if (n > 0) emit('delete_group', g, '')
-        return n
-      }),
+    return exec.write(
+      method,
+      (q, emit) =>
+        then(q.deleteGroup(g, now), (n) => {
+          if (n > 0) emit('delete_group', g, '')
+          return n
+        }),
+      undefined,
+      { group: g },
     )
   }
 
@@ -354,7 +366,7 @@ export abstract class Operations {
     }
     const g = this.#prefix + group
     const now = exec.now()
-    return exec.read(method, (q) => fn(q, g, now))
+    return exec.read(method, (q) => fn(q, g, now), { group: g })
   }
 
   #readPrefix<T>(method: string, prefix: unknown, fn: (q: ReadQueries, p: string, now: number) => MaybePromise<T>): Promise<T> {

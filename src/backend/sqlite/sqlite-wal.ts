@@ -30,17 +30,20 @@ const CHECK_EVERY_MS = 100
 /** The longest writes are held back for one truncation. */
 const WAL_WAIT_MS = 25
 /** After a truncation that readers prevented, the next try waits this long. */
-const RETRY_AFTER_MS = 1000
+const RETRY_AFTER_MS = 250
 
 /** The WAL guard of one connection to a database file. */
 export class WalLimit {
   readonly #db: BetterSqlite3.Database
   readonly #path: string
+  /** True while another connection of this store checkpoints the file (SQLite runs one checkpoint at a time). */
+  readonly #checkpointing: () => boolean
   #nextCheck = 0
 
-  constructor(db: BetterSqlite3.Database, location: string) {
+  constructor(db: BetterSqlite3.Database, location: string, checkpointing: () => boolean) {
     this.#db = db
     this.#path = `${location}-wal`
+    this.#checkpointing = checkpointing
   }
 
   /**
@@ -79,7 +82,7 @@ export class WalLimit {
 
   /** One try at a checkpoint that empties the WAL; true when it did. */
   #truncate(): boolean {
-    if (!this.#db.open || this.#db.inTransaction) return false
+    if (!this.#db.open || this.#db.inTransaction || this.#checkpointing()) return false
     try {
       const [row] = this.#db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[]
       return row?.busy === 0
