@@ -41,8 +41,9 @@ const CATCH_UP_PAGE = 1000
  * Pruning as writes happen: a write prunes when this many revisions were
  * recorded since the last prune, or {@link PRUNE_INTERVAL_MS} passed (by
  * the store's clock, for the age limit), looking at no more than the
- * {@link PRUNE_LIMIT} oldest revisions: a delete of at most that many rows,
- * in the write's own transaction.
+ * {@link PRUNE_LIMIT} oldest revisions, plus as many as the write itself
+ * logged (so that a large transaction does not outgrow the pruning): a
+ * delete of at most that many rows, in the write's own transaction.
  */
 const PRUNE_EVERY = 1000
 const PRUNE_INTERVAL_MS = 1000
@@ -129,7 +130,7 @@ export class Feed implements ChangeSource {
         const logged = { changes, first, before }
         const now = (changes[0] as NewChange).timestamp
         if (latest < this.#pruneNext && now < this.#pruneAt) return logged
-        return then(this.#pruneSome(q, latest, now), () => logged)
+        return then(this.#pruneSome(q, latest, now, PRUNE_LIMIT + changes.length), () => logged)
       }
       if (first <= from + 1 || !this.hub.active) return recorded(undefined)
       return then(q.readChanges(from, first - 1 - from), recorded)
@@ -142,11 +143,11 @@ export class Feed implements ChangeSource {
    * between purges without a long delete. After a delete that filled its
    * window, the next write prunes again.
    */
-  #pruneSome(q: WriteQueries, latest: number, now: number): MaybePromise<void> {
+  #pruneSome(q: WriteQueries, latest: number, now: number, limit: number): MaybePromise<void> {
     this.#pruneAt = now + PRUNE_INTERVAL_MS
     this.#pruneNext = latest + PRUNE_EVERY
-    return then(q.pruneChanges(this.#before(now), this.#retention.maxCount, PRUNE_LIMIT), (deleted) => {
-      if (deleted >= PRUNE_LIMIT) this.#pruneNext = latest + 1
+    return then(q.pruneChanges(this.#before(now), this.#retention.maxCount, limit), (deleted) => {
+      if (deleted >= limit) this.#pruneNext = latest + 1
     })
   }
 
