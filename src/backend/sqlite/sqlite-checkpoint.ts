@@ -18,6 +18,12 @@ import { Worker } from 'node:worker_threads'
 
 /** The least time between two checkpoints of one file while writes commit. */
 export const CHECKPOINT_EVERY_MS = 50
+/**
+ * Write batches a store commits before its first checkpoint request: a
+ * short-lived store (a command-line call, a test) never starts the thread,
+ * and SQLite's own checkpoint, or the close, does the little there is.
+ */
+const FIRST_AFTER_BATCHES = 64
 
 /** A message to the checkpoint thread. */
 export interface CheckpointRequest {
@@ -96,6 +102,7 @@ export class Checkpoints {
   /** The thread holds a connection to the file, to be closed with the store. */
   #opened: CheckpointThread | undefined
   #last = 0
+  #batches = 0
 
   constructor(file: string, durability: 'full' | 'normal') {
     this.#file = file
@@ -109,7 +116,7 @@ export class Checkpoints {
 
   /** After a write committed: asks for a checkpoint unless one ran a moment ago or is running. */
   afterWrite(): void {
-    if (this.#closed || this.#inFlight) return
+    if (this.#closed || this.#inFlight || ++this.#batches < FIRST_AFTER_BATCHES) return
     const now = Date.now()
     if (now - this.#last < CHECKPOINT_EVERY_MS) return
     this.#last = now
