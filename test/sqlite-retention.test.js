@@ -104,3 +104,39 @@ describe('the WAL on a file', () => {
     assert.deepEqual({ ...(await store.getAll('g')) }, { first: '1', during: '2', after: '3' })
   })
 })
+
+describe('checkpoints on the checkpoint thread', () => {
+  it('a store that wrote enough to use the thread closes cleanly: no WAL left, every write in the file', async (t) => {
+    const path = join(tempDir(t), 'thread.db')
+    const store = await Store.open(path, { purgeInterval: 0, durability: 'normal' })
+    for (let i = 0; i < 200; i++) {
+      await store.set('g', `k${i}`, String(i))
+      if (i % 50 === 0) await sleep(60) // the thread checkpoints at most every 50 ms
+    }
+    await store.close()
+    assert.throws(() => statSync(`${path}-wal`), { code: 'ENOENT' })
+    const db = new Database(path, { readonly: true })
+    t.after(() => db.close())
+    assert.equal(db.pragma('quick_check', { simple: true }), 'ok')
+    assert.equal(db.prepare("SELECT count(*) FROM kv WHERE grp = 'g'").pluck().get(), 200)
+  })
+
+  it('two stores on one file share the thread and close in either order', async (t) => {
+    const path = join(tempDir(t), 'shared.db')
+    const a = await Store.open(path, { purgeInterval: 0, durability: 'normal' })
+    const b = await Store.open(path, { purgeInterval: 0, durability: 'normal' })
+    for (let i = 0; i < 100; i++) {
+      await a.set('a', `k${i}`, String(i))
+      await b.set('b', `k${i}`, String(i))
+      if (i % 40 === 0) await sleep(60)
+    }
+    await a.close()
+    await b.set('b', 'last', 'x')
+    assert.equal(await b.count('a'), 100)
+    await b.close()
+    const reopened = await Store.open(path, { purgeInterval: 0 })
+    t.after(() => reopened.close())
+    assert.equal(await reopened.count('b'), 101)
+    assert.equal(await reopened.revision(), 201)
+  })
+})
