@@ -207,6 +207,14 @@ export interface WriteOptions {
    */
   oneWrite?: boolean
   /**
+   * `fn` issues exactly one statement, a conditional write or an increment
+   * (`setIf`, `increment`) that records its change itself, and then only
+   * reads: a backend that can send a whole transaction at once (PostgreSQL)
+   * may send it with its `BEGIN` and `COMMIT` when it runs alone.
+   * @default false
+   */
+  oneStatement?: boolean
+  /**
    * `fn` is a transaction callback running the caller's code: it may take
    * long and act outside the queries, so a backend that runs writes on
    * several connections gives it one of its own for its whole life, and
