@@ -219,7 +219,7 @@ export function getMany(ctx: OpContext, method: string, g: string, keys: readonl
   const exec = ctx.exec
   const now = exec.now()
   if (keys.length === 0) return Promise.resolve([])
-  return exec.read(method, (q) => then(q.getMany(g, keys), (rows) => rows.map((row) => (live(row, now) ? row.value : undefined))))
+  return exec.read(method, (q) => q.getMany(g, keys, now))
 }
 
 /** `setMany`: every pair or none; the revision of the last change. */

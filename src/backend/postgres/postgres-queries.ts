@@ -172,7 +172,7 @@ export class PostgresSql {
     const kv = this.kv
     this.get = statement(`SELECT value, expires_at FROM ${kv} WHERE grp = $1 AND key = $2`)
     this.getEntry = statement(`SELECT value, expires_at, revision FROM ${kv} WHERE grp = $1 AND key = $2`)
-    this.getMany = statement(`SELECT key, value, expires_at FROM ${kv} WHERE grp = $1 AND key = ANY($2::text[])`)
+    this.getMany = statement(`SELECT key, value FROM ${kv} WHERE grp = $1 AND key = ANY($2::text[]) AND ${LIVE.replace('$2', '$3')}`)
     const atomic = atomicTexts({ kv, revision: this.revision, changes: this.changes, channel: this.channel }, log)
     this.setIfAbsent = statement(atomic.ifAbsent, true)
     this.setIfRevision = statement(atomic.ifRevision, true)
@@ -354,10 +354,10 @@ export class PostgresQueries implements BackendQueries {
     return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]), revision: nullableNum(row[2]) }
   }
 
-  async getMany(group: string, keys: readonly string[]): Promise<(StoredValue | undefined)[]> {
-    const { rows } = await this.#run(this.#sql.getMany, [encodeText(group), keys.map(encodeText)])
-    const found = new Map<string, StoredValue>()
-    for (const r of rows) found.set(decodeText(r[0] as string), { value: decodeText(r[1] as string), expiresAt: nullableNum(r[2]) })
+  async getMany(group: string, keys: readonly string[], now: number): Promise<(string | undefined)[]> {
+    const { rows } = await this.#run(this.#sql.getMany, [encodeText(group), keys.map(encodeText), ms(now)])
+    const found = new Map<string, string>()
+    for (const r of rows) found.set(decodeText(r[0] as string), decodeText(r[1] as string))
     return keys.map((k) => found.get(k))
   }
 
