@@ -306,6 +306,16 @@ export class SqliteQueries implements WriteQueries {
     return this.#revisions.mark()
   }
 
+  /** After BEGIN, or a rollback: the revision counter is read again when a revision is taken. */
+  openRevisions(): void {
+    this.#revisions.open()
+  }
+
+  /** Just before COMMIT: writes the revisions the transaction took to the file's counter. */
+  saveRevisions(): void {
+    this.#revisions.save()
+  }
+
   rewindRevisions(mark: number): void {
     this.#revisions.rewind(mark)
   }
