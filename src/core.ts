@@ -116,7 +116,8 @@ export class StoreCore implements Executor {
         return rewindOnFailure(q, () =>
           then(fn(q, emit), (result) => {
             if (changes.length === 0) return result
-            return then(feed.record(q, changes), (r) => {
+            // A one-statement write runs nothing else: it leaves pruning to the next write.
+            return then(feed.record(q, changes, options?.oneStatement !== true), (r) => {
               recorded = r
               return result
             })

@@ -121,9 +121,11 @@ export class Feed implements ChangeSource {
    * Inside a write: appends the write's changes to the log and answers them
    * with their revisions, preceded by changes other connections committed
    * since the last one published here (so that subscribers see every
-   * revision in order). Without a log, answers them as they are.
+   * revision in order). Without a log, answers them as they are. Prunes
+   * the log now and then (see {@link PRUNE_EVERY}), unless `prune` is false
+   * (a write that must run no other statement leaves it to the next).
    */
-  record(q: WriteQueries, changes: readonly NewChange[]): MaybePromise<Recorded> {
+  record(q: WriteQueries, changes: readonly NewChange[], prune = true): MaybePromise<Recorded> {
     if (!this.durable) return changes
     return then(q.appendChanges(changes), () => {
       const first = (changes[0] as NewChange).revision
@@ -134,7 +136,7 @@ export class Feed implements ChangeSource {
       this.#recorded = latest
       const recorded = (logged: Logged): MaybePromise<Recorded> => {
         const now = (changes[0] as NewChange).timestamp
-        if (latest < this.#pruneNext && now < this.#pruneAt) return logged
+        if (!prune || (latest < this.#pruneNext && now < this.#pruneAt)) return logged
         return then(this.#pruneSome(q, latest, now, PRUNE_LIMIT + changes.length), () => logged)
       }
       if (first <= from + 1) return recorded({ changes, before: undefined, checked: true })
