@@ -325,17 +325,18 @@ export class SqliteBackend implements Backend {
       this.#runner.rollback()
       for (const op of batch) op.reject(this.error(op.method, err))
     }
-    const wrote = this.#checkpoints !== undefined && batch.some((op) => op.write)
+    let wrote = 0
+    if (this.#checkpoints !== undefined) for (const op of batch) if (op.write) wrote++
     try {
       const pending = this.#runner.run(batch)
       if (pending === undefined) {
-        if (wrote) this.#checkpoints?.afterWrite()
+        if (wrote > 0) this.#checkpoints?.afterWrite(wrote)
         return undefined
       }
       this.#batchPending = true
       return pending
         .then(() => {
-          if (wrote) this.#checkpoints?.afterWrite()
+          if (wrote > 0) this.#checkpoints?.afterWrite(wrote)
         }, failed)
         .finally(() => {
           this.#batchPending = false

@@ -19,11 +19,13 @@ import { Worker } from 'node:worker_threads'
 /** The least time between two checkpoints of one file while writes commit. */
 export const CHECKPOINT_EVERY_MS = 50
 /**
- * Write batches a store commits before its first checkpoint request: a
- * short-lived store (a command-line call, a test) never starts the thread,
- * and SQLite's own checkpoint, or the close, does the little there is.
+ * Write batches, or writes, a store commits before its first checkpoint
+ * request: a short-lived store (a command-line call, a test) never starts
+ * the thread, and SQLite's own checkpoint, or the close, does the little
+ * there is; a burst of writes starts it at once.
  */
 const FIRST_AFTER_BATCHES = 64
+const FIRST_AFTER_WRITES = 1000
 
 /** A message to the checkpoint thread. */
 export interface CheckpointRequest {
@@ -103,6 +105,7 @@ export class Checkpoints {
   #opened: CheckpointThread | undefined
   #last = 0
   #batches = 0
+  #writes = 0
 
   constructor(file: string, durability: 'full' | 'normal') {
     this.#file = file
@@ -114,9 +117,10 @@ export class Checkpoints {
     return this.#inFlight
   }
 
-  /** After a write committed: asks for a checkpoint unless one ran a moment ago or is running. */
-  afterWrite(): void {
-    if (this.#closed || this.#inFlight || ++this.#batches < FIRST_AFTER_BATCHES) return
+  /** After a batch of `writes` writes committed: asks for a checkpoint unless one ran a moment ago or is running. */
+  afterWrite(writes: number): void {
+    if (this.#closed || this.#inFlight) return
+    if (++this.#batches < FIRST_AFTER_BATCHES && (this.#writes += writes) < FIRST_AFTER_WRITES) return
     const now = Date.now()
     if (now - this.#last < CHECKPOINT_EVERY_MS) return
     this.#last = now
