@@ -94,7 +94,7 @@ export const SQL = {
   readChanges:
     'SELECT revision, type, grp AS "group", key, value, ts AS timestamp FROM kv_changes ' +
     'WHERE revision > ? ORDER BY revision LIMIT ?',
-  /** The oldest entry of the log; the latest revision is the counter's (see sqlite-revisions). */
+  /** The oldest entry of the log; the latest revision is SqliteRevisions' (the counter's or the log's newest). */
   oldestChange: 'SELECT min(revision) FROM kv_changes',
   /**
    * Deletes the entries not among the newest `@keep` or older than
@@ -314,7 +314,7 @@ export class SqliteQueries implements WriteQueries {
     this.#revisions.open()
   }
 
-  /** Just before COMMIT: writes the revisions the transaction took to the file's counter. */
+  /** Just before COMMIT: writes the transaction's last revision to the file's counter, unless the log holds it. */
   saveRevisions(): void {
     this.#revisions.save()
   }
@@ -543,6 +543,7 @@ export class SqliteQueries implements WriteQueries {
       this.#beforeWrite()
       this.#appendChange.run(c.revision, c.type, c.group, c.key, c.value, c.timestamp)
       this.writes++
+      this.#revisions.logged(c.revision)
     }
   }
 
