@@ -306,8 +306,9 @@ export class SqliteQueries implements WriteQueries {
 
   getMany(group: string, keys: readonly string[], now: number): (string | undefined)[] {
     this.#check()
-    const values = JSON.parse(this.#getMany.get(now, JSON.stringify(keys), group) as string) as (string | null)[]
-    return values.map((v) => v ?? undefined)
+    const values = JSON.parse(this.#getMany.get(now, JSON.stringify(keys), group) as string) as (string | null | undefined)[]
+    for (let i = 0; i < values.length; i++) if (values[i] === null) values[i] = undefined
+    return values as (string | undefined)[]
   }
 
   nextRevision(): number {
