@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { DATABASE_ENV, DEFAULT_DATABASE, scopeOption } from './arguments.js'
+import { badNamespace, DATABASE_ENV, DEFAULT_DATABASE } from './arguments.js'
 import { parseDuration } from './duration.js'
 
 // Each command's module (and with it the store) is loaded only when the command runs,
@@ -34,6 +34,17 @@ function revision(value: string): number {
 }
 
 const json = (): Option => new Option('--json', 'print JSON for scripts')
+
+/** `--scope NAMESPACE`, validated while parsing (a bad one is a usage error). */
+function scopeOption(): Option {
+  return new Option('--scope <namespace>', 'run in this tenant scope (groups stored as <namespace>:<group>)').argParser(
+    (value: string) => {
+      const complaint = badNamespace(value)
+      if (complaint !== undefined) throw new InvalidArgumentError(complaint)
+      return value
+    },
+  )
+}
 
 /** Options as commander hands them over, with the global ones merged in. */
 function opts<T>(command: Command): T {

@@ -4,10 +4,9 @@
  * @module
  */
 import { withSession } from '../context.js'
-import { formatDuration } from '../duration.js'
 import { notFound } from '../errors.js'
 import { readAll, write, writeRaw } from '../io.js'
-import { answer } from '../output.js'
+import { answer, formatDuration } from '../output.js'
 
 /** Options every data command takes. */
 export interface DataOptions {
