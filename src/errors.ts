@@ -7,7 +7,7 @@
  */
 
 /** Stable codes carried by {@link StoreError} and its subclasses. */
-export type StoreErrorCode = 'ERR_STORE' | 'ERR_STORE_CLOSED' | 'ERR_QUOTA_EXCEEDED' | 'ERR_TEMPLATE'
+export type StoreErrorCode = 'ERR_STORE' | 'ERR_STORE_CLOSED' | 'ERR_QUOTA_EXCEEDED' | 'ERR_TEMPLATE' | 'ERR_NOT_INTEGER'
 
 /**
  * A store condition: I/O failure, a corrupt or foreign file, a lock wait past
@@ -93,6 +93,20 @@ export class TemplateError extends StoreError {
     super(message, options, 'ERR_TEMPLATE')
     this.name = 'TemplateError'
   }
+}
+
+/**
+ * `increment` met a stored value that is not a base-10 integer (an optional
+ * `-` then digits): a plain {@link StoreError} with code `ERR_NOT_INTEGER`.
+ * Nothing was written.
+ */
+export function notIntegerError(method: string, group: string, key: string, value: string): StoreError {
+  const shown = value.length > 40 ? `${JSON.stringify(value.slice(0, 40))}…` : JSON.stringify(value)
+  return new StoreError(
+    `${method}: the value of ${JSON.stringify(group)}/${JSON.stringify(key)} is not an integer: ${shown}`,
+    undefined,
+    'ERR_NOT_INTEGER',
+  )
 }
 
 /** Wraps an unexpected driver failure in a StoreError named after `method`. */

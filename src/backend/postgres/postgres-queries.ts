@@ -9,7 +9,10 @@ import type {
   RangeOptions,
   RemovedGroup,
   RevisionRange,
+  StoredEntry,
   StoredValue,
+  WriteCondition,
+  WriteOutcome,
 } from '../backend.js'
 
 /** A statement with the name it is prepared under on each connection. */
@@ -30,26 +33,34 @@ export interface Rows {
 export interface Runner {
   run(statement: Statement, values: unknown[]): Promise<Rows>
   /**
-   * Writes only: upserts a row (strings already escaped), held back and sent
-   * with the next statement or the commit.
+   * Writes only: upserts a row (strings already escaped) with the next
+   * revision, held back and sent with the next statement or the commit;
+   * answers the revision.
    */
-  upsert?(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void>
+  upsert?(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<number>
   /**
    * Writes only, under the table's write lock: appends changes (strings
-   * already escaped) to the log, held back like {@link upsert}; answers the
-   * first revision.
+   * already escaped) to the log, held back like {@link upsert}.
    */
-  append?(changes: readonly NewChange[]): number
+  append?(changes: readonly NewChange[]): void
+  /**
+   * Writes only, under the table's write lock: the next revision, taken
+   * (`take`) or not (`peek`); the counter is written with the held-back rows.
+   */
+  peek?(): number
+  take?(): number
 }
 
 /** Rows and changes held back by a write, sent in one statement. */
 export interface Pending {
-  /** Upserts: group, key, value, expires_at. */
-  rows: [string, string, string, number | null][]
+  /** Upserts: group, key, value, expires_at, revision. */
+  rows: [string, string, string, number | null, number][]
   /** Changes: revision, type, group, key, value, timestamp. */
   changes: [number, string, string, string, string | null, number][]
-  /** The log's latest revision once they are applied. */
+  /** The store's latest revision once they are applied. */
   latest: number
+  /** The counter must be set to `latest` (revisions were taken since it was last written). */
+  counter: boolean
 }
 
 /*
@@ -113,6 +124,14 @@ export class PostgresSql {
   readonly channel: string
 
   readonly get: Statement
+  readonly getEntry: Statement
+  readonly getMany: Statement
+  readonly setIfAbsent: Statement
+  readonly setIfRevision: Statement
+  readonly increment: Statement
+  readonly assignRevision: Statement
+  readonly deleteIf: Statement
+  readonly deleteMany: Statement
   readonly delete: Statement
   readonly deleteExpired: Statement
   readonly deleteGroup: Statement
@@ -136,6 +155,30 @@ export class PostgresSql {
     this.channel = `groupstore_${createHash('sha1').update(`${schema}.${table}`).digest('hex').slice(0, 24)}`
     const kv = this.kv
     this.get = statement(`SELECT value, expires_at FROM ${kv} WHERE grp = $1 AND key = $2`)
+    this.getEntry = statement(`SELECT value, expires_at, revision FROM ${kv} WHERE grp = $1 AND key = $2`)
+    this.getMany = statement(`SELECT key, value, expires_at FROM ${kv} WHERE grp = $1 AND key = ANY($2::text[])`)
+    const expired = '(t.expires_at IS NOT NULL AND t.expires_at <= $6)'
+    const upsert = `INSERT INTO ${kv} AS t (grp, key, value, expires_at, revision) VALUES ($1, $2, $3, $4, $5) `
+    const replace = 'ON CONFLICT (grp, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, revision = EXCLUDED.revision'
+    this.setIfAbsent = statement(`${upsert}${replace} WHERE ${expired}`, true)
+    this.setIfRevision = statement(
+      `UPDATE ${kv} SET value = $3, expires_at = $4, revision = $5 ` +
+        'WHERE grp = $1 AND key = $2 AND revision = $6 AND (expires_at IS NULL OR expires_at > $7)',
+      true,
+    )
+    // $7: by. The sum is computed only for a row whose value is an integer (CASE fixes the order).
+    const sum = '(t.value::numeric + $7::bigint)'
+    this.increment = statement(
+      `${upsert}ON CONFLICT (grp, key) DO UPDATE SET ` +
+        `value = CASE WHEN ${expired} THEN EXCLUDED.value ELSE ${sum}::text END, ` +
+        `expires_at = CASE WHEN ${expired} THEN EXCLUDED.expires_at ELSE t.expires_at END, revision = EXCLUDED.revision ` +
+        `WHERE ${expired} OR CASE WHEN t.value ~ '^-?[0-9]+$' THEN abs(${sum}) <= 9007199254740991 ELSE false END ` +
+        'RETURNING value',
+      true,
+    )
+    this.assignRevision = statement(`UPDATE ${kv} SET revision = $3 WHERE grp = $1 AND key = $2 AND revision IS NULL`, true)
+    this.deleteIf = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 AND revision = $3 RETURNING value, expires_at`, true)
+    this.deleteMany = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = ANY($2::text[]) RETURNING key, value, expires_at`, true)
     this.delete = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 RETURNING value, expires_at`, true)
     this.deleteExpired = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 AND expires_at <= $3`, true)
     this.deleteGroup = statement(
@@ -196,13 +239,13 @@ export class PostgresSql {
   flushText(param: (i: number) => string): string {
     const p = param
     return (
-      `WITH s AS (INSERT INTO ${this.kv} (grp, key, value, expires_at) ` +
-      `SELECT * FROM unnest(${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::bigint[]) ` +
-      'ON CONFLICT (grp, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at), ' +
+      `WITH s AS (INSERT INTO ${this.kv} (grp, key, value, expires_at, revision) ` +
+      `SELECT * FROM unnest(${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::bigint[], ${p(5)}::bigint[]) ` +
+      'ON CONFLICT (grp, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, revision = EXCLUDED.revision), ' +
       `c AS (INSERT INTO ${this.changes} (revision, type, grp, key, value, ts) ` +
-      `SELECT * FROM unnest(${p(5)}::bigint[], ${p(6)}::text[], ${p(7)}::text[], ${p(8)}::text[], ${p(9)}::text[], ${p(10)}::bigint[])), ` +
-      `r AS (UPDATE ${this.revision} SET latest = ${p(11)}::bigint WHERE latest < ${p(11)}::bigint) ` +
-      `SELECT pg_notify(${p(12)}::text, '') WHERE ${p(13)}::boolean`
+      `SELECT * FROM unnest(${p(6)}::bigint[], ${p(7)}::text[], ${p(8)}::text[], ${p(9)}::text[], ${p(10)}::text[], ${p(11)}::bigint[])), ` +
+      `r AS (UPDATE ${this.revision} SET latest = ${p(12)}::bigint WHERE latest < ${p(12)}::bigint) ` +
+      `SELECT pg_notify(${p(13)}::text, '') WHERE ${p(14)}::boolean`
     )
   }
 
@@ -211,7 +254,7 @@ export class PostgresSql {
     const column = <T>(rows: readonly (readonly unknown[])[], i: number): T[] => rows.map((r) => r[i] as T)
     const { rows, changes } = pending
     return [
-      column(rows, 0), column(rows, 1), column(rows, 2), column(rows, 3),
+      column(rows, 0), column(rows, 1), column(rows, 2), column(rows, 3), column(rows, 4),
       column(changes, 0), column(changes, 1), column(changes, 2), column(changes, 3), column(changes, 4), column(changes, 5),
       pending.latest, this.channel, changes.length > 0,
     ]
@@ -227,17 +270,15 @@ export class PostgresSql {
     const statements: string[] = []
     if (pending.rows.length > 0) {
       statements.push(
-        `INSERT INTO ${this.kv} (grp, key, value, expires_at) VALUES ${tuples(pending.rows)} ` +
-          'ON CONFLICT (grp, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at',
+        `INSERT INTO ${this.kv} (grp, key, value, expires_at, revision) VALUES ${tuples(pending.rows)} ` +
+          'ON CONFLICT (grp, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, revision = EXCLUDED.revision',
       )
     }
     if (pending.changes.length > 0) {
-      statements.push(
-        `INSERT INTO ${this.changes} (revision, type, grp, key, value, ts) VALUES ${tuples(pending.changes)}`,
-        `UPDATE ${this.revision} SET latest = ${literal(pending.latest)}`,
-        `SELECT pg_notify(${literal(this.channel)}, '')`,
-      )
+      statements.push(`INSERT INTO ${this.changes} (revision, type, grp, key, value, ts) VALUES ${tuples(pending.changes)}`)
     }
+    if (pending.counter) statements.push(`UPDATE ${this.revision} SET latest = ${literal(pending.latest)}`)
+    if (pending.changes.length > 0) statements.push(`SELECT pg_notify(${literal(this.channel)}, '')`)
     return statements.join('; ')
   }
 
@@ -305,8 +346,86 @@ export class PostgresQueries implements BackendQueries {
     return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
   }
 
+  async getEntry(group: string, key: string): Promise<StoredEntry | undefined> {
+    const { rows } = await this.#run(this.#sql.getEntry, [encodeText(group), encodeText(key)])
+    const row = rows[0]
+    if (row === undefined) return undefined
+    return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]), revision: nullableNum(row[2]) }
+  }
+
+  async getMany(group: string, keys: readonly string[]): Promise<(StoredValue | undefined)[]> {
+    const { rows } = await this.#run(this.#sql.getMany, [encodeText(group), keys.map(encodeText)])
+    const found = new Map<string, StoredValue>()
+    for (const r of rows) found.set(decodeText(r[0] as string), { value: decodeText(r[1] as string), expiresAt: nullableNum(r[2]) })
+    return keys.map((k) => found.get(k))
+  }
+
+  #writer(): Required<Pick<Runner, 'peek' | 'take'>> {
+    const { peek, take } = this.#runner
+    if (peek === undefined || take === undefined) throw new Error('revisions are taken only inside a write')
+    return { peek: peek.bind(this.#runner), take: take.bind(this.#runner) }
+  }
+
+  nextRevision(): number {
+    return this.#writer().take()
+  }
+
+  async setIf(
+    group: string,
+    key: string,
+    value: string,
+    expiresAt: number | null,
+    condition: WriteCondition,
+    now: number,
+  ): Promise<WriteOutcome> {
+    const writer = this.#writer()
+    const revision = writer.peek()
+    const base = [encodeText(group), encodeText(key), encodeText(value), expiresAt, revision]
+    const { rowCount } =
+      condition.ifRevision !== undefined
+        ? await this.#run(this.#sql.setIfRevision, [...base, condition.ifRevision, ms(now)])
+        : await this.#run(this.#sql.setIfAbsent, [...base, ms(now)])
+    if (rowCount === 0) return { revision: false, found: undefined }
+    writer.take()
+    return { revision, value }
+  }
+
+  async increment(group: string, key: string, by: number, expiresAt: number | null, now: number): Promise<WriteOutcome> {
+    const writer = this.#writer()
+    const revision = writer.peek()
+    const g = encodeText(group)
+    const k = encodeText(key)
+    const { rows } = await this.#run(this.#sql.increment, [g, k, String(by), expiresAt, revision, ms(now), by])
+    const row = rows[0]
+    if (row === undefined) return { revision: false, found: await this.getEntry(group, key) }
+    writer.take()
+    return { revision, value: row[0] as string }
+  }
+
+  async assignRevision(group: string, key: string): Promise<number | undefined> {
+    const writer = this.#writer()
+    const revision = writer.peek()
+    const { rowCount } = await this.#run(this.#sql.assignRevision, [encodeText(group), encodeText(key), revision])
+    if (rowCount > 0) return writer.take()
+    return (await this.getEntry(group, key))?.revision ?? undefined
+  }
+
+  async deleteIf(group: string, key: string, revision: number): Promise<StoredValue | undefined> {
+    const { rows } = await this.#run(this.#sql.deleteIf, [encodeText(group), encodeText(key), revision])
+    const row = rows[0]
+    if (row === undefined) return undefined
+    return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
+  }
+
+  async deleteMany(group: string, keys: readonly string[]): Promise<(StoredValue | undefined)[]> {
+    const { rows } = await this.#run(this.#sql.deleteMany, [encodeText(group), keys.map(encodeText)])
+    const found = new Map<string, StoredValue>()
+    for (const r of rows) found.set(decodeText(r[0] as string), { value: decodeText(r[1] as string), expiresAt: nullableNum(r[2]) })
+    return keys.map((k) => found.get(k))
+  }
+
   /** Inside a write: the upsert is held back by the write's runner (see {@link Runner.upsert}). */
-  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void> {
+  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<number> {
     const g = encodeText(group)
     const k = encodeText(key)
     const v = encodeText(value)
@@ -423,14 +542,15 @@ export class PostgresQueries implements BackendQueries {
   }
 
   /**
-   * Appends changes to the log inside a write; answers the first revision.
-   * Only a write's runner can: it holds the table's write lock, so revisions
-   * follow commit order, and a rollback takes them back.
+   * Appends changes to the log inside a write. Only a write's runner can: it
+   * holds the table's write lock, so revisions follow commit order, and a
+   * rollback takes them back.
    */
-  appendChanges(changes: readonly NewChange[]): number {
+  appendChanges(changes: readonly NewChange[]): void {
     if (this.#runner.append === undefined) throw new Error('appendChanges runs only inside a write')
-    return this.#runner.append(
+    this.#runner.append(
       changes.map((c) => ({
+        revision: c.revision,
         type: c.type,
         group: encodeText(c.group),
         key: encodeText(c.key),

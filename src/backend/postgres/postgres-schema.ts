@@ -3,6 +3,7 @@ import type { Pool, PoolClient } from 'pg'
 import { StoreError } from '../../errors.js'
 import { isConnectionLost, redact } from './postgres-errors.js'
 import { PostgresSql } from './postgres-queries.js'
+import { upgradeRevisions } from './postgres-revisions.js'
 
 /** What opening and locking need from the store's options. */
 export interface SchemaOptions {
@@ -90,6 +91,7 @@ export async function initialise(pool: Pool, options: SchemaOptions, location: s
       }
     }
     await checkColumns(client, sql, location)
+    await upgradeRevisions(client, sql, lockKey(sql), options.busyTimeout)
     return sql
   } catch (err) {
     if (isConnectionLost(err)) broken = true

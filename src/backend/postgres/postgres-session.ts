@@ -30,9 +30,11 @@ export class Session implements Runner {
   wrote = false
   /** The connection dropped while checked out. */
   lost = false
-  /** The log's latest revision, counting held-back entries. */
+  /** The store's latest revision, counting those taken by held-back writes. */
   #latest = 0
-  #rows = new Map<string, [string, string, string, number | null]>()
+  /** The counter's value in the database, as this transaction last wrote or read it. */
+  #saved = 0
+  #rows = new Map<string, [string, string, string, number | null, number]>()
   #changes: [number, string, string, string, string | null, number][] = []
   #chars = 0
   readonly #onError = (): void => {
@@ -63,11 +65,12 @@ export class Session implements Runner {
     const results = await this.#simple(`${begin}; SELECT latest FROM ${this.#sql.revision}`)
     const locked = results.at(-2)?.rows[0]?.[0]
     this.#latest = Number(results.at(-1)?.rows[0]?.[0] ?? 0)
+    this.#saved = this.#latest
     return locked !== false
   }
 
   async run(statement: Statement, values: unknown[]): Promise<Rows> {
-    if (this.#rows.size > 0 || this.#changes.length > 0) await this.#flush()
+    if (this.#rows.size > 0 || this.#changes.length > 0 || this.#latest > this.#saved) await this.#flush()
     if (statement.writes) this.wrote = true
     try {
       const result = await this.client.query({ name: statement.name, text: statement.text, values, rowMode: 'array' })
@@ -77,29 +80,38 @@ export class Session implements Runner {
     }
   }
 
-  upsert(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void> {
-    this.wrote = true
-    // Stored text never holds U+0000, so it separates group from key unambiguously.
-    this.#rows.set(`${group}\0${key}`, [group, key, value, expiresAt])
-    this.#chars += group.length + key.length + value.length
-    if (this.#chars > MAX_PENDING_CHARS) return this.#flush()
-    return undefined
+  peek(): number {
+    return this.#latest + 1
   }
 
-  append(changes: readonly NewChange[]): number {
+  take(): number {
+    return ++this.#latest
+  }
+
+  upsert(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<number> {
     this.wrote = true
-    const first = this.#latest + 1
+    const revision = ++this.#latest
+    // Stored text never holds U+0000, so it separates group from key unambiguously.
+    this.#rows.set(`${group}\0${key}`, [group, key, value, expiresAt, revision])
+    this.#chars += group.length + key.length + value.length
+    if (this.#chars > MAX_PENDING_CHARS) return this.#flush().then(() => revision)
+    return revision
+  }
+
+  append(changes: readonly NewChange[]): void {
+    this.wrote = true
     for (const c of changes) {
-      this.#changes.push([++this.#latest, c.type, c.group, c.key, c.value, c.timestamp])
+      this.#changes.push([c.revision, c.type, c.group, c.key, c.value, c.timestamp])
       this.#chars += c.group.length + c.key.length + (c.value?.length ?? 0)
     }
-    return first
   }
 
   /** What is held back, handed over and forgotten. */
   #take(): Pending | undefined {
-    if (this.#rows.size === 0 && this.#changes.length === 0) return undefined
-    const pending: Pending = { rows: [...this.#rows.values()], changes: this.#changes, latest: this.#latest }
+    const counter = this.#latest > this.#saved
+    if (this.#rows.size === 0 && this.#changes.length === 0 && !counter) return undefined
+    const pending: Pending = { rows: [...this.#rows.values()], changes: this.#changes, latest: this.#latest, counter }
+    this.#saved = this.#latest
     this.#rows = new Map()
     this.#changes = []
     this.#chars = 0

@@ -6,6 +6,7 @@ import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError, wrapError } from '../../errors.js'
 import type { Backend, BackendQueries, MaybePromise, WriteOptions } from '../backend.js'
 import { PK_INDEX, SqliteQueries } from './sqlite-queries.js'
+import { SqliteRevisions, upgradeRevisions } from './sqlite-revisions.js'
 import { repairCounts } from './sqlite-schema.js'
 
 // better-sqlite3 is CommonJS: required rather than imported, so that Node does not
@@ -244,7 +245,7 @@ function inTransactionOnly(q: SqliteQueries, db: BetterSqlite3.Database, tally: 
  * so that a query added later errs on the side of a savepoint.
  */
 const READS: ReadonlySet<string> = new Set([
-  'get', 'count', 'countAll', 'groups', 'countGroups', 'groupExists', 'getAll', 'range', 'readChanges', 'revisionRange',
+  'get', 'getEntry', 'getMany', 'revisionMark', 'rewindRevisions', 'count', 'countAll', 'groups', 'countGroups', 'groupExists', 'getAll', 'range', 'readChanges', 'revisionRange',
 ])
 
 /** Statements that wrote, completed in the batch transaction so far. */
@@ -327,7 +328,7 @@ export class SqliteBackend implements Backend {
     this.#dataVersion = db.prepare('PRAGMA data_version').pluck()
     this.#busyTimeout = busyTimeout
     this.#location = location
-    this.#q = new SqliteQueries(db)
+    this.#q = new SqliteQueries(db, new SqliteRevisions(db, this.#memory))
     this.#txq = inTransactionOnly(this.#q, db, this.#tally)
     this.#tx = {
       begin: db.prepare('BEGIN IMMEDIATE'),
@@ -384,6 +385,7 @@ export class SqliteBackend implements Backend {
       // Schema changes before the switch to WAL: on a file still in
       // rollback-journal mode a failed change is rolled back from the journal.
       SqliteBackend.#migrate(db, columns)
+      upgradeRevisions(db, memory)
       if (!memory) db.pragma('journal_mode = WAL')
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`)
       return new SqliteBackend(db, options.busyTimeout, location)
