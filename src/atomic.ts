@@ -37,6 +37,8 @@ export const MAX_BATCH = 10_000
 
 /** One statement, atomic alone. */
 const SINGLE: WriteOptions = { single: true }
+/** One statement that records its own change (see WriteOptions.oneStatement). */
+const ONE_STATEMENT: WriteOptions = { single: true, oneStatement: true }
 /** Reads, then one write. */
 const CHECKED: WriteOptions = { oneWrite: true }
 
@@ -149,7 +151,7 @@ export function setIf(
       return out.revision
     })
   const scope = ctx.quota
-  if (scope === undefined) return exec.write(method, write, SINGLE)
+  if (scope === undefined) return exec.write(method, write, ONE_STATEMENT)
   // A failed condition uses no quota: the condition first, then the quota, then the write.
   return exec.write(
     method,
@@ -200,7 +202,7 @@ export function increment(ctx: OpContext, method: string, g: string, key: string
       return Number(out.value)
     })
   const scope = ctx.quota
-  if (scope === undefined) return exec.write(method, write, SINGLE)
+  if (scope === undefined) return exec.write(method, write, ONE_STATEMENT)
   return exec.write(
     method,
     (q, emit) =>
@@ -217,7 +219,7 @@ export function getMany(ctx: OpContext, method: string, g: string, keys: readonl
   const exec = ctx.exec
   const now = exec.now()
   if (keys.length === 0) return Promise.resolve([])
-  return exec.read(method, (q) => then(q.getMany(g, keys), (rows) => rows.map((row) => (live(row, now) ? row.value : undefined))))
+  return exec.read(method, (q) => q.getMany(g, keys, now))
 }
 
 /** `setMany`: every pair or none; the revision of the last change. */

@@ -38,6 +38,7 @@ const TRANSACTION: WriteOptions = { transaction: true }
 const INLINE: WriteOptions = { inline: true }
 const SINGLE_INLINE: WriteOptions = { single: true, inline: true }
 const ONE_WRITE_INLINE: WriteOptions = { oneWrite: true, inline: true }
+const ONE_STATEMENT: WriteOptions = { oneStatement: true }
 
 /** `options` (those of a write, not a transaction) with `inline` set. */
 function inline(options: WriteOptions | undefined): WriteOptions {
@@ -118,7 +119,13 @@ export class StoreCore implements Executor {
       // A persistent database's revisions come from a counter in it, which
       // every write updates too, so no write is one statement there. Without
       // subscribers, delivering runs none of the caller's code.
-      this.backend.changeLog ? undefined : feed.hub.active ? options : inline(options),
+      this.backend.changeLog
+        ? options?.oneStatement === true
+          ? ONE_STATEMENT
+          : undefined
+        : feed.hub.active
+          ? options
+          : inline(options),
     )
   }
 

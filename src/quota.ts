@@ -68,9 +68,9 @@ export function checkQuotaMany(
   keys: readonly string[],
   now: number,
 ): MaybePromise<void> {
-  return then(q.getMany(g, keys), (rows) => {
+  return then(q.getMany(g, keys, now), (values) => {
     let created = 0
-    for (const row of rows) if (!live(row, now)) created++
+    for (const value of values) if (value === undefined) created++
     if (created === 0) return
     const max = s.quota.maxKeys
     if (max <= 0) return checkGroups(q, s, method, g, now)

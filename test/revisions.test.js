@@ -218,3 +218,56 @@ describe('revisions on PostgreSQL', { skip: pgSkip }, () => {
     await raceProcesses(url, { schema, table: name, poolSize: 4 })
   })
 })
+
+describe('round trips on PostgreSQL', { skip: pgSkip }, () => {
+  // Every call of pg's Client#query is one round trip to the server: a simple
+  // query with several statements is sent and answered as one, an extended one
+  // (parse, bind, execute, sync) is pipelined.
+  it('a conditional set or an increment with nothing else queued is one round trip', async (t) => {
+    const pg = (await import('pg')).default
+    const schema = unique('groupstore_trips')
+    const store = await open(t, url, { schema })
+    t.after(async () => {
+      const client = await admin()
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+      await client.end()
+    })
+    const query = pg.Client.prototype.query
+    let trips = 0
+    pg.Client.prototype.query = function (...args) {
+      trips++
+      return query.apply(this, args)
+    }
+    t.after(() => {
+      pg.Client.prototype.query = query
+    })
+    const count = async (what) => {
+      trips = 0
+      const result = await what()
+      return { trips, result }
+    }
+    await store.set('warm', 'k', 'v') // opens a pooled connection
+    const plain = await count(() => store.set('g', 'k', 'v'))
+    assert.equal(plain.trips, 2, 'a plain set: BEGIN with its lock, then the write with COMMIT')
+    const absent = await count(() => store.set('g', 'lock', 'me', { ifAbsent: true, ttl: 60_000 }))
+    assert.equal(absent.trips, 1)
+    assert.equal(typeof absent.result, 'number')
+    const taken = await count(() => store.set('g', 'lock', 'you', { ifAbsent: true }))
+    assert.deepEqual(taken, { trips: 1, result: false })
+    const cas = await count(() => store.set('g', 'k', 'w', { ifRevision: plain.result }))
+    assert.equal(cas.trips, 1)
+    assert.ok(cas.result > absent.result)
+    const counter = await count(() => store.increment('g', 'n', 5))
+    assert.deepEqual(counter, { trips: 1, result: 5 })
+    const many = await count(() => store.getMany('g', ['k', 'n', 'lock']))
+    assert.deepEqual(many, { trips: 1, result: ['w', '5', 'me'] })
+    // The revisions are the ones the log and getEntry hold.
+    const entry = await store.getEntry('g', 'n')
+    const seen = []
+    for await (const e of store.watch('g', '*', { since: plain.result - 1 })) {
+      seen.push([e.key, e.revision])
+      if (e.key === 'n') break
+    }
+    assert.deepEqual(seen, [['k', plain.result], ['lock', absent.result], ['k', cas.result], ['n', entry.revision]])
+  })
+})

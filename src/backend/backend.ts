@@ -109,8 +109,8 @@ export interface BackendQueries {
   get(group: string, key: string): MaybePromise<StoredValue | undefined>
   /** The row with its revision, live or expired, or undefined. */
   getEntry(group: string, key: string): MaybePromise<StoredEntry | undefined>
-  /** The rows of `keys` in one consistent read, in the order of `keys` (undefined where none). */
-  getMany(group: string, keys: readonly string[]): MaybePromise<(StoredValue | undefined)[]>
+  /** The live values of `keys` at `now` in one consistent read, in the order of `keys` (undefined where none). */
+  getMany(group: string, keys: readonly string[], now: number): MaybePromise<(string | undefined)[]>
   /**
    * Inside a write: takes the next revision of the store, for a change that
    * writes no row (a delete, an expiry). Revisions are strictly increasing
@@ -206,6 +206,14 @@ export interface WriteOptions {
    * @default false
    */
   oneWrite?: boolean
+  /**
+   * `fn` issues exactly one statement, a conditional write or an increment
+   * (`setIf`, `increment`) that records its change itself, and then only
+   * reads: a backend that can send a whole transaction at once (PostgreSQL)
+   * may send it with its `BEGIN` and `COMMIT` when it runs alone.
+   * @default false
+   */
+  oneStatement?: boolean
   /**
    * `fn` is a transaction callback running the caller's code: it may take
    * long and act outside the queries, so a backend that runs writes on

@@ -6,7 +6,7 @@ import { ChangeListener } from './postgres-listener.js'
 import { PostgresQueries } from './postgres-queries.js'
 import type { PostgresSql, Rows, Statement } from './postgres-queries.js'
 import { beginSql, initialise } from './postgres-schema.js'
-import { rollback, Session } from './postgres-session.js'
+import { OneShot, rollback, Session } from './postgres-session.js'
 
 const RESOLVED = Promise.resolve()
 
@@ -18,6 +18,8 @@ export interface PostgresBackendOptions {
   /** Undefined: the first schema of the connection's search_path. */
   schema: string | undefined
   table: string
+  /** Whether changes go to the change log. @default true */
+  changeLog?: boolean
 }
 
 type PgModule = typeof import('pg')
@@ -30,6 +32,8 @@ interface Job {
   reject: (reason: unknown) => void
   /** A transaction callback: runs alone and is never run twice. */
   transaction: boolean
+  /** One statement that records its own change: alone, it goes with its BEGIN and COMMIT (see {@link OneShot}). */
+  oneStatement: boolean
 }
 
 /** Attempts of an operation that failed in a way that is safe to retry. */
@@ -179,6 +183,7 @@ export class PostgresBackend implements Backend {
         resolve: resolve as (value: unknown) => void,
         reject,
         transaction,
+        oneStatement: options?.oneStatement === true,
       })
       if (this.#flushing === undefined) {
         // A promise reaction, not queueMicrotask: that makes an async resource each call.
@@ -211,7 +216,9 @@ export class PostgresBackend implements Backend {
         }
         let n = 1
         while (n < this.#queue.length && n < MAX_BATCH && !(this.#queue[n] as Job).transaction) n++
-        await this.#runBatch(this.#queue.splice(0, n))
+        const jobs = this.#queue.splice(0, n)
+        if (jobs.length === 1 && first.oneStatement && this.#busyTimeout > 0) await this.#runOneShot(first)
+        else await this.#runBatch(jobs)
       }
     } finally {
       this.#flushing = undefined
@@ -308,6 +315,47 @@ export class PostgresBackend implements Backend {
         return
       }
     }
+  }
+
+  /**
+   * Runs a write made of one statement that records its own change, alone:
+   * its BEGIN, write lock, statement and COMMIT go in one round trip. A
+   * failure that certainly committed nothing (no connection, a conflict)
+   * runs it again the ordinary way; a connection lost once the query was
+   * sent leaves the outcome unknown, and says so.
+   */
+  async #runOneShot(job: Job): Promise<void> {
+    let client: PoolClient
+    try {
+      client = await this.#pool.connect()
+    } catch {
+      await this.#runBatch([job])
+      return
+    }
+    const runner = new OneShot(client, this.#sql, this.#beginSql, this.#errors)
+    let result: unknown
+    try {
+      result = await job.fn(new PostgresQueries(this.#sql, runner))
+    } catch (err) {
+      const lost = isConnectionLost(err)
+      if (runner.failed && !lost) {
+        await client.query('ROLLBACK').catch(() => {})
+      }
+      client.release(lost)
+      const driver = err !== null && typeof err === 'object' && this.#errors.has(err)
+      if (driver && runner.sent && lost) {
+        job.reject(pgError(job.method, err, this.#busyTimeout, true))
+        return
+      }
+      if (driver && (lost || isConflict(err))) {
+        await this.#runBatch([job])
+        return
+      }
+      job.reject(this.error(job.method, err))
+      return
+    }
+    client.release(false)
+    this.#commit(job, result)
   }
 
   /** Runs a transaction callback on a connection of its own, once. */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { atomicTexts } from './postgres-atomic.js'
 import { prefixUpperBound } from '../backend.js'
 import type {
   BackendQueries,
@@ -49,6 +50,13 @@ export interface Runner {
    */
   peek?(): number
   take?(): number
+  /**
+   * Writes only: runs a statement that takes its own revision from the
+   * counter and logs its own change (see postgres-atomic), after what is
+   * held back; the runner adopts the revision it answers (column 0) and
+   * appends no log entry for it again.
+   */
+  runAtomic?(statement: Statement, values: unknown[]): Promise<Rows>
 }
 
 /** Rows and changes held back by a write, sent in one statement. */
@@ -102,6 +110,11 @@ function literal(value: unknown): string {
   return s.includes('\\') ? `E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`
 }
 
+/** `statement` with its parameters inlined as SQL literals, for the simple protocol (which takes none). */
+export function inlined(statement: Statement, values: readonly unknown[]): string {
+  return statement.text.replace(/\$(\d+)/g, (_m, i: string) => literal(values[Number(i) - 1]))
+}
+
 function statement(text: string, writes = false): Statement {
   return { name: `gs_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`, text, writes }
 }
@@ -126,6 +139,8 @@ export class PostgresSql {
   readonly get: Statement
   readonly getEntry: Statement
   readonly getMany: Statement
+  /** Whether changes go to the change log (the store's `changeLog` option). */
+  readonly log: boolean
   readonly setIfAbsent: Statement
   readonly setIfRevision: Statement
   readonly increment: Statement
@@ -146,7 +161,8 @@ export class PostgresSql {
   readonly pruneChanges: Statement
   readonly #variants = new Map<string, Statement>()
 
-  constructor(schema: string, table: string) {
+  constructor(schema: string, table: string, log = true) {
+    this.log = log
     this.schema = schema
     this.table = table
     this.kv = `${ident(schema)}.${ident(table)}`
@@ -156,26 +172,11 @@ export class PostgresSql {
     const kv = this.kv
     this.get = statement(`SELECT value, expires_at FROM ${kv} WHERE grp = $1 AND key = $2`)
     this.getEntry = statement(`SELECT value, expires_at, revision FROM ${kv} WHERE grp = $1 AND key = $2`)
-    this.getMany = statement(`SELECT key, value, expires_at FROM ${kv} WHERE grp = $1 AND key = ANY($2::text[])`)
-    const expired = '(t.expires_at IS NOT NULL AND t.expires_at <= $6)'
-    const upsert = `INSERT INTO ${kv} AS t (grp, key, value, expires_at, revision) VALUES ($1, $2, $3, $4, $5) `
-    const replace = 'ON CONFLICT (grp, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, revision = EXCLUDED.revision'
-    this.setIfAbsent = statement(`${upsert}${replace} WHERE ${expired}`, true)
-    this.setIfRevision = statement(
-      `UPDATE ${kv} SET value = $3, expires_at = $4, revision = $5 ` +
-        'WHERE grp = $1 AND key = $2 AND revision = $6 AND (expires_at IS NULL OR expires_at > $7)',
-      true,
-    )
-    // $7: by. The sum is computed only for a row whose value is an integer (CASE fixes the order).
-    const sum = '(t.value::numeric + $7::bigint)'
-    this.increment = statement(
-      `${upsert}ON CONFLICT (grp, key) DO UPDATE SET ` +
-        `value = CASE WHEN ${expired} THEN EXCLUDED.value ELSE ${sum}::text END, ` +
-        `expires_at = CASE WHEN ${expired} THEN EXCLUDED.expires_at ELSE t.expires_at END, revision = EXCLUDED.revision ` +
-        `WHERE ${expired} OR CASE WHEN t.value ~ '^-?[0-9]+$' THEN abs(${sum}) <= 9007199254740991 ELSE false END ` +
-        'RETURNING value',
-      true,
-    )
+    this.getMany = statement(`SELECT key, value FROM ${kv} WHERE grp = $1 AND key = ANY($2::text[]) AND ${LIVE.replace('$2', '$3')}`)
+    const atomic = atomicTexts({ kv, revision: this.revision, changes: this.changes, channel: this.channel }, log)
+    this.setIfAbsent = statement(atomic.ifAbsent, true)
+    this.setIfRevision = statement(atomic.ifRevision, true)
+    this.increment = statement(atomic.increment, true)
     this.assignRevision = statement(`UPDATE ${kv} SET revision = $3 WHERE grp = $1 AND key = $2 AND revision IS NULL`, true)
     this.deleteIf = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 AND revision = $3 RETURNING value, expires_at`, true)
     this.deleteMany = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = ANY($2::text[]) RETURNING key, value, expires_at`, true)
@@ -353,10 +354,10 @@ export class PostgresQueries implements BackendQueries {
     return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]), revision: nullableNum(row[2]) }
   }
 
-  async getMany(group: string, keys: readonly string[]): Promise<(StoredValue | undefined)[]> {
-    const { rows } = await this.#run(this.#sql.getMany, [encodeText(group), keys.map(encodeText)])
-    const found = new Map<string, StoredValue>()
-    for (const r of rows) found.set(decodeText(r[0] as string), { value: decodeText(r[1] as string), expiresAt: nullableNum(r[2]) })
+  async getMany(group: string, keys: readonly string[], now: number): Promise<(string | undefined)[]> {
+    const { rows } = await this.#run(this.#sql.getMany, [encodeText(group), keys.map(encodeText), ms(now)])
+    const found = new Map<string, string>()
+    for (const r of rows) found.set(decodeText(r[0] as string), decodeText(r[1] as string))
     return keys.map((k) => found.get(k))
   }
 
@@ -370,6 +371,11 @@ export class PostgresQueries implements BackendQueries {
     return this.#writer().take()
   }
 
+  #runAtomic(statement: Statement, values: unknown[]): Promise<Rows> {
+    if (this.#runner.runAtomic === undefined) throw new Error('conditional writes run only inside a write')
+    return this.#runner.runAtomic(statement, values)
+  }
+
   async setIf(
     group: string,
     key: string,
@@ -378,28 +384,29 @@ export class PostgresQueries implements BackendQueries {
     condition: WriteCondition,
     now: number,
   ): Promise<WriteOutcome> {
-    const writer = this.#writer()
-    const revision = writer.peek()
-    const base = [encodeText(group), encodeText(key), encodeText(value), expiresAt, revision]
-    const { rowCount } =
+    const g = encodeText(group)
+    const k = encodeText(key)
+    const v = encodeText(value)
+    const { rows } =
       condition.ifRevision !== undefined
-        ? await this.#run(this.#sql.setIfRevision, [...base, condition.ifRevision, ms(now)])
-        : await this.#run(this.#sql.setIfAbsent, [...base, ms(now)])
-    if (rowCount === 0) return { revision: false, found: undefined }
-    writer.take()
-    return { revision, value }
+        ? await this.#runAtomic(this.#sql.setIfRevision, [g, k, v, expiresAt, condition.ifRevision, ms(now), ms(now)])
+        : await this.#runAtomic(this.#sql.setIfAbsent, [g, k, v, expiresAt, ms(now), ms(now)])
+    const row = rows[0]
+    if (row === undefined || row[0] === null) return { revision: false, found: undefined }
+    return { revision: num(row[0]), value }
   }
 
   async increment(group: string, key: string, by: number, expiresAt: number | null, now: number): Promise<WriteOutcome> {
-    const writer = this.#writer()
-    const revision = writer.peek()
-    const g = encodeText(group)
-    const k = encodeText(key)
-    const { rows } = await this.#run(this.#sql.increment, [g, k, String(by), expiresAt, revision, ms(now), by])
-    const row = rows[0]
-    if (row === undefined) return { revision: false, found: await this.getEntry(group, key) }
-    writer.take()
-    return { revision, value: row[0] as string }
+    const params = [encodeText(group), encodeText(key), String(by), expiresAt, by, ms(now), ms(now)]
+    const { rows } = await this.#runAtomic(this.#sql.increment, params)
+    const row = rows[0] ?? []
+    if (row[0] !== null && row[0] !== undefined) return { revision: num(row[0]), value: row[1] as string }
+    const at = this.#sql.log ? 3 : 2
+    const found =
+      row[at] === null || row[at] === undefined
+        ? undefined
+        : { value: decodeText(row[at] as string), expiresAt: nullableNum(row[at + 1]), revision: nullableNum(row[at + 2]) }
+    return { revision: false, found }
   }
 
   async assignRevision(group: string, key: string): Promise<number | undefined> {

@@ -1,6 +1,6 @@
 import type { PoolClient } from 'pg'
 import type { MaybePromise, NewChange } from '../backend.js'
-import { PostgresQueries } from './postgres-queries.js'
+import { inlined, PostgresQueries } from './postgres-queries.js'
 import type { Pending, PostgresSql, Rows, Runner, Statement } from './postgres-queries.js'
 
 /** Held-back writes past this many characters are sent at once rather than at commit. */
@@ -36,6 +36,8 @@ export class Session implements Runner {
   #saved = 0
   #rows = new Map<string, [string, string, string, number | null, number]>()
   #changes: [number, string, string, string, string | null, number][] = []
+  /** Revisions whose change a statement of {@link runAtomic} has logged already. */
+  readonly #logged = new Set<number>()
   #chars = 0
   readonly #onError = (): void => {
     this.lost = true
@@ -98,9 +100,21 @@ export class Session implements Runner {
     return revision
   }
 
+  async runAtomic(statement: Statement, values: unknown[]): Promise<Rows> {
+    const result = await this.run(statement, values)
+    const revision = result.rows[0]?.[0]
+    if (revision !== null && revision !== undefined) {
+      this.#latest = Number(revision)
+      this.#saved = this.#latest
+      if (this.#sql.log) this.#logged.add(this.#latest)
+    }
+    return result
+  }
+
   append(changes: readonly NewChange[]): void {
     this.wrote = true
     for (const c of changes) {
+      if (this.#logged.delete(c.revision)) continue
       this.#changes.push([c.revision, c.type, c.group, c.key, c.value, c.timestamp])
       this.#chars += c.group.length + c.key.length + (c.value?.length ?? 0)
     }
@@ -161,5 +175,77 @@ export async function rollback(session: Session): Promise<void> {
     await session.client.query('ROLLBACK')
   } catch {
     session.lost = true
+  }
+}
+
+/**
+ * The runner of a write made of one statement of postgres-atomic alone: it
+ * sends the statement with the transaction's `BEGIN`, the store's write
+ * lock and `COMMIT` in one simple-protocol query, so the write costs one
+ * round trip. The statement logs its own change; after the commit the
+ * runner runs reads (the feed catching up) on the same connection.
+ */
+export class OneShot implements Runner {
+  readonly client: PoolClient
+  readonly #sql: PostgresSql
+  readonly #begin: string
+  readonly #errors: WeakSet<object>
+  /** The query went out: from then on its outcome may be unknown. */
+  sent = false
+  /** The query failed after its `BEGIN` may have run: the connection needs a `ROLLBACK`. */
+  failed = false
+  #logged: number | undefined
+
+  constructor(client: PoolClient, sql: PostgresSql, begin: string, errors: WeakSet<object>) {
+    this.client = client
+    this.#sql = sql
+    this.#begin = begin
+    this.#errors = errors
+  }
+
+  #failed(err: unknown): unknown {
+    if (err !== null && typeof err === 'object') this.#errors.add(err)
+    return err
+  }
+
+  async runAtomic(statement: Statement, values: unknown[]): Promise<Rows> {
+    if (this.sent) throw new Error('a one-statement write ran a second statement')
+    this.sent = true
+    let results: { command: string; rows: unknown[][]; rowCount: number | null }[]
+    try {
+      const answer = (await this.client.query({
+        text: `${this.#begin}; ${inlined(statement, values)}; COMMIT`,
+        rowMode: 'array',
+      })) as unknown
+      results = answer as typeof results
+    } catch (err) {
+      this.failed = true
+      throw this.#failed(err)
+    }
+    if (results.at(-1)?.command !== 'COMMIT') {
+      this.failed = true
+      throw this.#failed(new Error('the transaction was rolled back by the server instead of committing'))
+    }
+    const result = results.at(-2) as (typeof results)[number]
+    const revision = result.rows[0]?.[0]
+    if (revision !== null && revision !== undefined && this.#sql.log) this.#logged = Number(revision)
+    return { rows: result.rows, rowCount: result.rowCount ?? 0 }
+  }
+
+  async run(statement: Statement, values: unknown[]): Promise<Rows> {
+    if (!this.sent || statement.writes) throw new Error('a one-statement write ran another statement')
+    try {
+      const result = await this.client.query({ name: statement.name, text: statement.text, values, rowMode: 'array' })
+      return { rows: result.rows as unknown[][], rowCount: result.rowCount ?? 0 }
+    } catch (err) {
+      throw this.#failed(err)
+    }
+  }
+
+  append(changes: readonly NewChange[]): void {
+    for (const c of changes) {
+      if (c.revision !== this.#logged) throw new Error('a one-statement write recorded a change its statement did not log')
+      this.#logged = undefined
+    }
   }
 }

@@ -35,9 +35,15 @@ export const PK_INDEX = 'sqlite_autoindex_kv_1'
 export const SQL = {
   get: 'SELECT value, expires_at AS expiresAt FROM kv WHERE grp = ? AND key = ?',
   getEntry: 'SELECT value, expires_at AS expiresAt, revision FROM kv WHERE grp = ? AND key = ?',
-  /** Every key asked for, in one statement (one consistent read), given as a JSON array. */
+  /**
+   * The live values of the keys of a JSON array, as a JSON array in the same
+   * order (null where none), in one statement: one consistent read, and one
+   * string to parse rather than a row object per key. json_each is scanned
+   * in order, so the array follows it.
+   */
   getMany:
-    'SELECT key, value, expires_at AS expiresAt FROM kv WHERE grp = ? AND key IN (SELECT value FROM json_each(?))',
+    'SELECT json_group_array(CASE WHEN kv.expires_at IS NULL OR kv.expires_at > @now THEN kv.value END) ' +
+    'FROM json_each(@keys) AS j LEFT JOIN kv ON kv.grp = @grp AND kv.key = j.value',
   set:
     'INSERT INTO kv (grp, key, value, expires_at, revision) VALUES (?, ?, ?, ?, ?) ' +
     'ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, revision = excluded.revision',
@@ -206,7 +212,7 @@ export class SqliteQueries implements BackendQueries {
     this.#revisions = revisions
     this.#get = db.prepare(SQL.get)
     this.#getEntry = db.prepare(SQL.getEntry)
-    this.#getMany = db.prepare(SQL.getMany)
+    this.#getMany = db.prepare(SQL.getMany).pluck()
     this.#set = db.prepare(SQL.set)
     this.#setIfAbsent = db.prepare(SQL.setIfAbsent)
     this.#setIfRevision = db.prepare(SQL.setIfRevision)
@@ -254,12 +260,9 @@ export class SqliteQueries implements BackendQueries {
     return this.#getEntry.get(group, key) as StoredEntry | undefined
   }
 
-  getMany(group: string, keys: readonly string[]): (StoredValue | undefined)[] {
-    const found = new Map<string, StoredValue>()
-    for (const row of this.#getMany.all(group, JSON.stringify(keys)) as (StoredValue & { key: string })[]) {
-      found.set(row.key, { value: row.value, expiresAt: row.expiresAt })
-    }
-    return keys.map((k) => found.get(k))
+  getMany(group: string, keys: readonly string[], now: number): (string | undefined)[] {
+    const values = JSON.parse(this.#getMany.get({ grp: group, keys: JSON.stringify(keys), now }) as string) as (string | null)[]
+    return values.map((v) => v ?? undefined)
   }
 
   nextRevision(): number {
