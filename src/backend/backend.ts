@@ -173,6 +173,8 @@ export interface BackendQueries {
   getAll(group: string, now: number): MaybePromise<Record<string, string>>
   /** Live pairs of a group in ascending key order. */
   range(group: string, now: number, options: RangeOptions): MaybePromise<[string, string][]>
+  /** As {@link range}, each pair with its expiry (Unix ms, or null): `[key, value, expiresAt]`. */
+  rangeEntries(group: string, now: number, options: RangeOptions): MaybePromise<[string, string, number | null][]>
   /** Physically removes expired rows; answers which. */
   purgeExpired(now: number): MaybePromise<ExpiredKey[]>
   /**

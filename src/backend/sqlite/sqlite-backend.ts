@@ -245,7 +245,7 @@ function inTransactionOnly(q: SqliteQueries, db: BetterSqlite3.Database, tally: 
  * so that a query added later errs on the side of a savepoint.
  */
 const READS: ReadonlySet<string> = new Set([
-  'get', 'getEntry', 'getMany', 'revisionMark', 'rewindRevisions', 'count', 'countAll', 'groups', 'countGroups', 'groupExists', 'getAll', 'range', 'readChanges', 'revisionRange',
+  'get', 'getEntry', 'getMany', 'revisionMark', 'rewindRevisions', 'count', 'countAll', 'groups', 'countGroups', 'groupExists', 'getAll', 'range', 'rangeEntries', 'readChanges', 'revisionRange',
 ])
 
 /** Statements that wrote, completed in the batch transaction so far. */

@@ -27,7 +27,7 @@ const PAGE = 256
 /**
  * Writes every live key of the groups starting with `prefix`, group by group
  * in ascending order and key by key, a page at a time: each page's keys,
- * values and expiries in one read (see entry-page.ts), never a call per key.
+ * values and expiries in one statement (see entry-page.ts), never a call per key.
  * Expiry is judged at one instant (the store's clock is pinned when the
  * export starts), and `expiresAt` is exact. Concurrent writers may change
  * keys not yet read: an export is not a point-in-time snapshot. With
