@@ -36,7 +36,7 @@ describe('groupstore: conventions', () => {
   it('--help lists every command, and each command has its own --help', async () => {
     const r = await run(['--help'])
     assert.equal(r.code, 0)
-    const commands = ['set', 'get', 'delete', 'delete-group', 'delete-prefix', 'list', 'count', 'groups', 'ttl', 'render', 'watch', 'purge', 'export', 'import']
+    const commands = ['set', 'get', 'delete', 'incr', 'delete-group', 'delete-prefix', 'list', 'count', 'groups', 'ttl', 'render', 'watch', 'purge', 'export', 'import']
     for (const c of commands) assert.match(r.out, new RegExp(`^  ${c} `, 'm'))
     const helps = await Promise.all(commands.map((c) => run([c, '--help'])))
     for (const [i, h] of helps.entries()) {

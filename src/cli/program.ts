@@ -87,7 +87,7 @@ export function buildProgram(configure: (program: Command) => void): Command {
       'after',
       `
 Durations (--ttl) take a unit: 500ms, 90s, 10m, 1h, 2d, 1w.
-Exit codes: 0 ok, 1 not found, 2 usage error or bad input, 3 store error.
+Exit codes: 0 ok, 1 not found or a condition not met, 2 usage error or bad input, 3 store error.
 
 Examples:
   $ groupstore set config theme dark --ttl 1h
