@@ -7,7 +7,7 @@
  * @module
  */
 import { then } from './backend/backend.js'
-import type { BackendQueries, MaybePromise, StoredEntry, WriteCondition, WriteOptions, WriteOutcome } from './backend/backend.js'
+import type { MaybePromise, StoredEntry, WriteCondition, WriteOptions, WriteOutcome, WriteQueries } from './backend/backend.js'
 import { notIntegerError } from './errors.js'
 import type { Emit, Executor } from './operations.js'
 import { checkQuota, checkQuotaMany, live } from './quota.js'
@@ -35,12 +35,12 @@ export interface OpContext {
 /** Most keys or pairs one `getMany`, `setMany` or `deleteMany` takes. */
 export const MAX_BATCH = 10_000
 
-/** One statement, atomic alone. */
-const SINGLE: WriteOptions = { single: true }
-/** One statement that records its own change (see WriteOptions.oneStatement). */
-const ONE_STATEMENT: WriteOptions = { single: true, oneStatement: true }
-/** Reads, then one write. */
-const CHECKED: WriteOptions = { oneWrite: true }
+/** One key written by one query. */
+const POINT: WriteOptions = { kind: 'point' }
+/** One key written by one conditional write or increment (see WriteOptions.oneStatement). */
+const ONE_STATEMENT: WriteOptions = { kind: 'point', oneStatement: true }
+/** Reads (the condition, a quota), then one key written. */
+const CHECKED: WriteOptions = { kind: 'checked' }
 
 /** Runs `fn` on each item in order, without a promise when every call answers at once. */
 function each<T>(items: readonly T[], fn: (item: T) => MaybePromise<void>, from = 0): MaybePromise<void> {
@@ -144,7 +144,7 @@ export function setIf(
 ): Promise<number | false> {
   const exec = ctx.exec
   const now = exec.now()
-  const write = (q: BackendQueries, emit: Emit): MaybePromise<number | false> =>
+  const write = (q: WriteQueries, emit: Emit): MaybePromise<number | false> =>
     then(q.setIf(g, key, value, expiresAt, condition, now), (out) => {
       if (out.revision === false) return false
       emit('set', g, key, value, out.revision)
@@ -180,7 +180,7 @@ export function deleteIf(ctx: OpContext, method: string, g: string, key: string,
         emit('expire', g, key)
         return false
       }),
-    SINGLE,
+    POINT,
   )
 }
 
@@ -195,7 +195,7 @@ function incrementError(method: string, g: string, key: string, by: number, out:
 export function increment(ctx: OpContext, method: string, g: string, key: string, by: number, expiresAt: number | null): Promise<number> {
   const exec = ctx.exec
   const now = exec.now()
-  const write = (q: BackendQueries, emit: Emit): MaybePromise<number> =>
+  const write = (q: WriteQueries, emit: Emit): MaybePromise<number> =>
     then(q.increment(g, key, by, expiresAt, now), (out) => {
       if (out.revision === false) throw incrementError(method, g, key, by, out, now)
       emit('set', g, key, out.value, out.revision)

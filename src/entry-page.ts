@@ -7,7 +7,7 @@
  * @module
  */
 import { then } from './backend/backend.js'
-import type { BackendQueries, MaybePromise } from './backend/backend.js'
+import type { MaybePromise, ReadQueries } from './backend/backend.js'
 
 /** The key of the method that reads an {@link EntryPage}. */
 export const ENTRY_PAGE: unique symbol = Symbol('groupstore.entryPage')
@@ -20,7 +20,7 @@ export interface EntryPage {
 }
 
 /** Reads up to `limit` live keys of group `g` after `after`, with their values and expiries. */
-export function readEntryPage(q: BackendQueries, g: string, now: number, after: string | undefined, limit: number): MaybePromise<EntryPage> {
+export function readEntryPage(q: ReadQueries, g: string, now: number, after: string | undefined, limit: number): MaybePromise<EntryPage> {
   return then(q.rangeEntries(g, now, { after, limit: limit + 1 }), (entries) => {
     if (entries.length <= limit) return { entries }
     entries.length = limit

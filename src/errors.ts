@@ -6,12 +6,37 @@
  * @module
  */
 
-/** Stable codes carried by {@link StoreError} and its subclasses. */
-export type StoreErrorCode = 'ERR_STORE' | 'ERR_STORE_CLOSED' | 'ERR_QUOTA_EXCEEDED' | 'ERR_TEMPLATE' | 'ERR_NOT_INTEGER'
+/**
+ * Stable codes carried by {@link StoreError} and its subclasses:
+ * - `ERR_STORE_BUSY`: another connection held the write lock past
+ *   `busyTimeout`; nothing was written, and trying again later may succeed.
+ * - `ERR_STORE_CORRUPT`: the file is damaged, or is not a groupstore
+ *   database (a foreign file or table); nothing was written.
+ * - `ERR_STORE_UNAVAILABLE`: the database server cannot be reached or the
+ *   connection was lost before the commit; nothing was written.
+ * - `ERR_COMMIT_UNKNOWN`: the connection was lost while committing: the
+ *   write may or may not have been applied (read before retrying).
+ * - `ERR_STORE`: any other store condition (I/O, a full disk, a read-only
+ *   file, a misused transaction, other driver errors).
+ * - `ERR_NOT_INTEGER`: `increment` met a stored value that is not an
+ *   integer; nothing was written.
+ * - `ERR_STORE_CLOSED`, `ERR_QUOTA_EXCEEDED`, `ERR_TEMPLATE`: see the subclasses.
+ */
+export type StoreErrorCode =
+  | 'ERR_STORE'
+  | 'ERR_STORE_BUSY'
+  | 'ERR_STORE_CORRUPT'
+  | 'ERR_STORE_UNAVAILABLE'
+  | 'ERR_COMMIT_UNKNOWN'
+  | 'ERR_STORE_CLOSED'
+  | 'ERR_QUOTA_EXCEEDED'
+  | 'ERR_TEMPLATE'
+  | 'ERR_NOT_INTEGER'
 
 /**
  * A store condition: I/O failure, a corrupt or foreign file, a lock wait past
- * `busyTimeout`, a backend failure, or a misuse of a transaction. The driver's
+ * `busyTimeout`, a lost connection, a backend failure, or a misuse of a
+ * transaction; `code` says which (see {@link StoreErrorCode}). The driver's
  * error, when there is one, is kept as `cause`.
  *
  * @example

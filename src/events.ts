@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { messageOf, Warnings } from './warnings.js'
 
 /** What happened to a key or group. */
 export type StoreEventType = 'set' | 'delete' | 'delete_group' | 'expire'
@@ -86,8 +87,6 @@ export interface ChangeSource {
    * it they may have been pruned.
    */
   read(after: number, limit: number): Promise<{ events: StoreEvent[]; oldest: number | undefined }>
-  /** True when events can be read back (a change log or an in-process history). */
-  readonly replayable: boolean
 }
 
 /** True when `event` matches `watch(group, key)`, `*` being a wildcard. */
@@ -151,8 +150,7 @@ class FeedWatcher implements Watcher {
     this.#onClose = onClose
     this.#signal = options.signal
     this.#seen = options.since
-    this.#behind = options.since !== undefined && source.replayable
-    if (options.since !== undefined && !source.replayable) this.#seen = source.delivered
+    this.#behind = options.since !== undefined
     options.signal?.addEventListener('abort', this.#abort, { once: true })
   }
 
@@ -181,13 +179,8 @@ class FeedWatcher implements Watcher {
       this.#buffer.push(seen)
       return
     }
-    if (this.#source.replayable) {
-      // Full: stop taking live events and read the rest back when asked.
-      this.#behind = true
-    } else {
-      this.#seen = event.revision
-      this.#dropped++
-    }
+    // Full: stop taking live events and read the rest back when asked.
+    this.#behind = true
   }
 
   /** The event with the pending gap count attached, if any. */
@@ -310,6 +303,7 @@ class FeedWatcher implements Watcher {
  * one leaves, so cross-process polling runs only while somebody listens.
  */
 export class EventHub {
+  readonly #warnings = new Warnings()
   #subscribers: ((event: StoreEvent) => void)[] = []
   #watchers = new Set<FeedWatcher>()
   readonly #onActive: (active: boolean) => void
@@ -369,10 +363,7 @@ export class EventHub {
       try {
         fn(seen)
       } catch (err) {
-        process.emitWarning(`an onChange callback threw: ${err instanceof Error ? err.message : String(err)}`, {
-          type: 'GroupstoreWarning',
-          detail: err instanceof Error ? err.stack : undefined,
-        })
+        this.#warnings.warn('GROUPSTORE_ONCHANGE_CALLBACK', `an onChange callback threw: ${messageOf(err)}`, err instanceof Error ? err.stack : undefined)
       }
     })
   }

@@ -10,7 +10,7 @@
  * @module
  */
 import { then } from './backend/backend.js'
-import type { Backend, BackendQueries, ChangeRecord, MaybePromise, NewChange } from './backend/backend.js'
+import type { Backend, ChangeRecord, MaybePromise, NewChange, WriteQueries } from './backend/backend.js'
 import { EventHub } from './events.js'
 import type { ChangeSource, StoreEvent, StoreEventType } from './events.js'
 
@@ -100,17 +100,13 @@ export class Feed implements ChangeSource {
     return this.#delivered
   }
 
-  get replayable(): boolean {
-    return true
-  }
-
   /**
    * Inside a write: appends the write's changes to the log and answers them
    * with their revisions, preceded by changes other connections committed
    * since the last one published here (so that subscribers see every
    * revision in order). Without a log, answers them as they are.
    */
-  record(q: BackendQueries, changes: readonly NewChange[]): MaybePromise<Recorded> {
+  record(q: WriteQueries, changes: readonly NewChange[]): MaybePromise<Recorded> {
     if (!this.durable) return changes
     return then(q.appendChanges(changes), () => {
       const first = (changes[0] as NewChange).revision
@@ -229,7 +225,7 @@ export class Feed implements ChangeSource {
   }
 
   /** Inside the purge: prunes the log by age and count. */
-  prune(q: BackendQueries, now: number): MaybePromise<number> {
+  prune(q: WriteQueries, now: number): MaybePromise<number> {
     if (!this.durable) return 0
     return q.pruneChanges(now - this.#retention.maxAge, this.#retention.maxCount)
   }

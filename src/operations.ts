@@ -8,7 +8,7 @@
 import * as atomic from './atomic.js'
 import type { Entry, OpContext } from './atomic.js'
 import { then } from './backend/backend.js'
-import type { BackendQueries, MaybePromise, StoredValue, WriteOptions } from './backend/backend.js'
+import type { MaybePromise, ReadQueries, StoredValue, WriteOptions, WriteQueries } from './backend/backend.js'
 import { ENTRY_PAGE, readEntryPage } from './entry-page.js'
 import type { EntryPage } from './entry-page.js'
 import type { StoreEventType } from './events.js'
@@ -107,9 +107,9 @@ export type Emit = (type: StoreEventType, group: string, key: string, value?: st
 export interface Executor {
   /** The error to reject with before any work (closed store, settled transaction, misuse). */
   refuse(method: string): Error | undefined
-  read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T>
+  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T>
   /** Runs an atomic write; the changes `fn` emits are recorded with it and published after commit. */
-  write<T>(method: string, fn: (q: BackendQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions): Promise<T>
+  write<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions): Promise<T>
   /** Removes an expired key found by a read, emitting `expire`. */
   expire(group: string, key: string, now: number): void
   /** The latest revision of the store, as the executor sees it. */
@@ -118,9 +118,10 @@ export interface Executor {
   readonly renderer: Renderer
 }
 
-const SINGLE: WriteOptions = { single: true }
-/** A quota check's reads, then the write. */
-const CHECKED: WriteOptions = { oneWrite: true }
+/** One key written, nothing else. */
+const POINT: WriteOptions = { kind: 'point' }
+/** A quota check's reads, then one key written. */
+const CHECKED: WriteOptions = { kind: 'checked' }
 const PAGE_SIZE = 256
 const MAX_LIMIT = 10_000
 /** The largest time a Date can hold; a TTL past it is refused. */
@@ -268,7 +269,7 @@ export abstract class Operations {
             emit('set', g, key, value, revision)
             return revision
           }),
-        SINGLE,
+        POINT,
       )
     }
     return exec.write(
@@ -333,7 +334,7 @@ export abstract class Operations {
           emit('expire', g, key)
           return false
         }),
-      SINGLE,
+      POINT,
     )
   }
 
@@ -397,7 +398,7 @@ export abstract class Operations {
     )
   }
 
-  #readGroup<T>(method: string, group: unknown, fn: (q: BackendQueries, g: string, now: number) => MaybePromise<T>): Promise<T> {
+  #readGroup<T>(method: string, group: unknown, fn: (q: ReadQueries, g: string, now: number) => MaybePromise<T>): Promise<T> {
     const exec = this.#exec
     const refused = exec.refuse(method)
     if (refused !== undefined) return Promise.reject(refused)
@@ -411,7 +412,7 @@ export abstract class Operations {
     return exec.read(method, (q) => fn(q, g, now))
   }
 
-  #readPrefix<T>(method: string, prefix: unknown, fn: (q: BackendQueries, p: string, now: number) => MaybePromise<T>): Promise<T> {
+  #readPrefix<T>(method: string, prefix: unknown, fn: (q: ReadQueries, p: string, now: number) => MaybePromise<T>): Promise<T> {
     const exec = this.#exec
     const refused = exec.refuse(method)
     if (refused !== undefined) return Promise.reject(refused)

@@ -5,7 +5,7 @@
  * @module
  */
 import { then } from './backend/backend.js'
-import type { BackendQueries, MaybePromise, StoredValue } from './backend/backend.js'
+import type { MaybePromise, ReadQueries, StoredValue } from './backend/backend.js'
 import { QuotaExceededError } from './errors.js'
 
 /** Limits of a scope; 0 or absent means unlimited. */
@@ -30,7 +30,7 @@ export function live(row: StoredValue | undefined, now: number): row is StoredVa
 }
 
 /** Throws unless a group that is new to the namespace (`g`) fits under `maxGroups`. */
-function checkGroups(q: BackendQueries, s: QuotaScope, method: string, g: string, now: number): MaybePromise<void> {
+function checkGroups(q: ReadQueries, s: QuotaScope, method: string, g: string, now: number): MaybePromise<void> {
   const max = s.quota.maxGroups
   if (max <= 0) return
   return then(q.groupExists(g, now), (exists) => {
@@ -47,7 +47,7 @@ function checkGroups(q: BackendQueries, s: QuotaScope, method: string, g: string
  * limit is reached: under it, the check is one count (and, with
  * `maxGroups`, one probe of the group).
  */
-export function checkQuota(q: BackendQueries, s: QuotaScope, method: string, g: string, key: string, now: number): MaybePromise<void> {
+export function checkQuota(q: ReadQueries, s: QuotaScope, method: string, g: string, key: string, now: number): MaybePromise<void> {
   const max = s.quota.maxKeys
   if (max <= 0) return checkGroups(q, s, method, g, now)
   return then(q.countAll(s.prefix, now), (n) => {
@@ -61,7 +61,7 @@ export function checkQuota(q: BackendQueries, s: QuotaScope, method: string, g: 
 
 /** Throws QuotaExceededError when writing the distinct `keys` of `g` would exceed a quota. */
 export function checkQuotaMany(
-  q: BackendQueries,
+  q: ReadQueries,
   s: QuotaScope,
   method: string,
   g: string,

@@ -4,7 +4,7 @@
  * @module
  */
 import { then } from './backend/backend.js'
-import type { Backend, BackendQueries, MaybePromise, NewChange } from './backend/backend.js'
+import type { Backend, MaybePromise, NewChange, ReadQueries, WriteQueries } from './backend/backend.js'
 import { StoreError } from './errors.js'
 import { Operations } from './operations.js'
 import type { Emit, Executor, Quota } from './operations.js'
@@ -19,7 +19,7 @@ export interface TransactionHost {
 
 /** Runs operations on the transaction's own queries; their changes are published after commit. */
 export class TransactionExecutor implements Executor {
-  readonly #q: BackendQueries
+  readonly #q: WriteQueries
   readonly #host: TransactionHost
   /** The changes the transaction's writes made, in order. */
   readonly changes: NewChange[] = []
@@ -37,7 +37,7 @@ export class TransactionExecutor implements Executor {
   #pending = 0
   #drained: (() => void) | undefined
 
-  constructor(q: BackendQueries, host: TransactionHost) {
+  constructor(q: WriteQueries, host: TransactionHost) {
     this.#q = q
     this.#host = host
   }
@@ -70,7 +70,7 @@ export class TransactionExecutor implements Executor {
     )
   }
 
-  #run<T>(method: string, fn: (q: BackendQueries, emit: Emit) => MaybePromise<T>): Promise<T> {
+  #run<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>): Promise<T> {
     let result: MaybePromise<T>
     try {
       result = fn(this.#q, this.#emit)
@@ -94,11 +94,11 @@ export class TransactionExecutor implements Executor {
     )
   }
 
-  read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T> {
+  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T> {
     return this.#run(method, fn)
   }
 
-  write<T>(method: string, fn: (q: BackendQueries, emit: Emit) => MaybePromise<T>): Promise<T> {
+  write<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>): Promise<T> {
     return this.#run(method, fn)
   }
 

@@ -144,6 +144,7 @@ describe('postgres backend', { skip }, () => {
       await assert.rejects(Store.open('postgres://someone:secret@127.0.0.1:1/none'), (err) => {
         assert.ok(err instanceof StoreError)
         assert.match(err.message, /^Store\.open: cannot connect to postgres:\/\/someone:\*\*\*@127\.0\.0\.1:1\/none/)
+        assert.equal(err.code, 'ERR_STORE_UNAVAILABLE')
         assert.doesNotMatch(err.message, /secret/)
         assert.ok(err.cause)
         return true
@@ -246,6 +247,8 @@ describe('postgres backend', { skip }, () => {
           seen.push({ text: statement.text, values })
           return Promise.resolve({ rows: [], rowCount: 0 })
         },
+        upsert: () => {},
+        append: () => 1,
       })
       const now = Date.now()
       await q.get('app:1', 'k1')
@@ -404,6 +407,7 @@ describe('postgres backend', { skip }, () => {
         await assert.rejects(store.set('g', 'k', 'other'), (err) => {
           assert.ok(err instanceof StoreError)
           assert.equal(err.message, `store.set: the store is locked by another connection (waited busyTimeout ${ms} ms)`)
+          assert.equal(err.code, 'ERR_STORE_BUSY')
           return true
         })
       }
@@ -534,6 +538,7 @@ describe('postgres backend', { skip }, () => {
       await assert.rejects(write, (err) => {
         assert.ok(err instanceof StoreError)
         assert.match(err.message, /^store\.set: lost the connection to PostgreSQL while committing, so the write may or may not have been applied/)
+        assert.equal(err.code, 'ERR_COMMIT_UNKNOWN')
         assert.equal(err.cause.code, '57P01')
         return true
       })
@@ -554,6 +559,7 @@ describe('postgres backend', { skip }, () => {
         await assert.rejects(attempt, (err) => {
           assert.ok(err instanceof StoreError)
           assert.match(err.message, /^store\.(set|get): (cannot reach|lost the connection to) PostgreSQL/)
+          assert.equal(err.code, 'ERR_STORE_UNAVAILABLE')
           assert.ok(err.cause)
           return true
         })
@@ -580,12 +586,14 @@ describe('postgres backend', { skip }, () => {
           }
           assert.ok(caught instanceof StoreError)
           assert.match(caught.message, /^tx\.get: lost the connection to PostgreSQL/)
+          assert.equal(caught.code, 'ERR_STORE_UNAVAILABLE')
           if (!swallow) throw caught
         })
         await assert.rejects(result, (err) => {
           assert.ok(err instanceof StoreError)
           assert.ok(err.cause)
           assert.match(err.message, /lost the connection to PostgreSQL/)
+          assert.equal(err.code, 'ERR_STORE_UNAVAILABLE')
           return true
         })
         assert.equal(await store.get('g', 'k'), undefined)

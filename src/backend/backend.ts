@@ -20,7 +20,7 @@ export interface StoredValue {
   expiresAt: number | null
 }
 
-/** A stored row with its revision, as {@link BackendQueries.getEntry} reads it. */
+/** A stored row with its revision, as {@link ReadQueries.getEntry} reads it. */
 export interface StoredEntry extends StoredValue {
   /**
    * The revision of the change that last wrote the row; null for a row
@@ -39,8 +39,8 @@ export interface WriteCondition {
 
 /**
  * What a conditional write or an increment did: `revision` of the write, or
- * false when it wrote nothing, with the row it found (live or expired) so
- * that the caller can say why.
+ * false when it wrote nothing, with (for an increment) the row it found,
+ * live or expired, so that the caller can say why.
  */
 export type WriteOutcome =
   | { revision: number; value: string }
@@ -63,7 +63,7 @@ export type ChangeType = 'set' | 'delete' | 'delete_group' | 'expire'
 
 /** A committed change, with its revision. */
 export interface NewChange {
-  /** The store's revision of this change (see {@link BackendQueries.nextRevision}). */
+  /** The store's revision of this change (see {@link WriteQueries.nextRevision}). */
   revision: number
   type: ChangeType
   group: string
@@ -100,21 +100,57 @@ export interface RangeOptions {
 }
 
 /**
- * Storage primitives. `now` is the caller's clock in Unix milliseconds: a row
- * is live while `expiresAt === null || expiresAt > now`. Prefixes are literal
- * (no wildcards) and must be served from the `(grp, key)` index.
+ * Storage primitives that only read: what {@link Backend.read} hands its
+ * function, so that a read cannot call a write (a compile-time error).
+ * `now` is the caller's clock in Unix milliseconds: a row is live while
+ * `expiresAt === null || expiresAt > now`. Prefixes are literal (no
+ * wildcards) and must be served from the `(grp, key)` index.
  */
-export interface BackendQueries {
+export interface ReadQueries {
   /** The row, live or expired, or undefined. */
   get(group: string, key: string): MaybePromise<StoredValue | undefined>
   /** The row with its revision, live or expired, or undefined. */
   getEntry(group: string, key: string): MaybePromise<StoredEntry | undefined>
   /** The live values of `keys` at `now` in one consistent read, in the order of `keys` (undefined where none). */
   getMany(group: string, keys: readonly string[], now: number): MaybePromise<(string | undefined)[]>
+  /** Live keys in a group. */
+  count(group: string, now: number): MaybePromise<number>
   /**
-   * Inside a write: takes the next revision of the store, for a change that
-   * writes no row (a delete, an expiry). Revisions are strictly increasing
-   * across the database, every process and every writer included.
+   * Live keys in groups whose name starts with prefix. A backend may keep
+   * counts per namespace (the group name up to its first `:`, the way
+   * scopes name groups) and answer from them for a prefix that ends with its
+   * only `:`: the groups starting with such a prefix are exactly those whose
+   * text up to the first `:` equals it, whoever wrote them, so the answer is
+   * the same as a scan's.
+   */
+  countAll(prefix: string, now: number): MaybePromise<number>
+  /** Distinct groups starting with prefix holding a live key, ascending. */
+  groups(prefix: string, now: number): MaybePromise<string[]>
+  /** Number of distinct groups starting with prefix holding a live key. */
+  countGroups(prefix: string, now: number): MaybePromise<number>
+  /** True when the group holds a live key. */
+  groupExists(group: string, now: number): MaybePromise<boolean>
+  /** Every live pair of a group, in a null-prototype object. */
+  getAll(group: string, now: number): MaybePromise<Record<string, string>>
+  /** Live pairs of a group in ascending key order. */
+  range(group: string, now: number, options: RangeOptions): MaybePromise<[string, string][]>
+  /** As {@link range}, each pair with its expiry (Unix ms, or null): `[key, value, expiresAt]`. */
+  rangeEntries(group: string, now: number, options: RangeOptions): MaybePromise<[string, string, number | null][]>
+  /** Log entries with a revision greater than `after`, ascending, at most `limit`. */
+  readChanges(after: number, limit: number): MaybePromise<ChangeRecord[]>
+  /** The oldest retained and the latest committed revision. */
+  revisionRange(): MaybePromise<RevisionRange>
+}
+
+/**
+ * Every storage primitive, the reads and those that write: what
+ * {@link Backend.write} hands its function.
+ */
+export interface WriteQueries extends ReadQueries {
+  /**
+   * Takes the next revision of the store, for a change that writes no row
+   * (a delete, an expiry). Revisions are strictly increasing across the
+   * database, every process and every writer included.
    */
   nextRevision(): number
   /**
@@ -159,22 +195,6 @@ export interface BackendQueries {
   deleteGroup(group: string, now: number): MaybePromise<number>
   /** Removes every group whose name starts with prefix; answers those that held live keys. */
   deletePrefix(prefix: string, now: number): MaybePromise<RemovedGroup[]>
-  /** Live keys in a group. */
-  count(group: string, now: number): MaybePromise<number>
-  /** Live keys in groups whose name starts with prefix. */
-  countAll(prefix: string, now: number): MaybePromise<number>
-  /** Distinct groups starting with prefix holding a live key, ascending. */
-  groups(prefix: string, now: number): MaybePromise<string[]>
-  /** Number of distinct groups starting with prefix holding a live key. */
-  countGroups(prefix: string, now: number): MaybePromise<number>
-  /** True when the group holds a live key. */
-  groupExists(group: string, now: number): MaybePromise<boolean>
-  /** Every live pair of a group, in a null-prototype object. */
-  getAll(group: string, now: number): MaybePromise<Record<string, string>>
-  /** Live pairs of a group in ascending key order. */
-  range(group: string, now: number, options: RangeOptions): MaybePromise<[string, string][]>
-  /** As {@link range}, each pair with its expiry (Unix ms, or null): `[key, value, expiresAt]`. */
-  rangeEntries(group: string, now: number, options: RangeOptions): MaybePromise<[string, string, number | null][]>
   /** Physically removes expired rows; answers which. */
   purgeExpired(now: number): MaybePromise<ExpiredKey[]>
   /**
@@ -182,10 +202,6 @@ export interface BackendQueries {
    * inside the current write; a rolled-back write leaves none behind.
    */
   appendChanges(changes: readonly NewChange[]): MaybePromise<void>
-  /** Log entries with a revision greater than `after`, ascending, at most `limit`. */
-  readChanges(after: number, limit: number): MaybePromise<ChangeRecord[]>
-  /** The oldest retained and the latest committed revision. */
-  revisionRange(): MaybePromise<RevisionRange>
   /**
    * Deletes log entries older than timestamp `before`, keeping at least the
    * latest `keep`; answers how many were deleted.
@@ -193,38 +209,38 @@ export interface BackendQueries {
   pruneChanges(before: number, keep: number): MaybePromise<number>
 }
 
+/** Every query a backend implements: the {@link WriteQueries}. */
+export type BackendQueries = WriteQueries
+
+/**
+ * What a write is; how many statements it takes and whether it needs
+ * `BEGIN` is the backend's to decide (it knows its own queries, and whether
+ * the store appends each write's changes to its log in the same write):
+ * - `'point'`: writes one key with one write query (`set`, `setIf`,
+ *   `increment`, `delete`, `deleteIf`, `deleteExpired`), nothing else;
+ * - `'checked'`: reads (a quota check), then writes one key as a point write;
+ * - `'multi'`: anything else the store itself writes (a group, a prefix,
+ *   the purge): atomic whatever it runs;
+ * - `'transaction'`: a transaction callback running the caller's code: it
+ *   may take long and act outside the queries, so a backend that runs
+ *   writes on several connections gives it one of its own for its whole
+ *   life, and never runs it twice (a failure that another write would retry
+ *   is surfaced instead).
+ */
+export type WriteKind = 'point' | 'checked' | 'multi' | 'transaction'
+
 /** What a write is, so the backend can pick the cheapest safe way to run it. */
 export interface WriteOptions {
+  /** See {@link WriteKind}. @default 'multi' */
+  kind?: WriteKind
   /**
-   * The write issues exactly one statement, so it is atomic without an
-   * explicit transaction when it runs alone.
-   * @default false
-   */
-  single?: boolean
-  /**
-   * The write reads, then issues at most one statement that writes, last. It
-   * is atomic without an explicit transaction where no other connection can
-   * write between its statements (a private in-memory database).
-   * @default false
-   */
-  oneWrite?: boolean
-  /**
-   * `fn` issues exactly one statement, a conditional write or an increment
-   * (`setIf`, `increment`) that records its change itself, and then only
-   * reads: a backend that can send a whole transaction at once (PostgreSQL)
-   * may send it with its `BEGIN` and `COMMIT` when it runs alone.
+   * A point write whose one query is a conditional write or an increment
+   * (`setIf`, `increment`), which records its change itself, followed only
+   * by reads: a backend that can send a whole transaction at once
+   * (PostgreSQL) may send it with its `BEGIN` and `COMMIT` when it runs alone.
    * @default false
    */
   oneStatement?: boolean
-  /**
-   * `fn` is a transaction callback running the caller's code: it may take
-   * long and act outside the queries, so a backend that runs writes on
-   * several connections gives it one of its own for its whole life, and
-   * never runs it twice (a failure that another write would retry is
-   * surfaced instead).
-   * @default false
-   */
-  transaction?: boolean
   /**
    * `onCommit` runs none of the caller's code (nobody is subscribed to the
    * write's events), so a backend that commits the write during the call
@@ -258,11 +274,11 @@ export interface Backend {
    */
   subscribe(wake: () => void): () => void
   /** Runs a read. `method` names the public method in errors. */
-  read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T>
+  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T>
   /** Runs an atomic write (see the interface note). */
   write<T>(
     method: string,
-    fn: (q: BackendQueries) => MaybePromise<T>,
+    fn: (q: WriteQueries) => MaybePromise<T>,
     onCommit?: (result: T) => void,
     options?: WriteOptions,
   ): Promise<T>

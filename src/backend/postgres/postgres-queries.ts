@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto'
 import { atomicTexts } from './postgres-atomic.js'
 import { prefixUpperBound } from '../backend.js'
 import type {
-  BackendQueries,
   ChangeRecord,
   ExpiredKey,
   MaybePromise,
@@ -10,10 +9,12 @@ import type {
   RangeOptions,
   RemovedGroup,
   RevisionRange,
+  ReadQueries,
   StoredEntry,
   StoredValue,
   WriteCondition,
   WriteOutcome,
+  WriteQueries,
 } from '../backend.js'
 
 /** A statement with the name it is prepared under on each connection. */
@@ -33,30 +34,33 @@ export interface Rows {
 /** Where statements run: the pool (reads) or one connection inside a transaction (writes). */
 export interface Runner {
   run(statement: Statement, values: unknown[]): Promise<Rows>
+}
+
+/** Where a write's statements run: one connection inside a write transaction. */
+export interface WriteRunner extends Runner {
   /**
-   * Writes only: upserts a row (strings already escaped) with the next
-   * revision, held back and sent with the next statement or the commit;
-   * answers the revision.
+   * Upserts a row (strings already escaped) with the next revision, held
+   * back and sent with the next statement or the commit; answers the revision.
    */
-  upsert?(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<number>
+  upsert(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<number>
   /**
-   * Writes only, under the table's write lock: appends changes (strings
-   * already escaped) to the log, held back like {@link upsert}.
+   * Under the table's write lock: appends changes (strings already escaped)
+   * to the log, held back like {@link upsert}.
    */
-  append?(changes: readonly NewChange[]): void
+  append(changes: readonly NewChange[]): void
   /**
-   * Writes only, under the table's write lock: the next revision, taken
-   * (`take`) or not (`peek`); the counter is written with the held-back rows.
+   * Under the table's write lock: the next revision, taken (`take`) or not
+   * (`peek`); the counter is written with the held-back rows.
    */
-  peek?(): number
-  take?(): number
+  peek(): number
+  take(): number
   /**
-   * Writes only: runs a statement that takes its own revision from the
-   * counter and logs its own change (see postgres-atomic), after what is
-   * held back; the runner adopts the revision it answers (column 0) and
-   * appends no log entry for it again.
+   * Runs a statement that takes its own revision from the counter and logs
+   * its own change (see postgres-atomic), after what is held back; the
+   * runner adopts the revision it answers (column 0) and appends no log
+   * entry for it again.
    */
-  runAtomic?(statement: Statement, values: unknown[]): Promise<Rows>
+  runAtomic(statement: Statement, values: unknown[]): Promise<Rows>
 }
 
 /** Rows and changes held back by a write, sent in one statement. */
@@ -324,10 +328,10 @@ function ms(now: number): number {
 }
 
 /**
- * The storage primitives as statements on a {@link Runner}: the pool for
- * reads, one connection inside a transaction for writes.
+ * The storage primitives that read, as statements on a {@link Runner}: the
+ * pool for reads, or one connection inside a transaction.
  */
-export class PostgresQueries implements BackendQueries {
+export class PostgresReadQueries implements ReadQueries {
   readonly #sql: PostgresSql
   readonly #runner: Runner
 
@@ -359,117 +363,6 @@ export class PostgresQueries implements BackendQueries {
     const found = new Map<string, string>()
     for (const r of rows) found.set(decodeText(r[0] as string), decodeText(r[1] as string))
     return keys.map((k) => found.get(k))
-  }
-
-  #writer(): Required<Pick<Runner, 'peek' | 'take'>> {
-    const { peek, take } = this.#runner
-    if (peek === undefined || take === undefined) throw new Error('revisions are taken only inside a write')
-    return { peek: peek.bind(this.#runner), take: take.bind(this.#runner) }
-  }
-
-  nextRevision(): number {
-    return this.#writer().take()
-  }
-
-  #runAtomic(statement: Statement, values: unknown[]): Promise<Rows> {
-    if (this.#runner.runAtomic === undefined) throw new Error('conditional writes run only inside a write')
-    return this.#runner.runAtomic(statement, values)
-  }
-
-  async setIf(
-    group: string,
-    key: string,
-    value: string,
-    expiresAt: number | null,
-    condition: WriteCondition,
-    now: number,
-  ): Promise<WriteOutcome> {
-    const g = encodeText(group)
-    const k = encodeText(key)
-    const v = encodeText(value)
-    const { rows } =
-      condition.ifRevision !== undefined
-        ? await this.#runAtomic(this.#sql.setIfRevision, [g, k, v, expiresAt, condition.ifRevision, ms(now), ms(now)])
-        : await this.#runAtomic(this.#sql.setIfAbsent, [g, k, v, expiresAt, ms(now), ms(now)])
-    const row = rows[0]
-    if (row === undefined || row[0] === null) return { revision: false, found: undefined }
-    return { revision: num(row[0]), value }
-  }
-
-  async increment(group: string, key: string, by: number, expiresAt: number | null, now: number): Promise<WriteOutcome> {
-    const params = [encodeText(group), encodeText(key), String(by), expiresAt, by, ms(now), ms(now)]
-    const { rows } = await this.#runAtomic(this.#sql.increment, params)
-    const row = rows[0] ?? []
-    if (row[0] !== null && row[0] !== undefined) return { revision: num(row[0]), value: row[1] as string }
-    const at = this.#sql.log ? 3 : 2
-    const found =
-      row[at] === null || row[at] === undefined
-        ? undefined
-        : { value: decodeText(row[at] as string), expiresAt: nullableNum(row[at + 1]), revision: nullableNum(row[at + 2]) }
-    return { revision: false, found }
-  }
-
-  async assignRevision(group: string, key: string): Promise<number | undefined> {
-    const writer = this.#writer()
-    const revision = writer.peek()
-    const { rowCount } = await this.#run(this.#sql.assignRevision, [encodeText(group), encodeText(key), revision])
-    if (rowCount > 0) return writer.take()
-    return (await this.getEntry(group, key))?.revision ?? undefined
-  }
-
-  async deleteIf(group: string, key: string, revision: number): Promise<StoredValue | undefined> {
-    const { rows } = await this.#run(this.#sql.deleteIf, [encodeText(group), encodeText(key), revision])
-    const row = rows[0]
-    if (row === undefined) return undefined
-    return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
-  }
-
-  async deleteMany(group: string, keys: readonly string[]): Promise<(StoredValue | undefined)[]> {
-    const { rows } = await this.#run(this.#sql.deleteMany, [encodeText(group), keys.map(encodeText)])
-    const found = new Map<string, StoredValue>()
-    for (const r of rows) found.set(decodeText(r[0] as string), { value: decodeText(r[1] as string), expiresAt: nullableNum(r[2]) })
-    return keys.map((k) => found.get(k))
-  }
-
-  /** Inside a write: the upsert is held back by the write's runner (see {@link Runner.upsert}). */
-  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<number> {
-    const g = encodeText(group)
-    const k = encodeText(key)
-    const v = encodeText(value)
-    if (this.#runner.upsert === undefined) throw new Error('set runs only inside a write')
-    return this.#runner.upsert(g, k, v, expiresAt)
-  }
-
-  async delete(group: string, key: string): Promise<StoredValue | undefined> {
-    const { rows } = await this.#run(this.#sql.delete, [encodeText(group), encodeText(key)])
-    const row = rows[0]
-    if (row === undefined) return undefined
-    return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
-  }
-
-  async deleteExpired(group: string, key: string, now: number): Promise<boolean> {
-    const { rowCount } = await this.#run(this.#sql.deleteExpired, [encodeText(group), encodeText(key), ms(now)])
-    return rowCount > 0
-  }
-
-  async deleteGroup(group: string, now: number): Promise<number> {
-    const { rows } = await this.#run(this.#sql.deleteGroup, [encodeText(group), ms(now)])
-    return num(rows[0]?.[0] ?? 0)
-  }
-
-  async deletePrefix(prefix: string, now: number): Promise<RemovedGroup[]> {
-    const params = prefixParams(prefix, ms(now))
-    const bounded = params.length === 3
-    const s = this.#sql.variant(
-      `deletePrefix:${bounded}`,
-      () =>
-        `WITH d AS (DELETE FROM ${this.#sql.kv} WHERE ${prefixCondition('grp', bounded)} RETURNING grp, expires_at), ` +
-        'g AS (SELECT grp, count(*) FILTER (WHERE expires_at IS NULL OR expires_at > $2) AS live FROM d GROUP BY grp) ' +
-        'SELECT grp, live FROM g WHERE live > 0 ORDER BY grp',
-      true,
-    )
-    const { rows } = await this.#run(s, params)
-    return rows.map((r) => ({ group: decodeText(r[0] as string), live: num(r[1]) }))
   }
 
   async count(group: string, now: number): Promise<number> {
@@ -554,30 +447,6 @@ export class PostgresQueries implements BackendQueries {
     return rows as unknown[][]
   }
 
-  async purgeExpired(now: number): Promise<ExpiredKey[]> {
-    const { rows } = await this.#run(this.#sql.purge, [ms(now)])
-    return rows.map((r) => ({ group: decodeText(r[0] as string), key: decodeText(r[1] as string) }))
-  }
-
-  /**
-   * Appends changes to the log inside a write. Only a write's runner can: it
-   * holds the table's write lock, so revisions follow commit order, and a
-   * rollback takes them back.
-   */
-  appendChanges(changes: readonly NewChange[]): void {
-    if (this.#runner.append === undefined) throw new Error('appendChanges runs only inside a write')
-    this.#runner.append(
-      changes.map((c) => ({
-        revision: c.revision,
-        type: c.type,
-        group: encodeText(c.group),
-        key: encodeText(c.key),
-        value: c.value === null ? null : encodeText(c.value),
-        timestamp: ms(c.timestamp),
-      })),
-    )
-  }
-
   /** Changes after revision `after`, ascending, at most `limit`. */
   async readChanges(after: number, limit: number): Promise<ChangeRecord[]> {
     const { rows } = await this.#run(this.#sql.readChanges, [after, limit])
@@ -596,6 +465,147 @@ export class PostgresQueries implements BackendQueries {
     const { rows } = await this.#run(this.#sql.revisionRange, [])
     const r = rows[0] ?? [null, 0]
     return { oldest: nullableNum(r[0]), latest: num(r[1] ?? 0) }
+  }
+}
+
+/**
+ * Every storage primitive, on one connection inside a write transaction
+ * (a {@link WriteRunner}), which holds back upserts and log entries.
+ */
+export class PostgresQueries extends PostgresReadQueries implements WriteQueries {
+  readonly #sql: PostgresSql
+  readonly #runner: WriteRunner
+
+  constructor(sql: PostgresSql, runner: WriteRunner) {
+    super(sql, runner)
+    this.#sql = sql
+    this.#runner = runner
+  }
+
+  #run(statement: Statement, values: unknown[]): Promise<Rows> {
+    return this.#runner.run(statement, values)
+  }
+
+  nextRevision(): number {
+    return this.#runner.take()
+  }
+
+  async setIf(
+    group: string,
+    key: string,
+    value: string,
+    expiresAt: number | null,
+    condition: WriteCondition,
+    now: number,
+  ): Promise<WriteOutcome> {
+    const g = encodeText(group)
+    const k = encodeText(key)
+    const v = encodeText(value)
+    const { rows } =
+      condition.ifRevision !== undefined
+        ? await this.#runner.runAtomic(this.#sql.setIfRevision, [g, k, v, expiresAt, condition.ifRevision, ms(now), ms(now)])
+        : await this.#runner.runAtomic(this.#sql.setIfAbsent, [g, k, v, expiresAt, ms(now), ms(now)])
+    const row = rows[0]
+    if (row === undefined || row[0] === null) return { revision: false, found: undefined }
+    return { revision: num(row[0]), value }
+  }
+
+  async increment(group: string, key: string, by: number, expiresAt: number | null, now: number): Promise<WriteOutcome> {
+    const params = [encodeText(group), encodeText(key), String(by), expiresAt, by, ms(now), ms(now)]
+    const { rows } = await this.#runner.runAtomic(this.#sql.increment, params)
+    const row = rows[0] ?? []
+    if (row[0] !== null && row[0] !== undefined) return { revision: num(row[0]), value: row[1] as string }
+    // Without a revision written: the row found (its columns follow the notify count when there is a log).
+    const at = this.#sql.log ? 3 : 2
+    const found =
+      row[at] === null || row[at] === undefined
+        ? undefined
+        : { value: decodeText(row[at] as string), expiresAt: nullableNum(row[at + 1]), revision: nullableNum(row[at + 2]) }
+    return { revision: false, found }
+  }
+
+  async assignRevision(group: string, key: string): Promise<number | undefined> {
+    const revision = this.#runner.peek()
+    const { rowCount } = await this.#run(this.#sql.assignRevision, [encodeText(group), encodeText(key), revision])
+    if (rowCount > 0) return this.#runner.take()
+    return (await this.getEntry(group, key))?.revision ?? undefined
+  }
+
+  async deleteIf(group: string, key: string, revision: number): Promise<StoredValue | undefined> {
+    const { rows } = await this.#run(this.#sql.deleteIf, [encodeText(group), encodeText(key), revision])
+    const row = rows[0]
+    if (row === undefined) return undefined
+    return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
+  }
+
+  async deleteMany(group: string, keys: readonly string[]): Promise<(StoredValue | undefined)[]> {
+    const { rows } = await this.#run(this.#sql.deleteMany, [encodeText(group), keys.map(encodeText)])
+    const found = new Map<string, StoredValue>()
+    for (const r of rows) found.set(decodeText(r[0] as string), { value: decodeText(r[1] as string), expiresAt: nullableNum(r[2]) })
+    return keys.map((k) => found.get(k))
+  }
+
+  /** Inside a write: the upsert is held back by the write's runner (see {@link Runner.upsert}). */
+  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<number> {
+    const g = encodeText(group)
+    const k = encodeText(key)
+    const v = encodeText(value)
+    return this.#runner.upsert(g, k, v, expiresAt)
+  }
+
+  async delete(group: string, key: string): Promise<StoredValue | undefined> {
+    const { rows } = await this.#run(this.#sql.delete, [encodeText(group), encodeText(key)])
+    const row = rows[0]
+    if (row === undefined) return undefined
+    return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
+  }
+
+  async deleteExpired(group: string, key: string, now: number): Promise<boolean> {
+    const { rowCount } = await this.#run(this.#sql.deleteExpired, [encodeText(group), encodeText(key), ms(now)])
+    return rowCount > 0
+  }
+
+  async deleteGroup(group: string, now: number): Promise<number> {
+    const { rows } = await this.#run(this.#sql.deleteGroup, [encodeText(group), ms(now)])
+    return num(rows[0]?.[0] ?? 0)
+  }
+
+  async deletePrefix(prefix: string, now: number): Promise<RemovedGroup[]> {
+    const params = prefixParams(prefix, ms(now))
+    const bounded = params.length === 3
+    const s = this.#sql.variant(
+      `deletePrefix:${bounded}`,
+      () =>
+        `WITH d AS (DELETE FROM ${this.#sql.kv} WHERE ${prefixCondition('grp', bounded)} RETURNING grp, expires_at), ` +
+        'g AS (SELECT grp, count(*) FILTER (WHERE expires_at IS NULL OR expires_at > $2) AS live FROM d GROUP BY grp) ' +
+        'SELECT grp, live FROM g WHERE live > 0 ORDER BY grp',
+      true,
+    )
+    const { rows } = await this.#run(s, params)
+    return rows.map((r) => ({ group: decodeText(r[0] as string), live: num(r[1]) }))
+  }
+
+  async purgeExpired(now: number): Promise<ExpiredKey[]> {
+    const { rows } = await this.#run(this.#sql.purge, [ms(now)])
+    return rows.map((r) => ({ group: decodeText(r[0] as string), key: decodeText(r[1] as string) }))
+  }
+
+  /**
+   * Appends changes, with their revisions, to the log inside a write. Only a
+   * write's runner can: it holds the table's write lock, so revisions follow
+   * commit order, and a rollback takes them back.
+   */
+  appendChanges(changes: readonly NewChange[]): void {
+    this.#runner.append(
+      changes.map((c) => ({
+        revision: c.revision,
+        type: c.type,
+        group: encodeText(c.group),
+        key: encodeText(c.key),
+        value: c.value === null ? null : encodeText(c.value),
+        timestamp: ms(c.timestamp),
+      })),
+    )
   }
 
   /** Deletes changes older than `before` (ms), keeping at least the latest `keep`; answers how many. */

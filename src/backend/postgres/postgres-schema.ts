@@ -54,7 +54,11 @@ export async function initialise(pool: Pool, options: SchemaOptions, location: s
   try {
     client = await pool.connect()
   } catch (err) {
-    throw new StoreError(`${method}: cannot connect to ${redact(location)}: ${(err as Error).message}`, { cause: err })
+    throw new StoreError(
+      `${method}: cannot connect to ${redact(location)}: ${(err as Error).message}`,
+      { cause: err },
+      isConnectionLost(err) ? 'ERR_STORE_UNAVAILABLE' : 'ERR_STORE',
+    )
   }
   let broken = false
   try {
@@ -100,11 +104,17 @@ export async function initialise(pool: Pool, options: SchemaOptions, location: s
     if (err instanceof StoreError) throw err
     const code = (err as { code?: unknown }).code
     if (code === '55P03') {
-      throw new StoreError(`${method}: the store is locked by another connection (waited busyTimeout ${options.busyTimeout} ms)`, {
-        cause: err,
-      })
+      throw new StoreError(
+        `${method}: the store is locked by another connection (waited busyTimeout ${options.busyTimeout} ms)`,
+        { cause: err },
+        'ERR_STORE_BUSY',
+      )
     }
-    throw new StoreError(`${method}: cannot prepare the tables at ${redact(location)}: ${(err as Error).message}`, { cause: err })
+    throw new StoreError(
+      `${method}: cannot prepare the tables at ${redact(location)}: ${(err as Error).message}`,
+      { cause: err },
+      isConnectionLost(err) ? 'ERR_STORE_UNAVAILABLE' : 'ERR_STORE',
+    )
   } finally {
     client.release(broken)
   }
@@ -146,6 +156,8 @@ async function checkColumns(client: PoolClient, sql: PostgresSql, location: stri
     if (!columns.has(needed)) {
       throw new StoreError(
         `Store.open: ${sql.kv} at ${redact(location)} has no column '${needed}': not a groupstore table`,
+        undefined,
+        'ERR_STORE_CORRUPT',
       )
     }
   }

@@ -1,7 +1,7 @@
 import type { PoolClient } from 'pg'
 import type { MaybePromise, NewChange } from '../backend.js'
 import { inlined, PostgresQueries } from './postgres-queries.js'
-import type { Pending, PostgresSql, Rows, Runner, Statement } from './postgres-queries.js'
+import type { Pending, PostgresSql, Rows, Statement, WriteRunner } from './postgres-queries.js'
 
 /** Held-back writes past this many characters are sent at once rather than at commit. */
 const MAX_PENDING_CHARS = 4 << 20
@@ -19,7 +19,7 @@ const MAX_PENDING_CHARS = 4 << 20
  * commit that sends it; either way the whole transaction rolls back, as
  * PostgreSQL does after any failed statement.
  */
-export class Session implements Runner {
+export class Session implements WriteRunner {
   readonly client: PoolClient
   readonly queries: PostgresQueries
   readonly #sql: PostgresSql
@@ -185,7 +185,7 @@ export async function rollback(session: Session): Promise<void> {
  * round trip. The statement logs its own change; after the commit the
  * runner runs reads (the feed catching up) on the same connection.
  */
-export class OneShot implements Runner {
+export class OneShot implements WriteRunner {
   readonly client: PoolClient
   readonly #sql: PostgresSql
   readonly #begin: string
@@ -240,6 +240,18 @@ export class OneShot implements Runner {
     } catch (err) {
       throw this.#failed(err)
     }
+  }
+
+  upsert(): never {
+    throw new Error('a one-statement write ran another write')
+  }
+
+  peek(): never {
+    throw new Error('a one-statement write took a revision of its own')
+  }
+
+  take(): never {
+    throw new Error('a one-statement write took a revision of its own')
   }
 
   append(changes: readonly NewChange[]): void {

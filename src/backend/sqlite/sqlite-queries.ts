@@ -1,7 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import { prefixUpperBound } from '../backend.js'
 import type {
-  BackendQueries,
   ChangeRecord,
   ExpiredKey,
   NewChange,
@@ -12,9 +11,11 @@ import type {
   StoredValue,
   WriteCondition,
   WriteOutcome,
+  WriteQueries,
 } from '../backend.js'
+import { hasCounts, isNamespace, makeCounts, NAMESPACE_TABLE } from './sqlite-counts.js'
+import { NotAtomic, TransactionLost } from './sqlite-errors.js'
 import type { SqliteRevisions } from './sqlite-revisions.js'
-import { hasCounts, isNamespace, makeCounts, NAMESPACE_TABLE } from './sqlite-schema.js'
 
 type Db = BetterSqlite3.Database
 type Statement = BetterSqlite3.Statement
@@ -168,9 +169,23 @@ function bounds(prefix: string): { lo: string; hi?: string } {
 /**
  * The storage primitives on one better-sqlite3 connection, each a prepared
  * statement made once and reused. Synchronous: the caller serialises.
+ *
+ * The backend makes two: one for work that runs on its own, and one for the
+ * ops of a batch transaction, made `inTransactionOnly`. SQLite rolls back
+ * the whole transaction on some errors (a full disk, an I/O error); a
+ * transaction callback that caught such an error and carried on would
+ * otherwise run its next statements outside any transaction, committing
+ * half of itself, so that one refuses every query once the transaction is
+ * gone.
  */
-export class SqliteQueries implements BackendQueries {
+export class SqliteQueries implements WriteQueries {
   readonly #db: Db
+  readonly #inTransactionOnly: boolean
+  /**
+   * Statements that wrote and completed, counted for the batch runner: an
+   * op that fails after one of its statements wrote has something to undo.
+   */
+  writes = 0
   readonly #get: Statement
   readonly #getEntry: Statement
   readonly #getMany: Statement
@@ -184,14 +199,16 @@ export class SqliteQueries implements BackendQueries {
   readonly #revisions: SqliteRevisions
   readonly #deleteExpired: Statement
   readonly #countGroupLive: Statement
-  /** The namespace count, once the database keeps counts (see sqlite-schema). */
+  /** The namespace count, once the database keeps counts (see sqlite-counts). */
   #countNamespaceLive: Statement | undefined
   /**
-   * True while a write runs outside a transaction (on a private in-memory
-   * database, see SqliteBackend): like a write transaction, it may make the
-   * namespace counts, in a transaction of their own.
+   * True while a write runs on its own, outside any transaction (a point or
+   * checked write, see SqliteBackend.write): it may run one statement that
+   * writes, no more (a second is refused: the two would not be atomic), and,
+   * like a write transaction, may make the namespace counts, in a
+   * transaction of their own. The backend clears {@link writes} when it sets it.
    */
-  writing = false
+  alone = false
   readonly #deleteGroup: Statement
   readonly #groupExists: Statement
   readonly #getAll: Statement
@@ -207,9 +224,10 @@ export class SqliteQueries implements BackendQueries {
   /** Statements whose text depends on which bounds are present, made on first use. */
   readonly #variants = new Map<string, Statement>()
 
-  constructor(db: Db, revisions: SqliteRevisions) {
+  constructor(db: Db, revisions: SqliteRevisions, inTransactionOnly = false) {
     this.#db = db
     this.#revisions = revisions
+    this.#inTransactionOnly = inTransactionOnly
     this.#get = db.prepare(SQL.get)
     this.#getEntry = db.prepare(SQL.getEntry)
     this.#getMany = db.prepare(SQL.getMany).pluck()
@@ -236,6 +254,17 @@ export class SqliteQueries implements BackendQueries {
     this.#pruneChanges = db.prepare(SQL.pruneChanges)
   }
 
+  /** Refuses a query once the batch transaction is gone (see the class note). */
+  #check(): void {
+    if (this.#inTransactionOnly && !this.#db.inTransaction) throw new TransactionLost()
+  }
+
+  /** Before a statement that writes: {@link #check}, and one statement only for a write {@link alone}. */
+  #beforeWrite(): void {
+    if (this.#inTransactionOnly && !this.#db.inTransaction) throw new TransactionLost()
+    if (this.alone && this.writes > 0 && !this.#db.inTransaction) throw new NotAtomic()
+  }
+
   #variant(name: string, sql: string, pluck: boolean): Statement {
     let stmt = this.#variants.get(name)
     if (stmt === undefined) {
@@ -253,19 +282,23 @@ export class SqliteQueries implements BackendQueries {
   }
 
   get(group: string, key: string): StoredValue | undefined {
+    this.#check()
     return this.#get.get(group, key) as StoredValue | undefined
   }
 
   getEntry(group: string, key: string): StoredEntry | undefined {
+    this.#check()
     return this.#getEntry.get(group, key) as StoredEntry | undefined
   }
 
   getMany(group: string, keys: readonly string[], now: number): (string | undefined)[] {
+    this.#check()
     const values = JSON.parse(this.#getMany.get({ grp: group, keys: JSON.stringify(keys), now }) as string) as (string | null)[]
     return values.map((v) => v ?? undefined)
   }
 
   nextRevision(): number {
+    this.#check()
     return this.#revisions.take()
   }
 
@@ -278,8 +311,10 @@ export class SqliteQueries implements BackendQueries {
   }
 
   set(group: string, key: string, value: string, expiresAt: number | null): number {
+    this.#beforeWrite()
     const revision = this.#revisions.take()
     this.#set.run(group, key, value, expiresAt, revision)
+    this.writes++
     return revision
   }
 
@@ -291,66 +326,93 @@ export class SqliteQueries implements BackendQueries {
     condition: WriteCondition,
     now: number,
   ): WriteOutcome {
+    this.#beforeWrite()
     const revision = this.#revisions.peek()
     const params = { grp: group, key, value, expiresAt, revision, now, if: condition.ifRevision }
     const written =
       condition.ifRevision !== undefined ? this.#setIfRevision.run(params).changes : this.#setIfAbsent.run(params).changes
+    this.writes++
     if (written === 0) return { revision: false, found: undefined }
     this.#revisions.take()
     return { revision, value }
   }
 
   increment(group: string, key: string, by: number, expiresAt: number | null, now: number): WriteOutcome {
+    this.#beforeWrite()
     const revision = this.#revisions.peek()
     const value = this.#increment.get({ grp: group, key, initial: String(by), by, expiresAt, revision, now }) as
       | string
       | undefined
+    this.writes++
     if (value === undefined) return { revision: false, found: this.getEntry(group, key) }
     this.#revisions.take()
     return { revision, value }
   }
 
   assignRevision(group: string, key: string): number | undefined {
+    this.#beforeWrite()
     const revision = this.#revisions.peek()
-    if (this.#assignRevision.run(revision, group, key).changes > 0) return this.#revisions.take()
+    const assigned = this.#assignRevision.run(revision, group, key).changes > 0
+    this.writes++
+    if (assigned) return this.#revisions.take()
     return this.getEntry(group, key)?.revision ?? undefined
   }
 
   delete(group: string, key: string): StoredValue | undefined {
-    return this.#delete.get(group, key) as StoredValue | undefined
+    this.#beforeWrite()
+    const row = this.#delete.get(group, key) as StoredValue | undefined
+    this.writes++
+    return row
   }
 
   deleteIf(group: string, key: string, revision: number): StoredValue | undefined {
-    return this.#deleteIf.get(group, key, revision) as StoredValue | undefined
+    this.#beforeWrite()
+    const row = this.#deleteIf.get(group, key, revision) as StoredValue | undefined
+    this.writes++
+    return row
   }
 
   deleteMany(group: string, keys: readonly string[]): (StoredValue | undefined)[] {
-    return keys.map((k) => this.#delete.get(group, k) as StoredValue | undefined)
+    return keys.map((k) => {
+      this.#beforeWrite()
+      const row = this.#delete.get(group, k) as StoredValue | undefined
+      this.writes++
+      return row
+    })
   }
 
   deleteExpired(group: string, key: string, now: number): boolean {
-    return this.#deleteExpired.run(group, key, now).changes > 0
+    this.#beforeWrite()
+    const deleted = this.#deleteExpired.run(group, key, now).changes > 0
+    this.writes++
+    return deleted
   }
 
   deleteGroup(group: string, now: number): number {
+    this.#beforeWrite()
     const live = this.#countGroupLive.get({ grp: group, now }) as number
     this.#deleteGroup.run(group)
+    this.writes++
     return live
   }
 
   deletePrefix(prefix: string, now: number): RemovedGroup[] {
+    this.#beforeWrite()
     const select = this.#prefixed('prefixGroups', SQL.prefixGroups, prefix, false)
     const removed = (select.stmt.all({ ...select.b, now }) as RemovedGroup[]).filter((g) => g.live > 0)
     const del = this.#prefixed('deletePrefix', SQL.deletePrefix, prefix, false)
     del.stmt.run(del.b)
+    this.writes++
     return removed
   }
 
   count(group: string, now: number): number {
+    this.#check()
     return this.#countGroupLive.get({ grp: group, now }) as number
   }
 
   countAll(prefix: string, now: number): number {
+    this.#check()
     if (isNamespace(prefix)) {
       const counted = this.#namespaceCount()
       if (counted !== undefined) {
@@ -377,7 +439,7 @@ export class SqliteQueries implements BackendQueries {
     if (this.#countNamespaceLive !== undefined) return this.#countNamespaceLive
     if (!hasCounts(this.#db)) {
       if (this.#db.inTransaction) makeCounts(this.#db)
-      else if (this.writing) this.#db.transaction(() => makeCounts(this.#db)).immediate()
+      else if (this.alone) this.#db.transaction(() => makeCounts(this.#db)).immediate()
       else return undefined
     }
     this.#countNamespaceLive = this.#db.prepare(SQL.countNamespaceLive).pluck()
@@ -385,16 +447,19 @@ export class SqliteQueries implements BackendQueries {
   }
 
   groups(prefix: string, now: number): string[] {
+    this.#check()
     const { stmt, b } = this.#prefixed('groups', SQL.groups, prefix, true)
     return stmt.all({ ...b, now }) as string[]
   }
 
   countGroups(prefix: string, now: number): number {
+    this.#check()
     const { stmt, b } = this.#prefixed('countGroups', SQL.countGroups, prefix, true)
     return stmt.get({ ...b, now }) as number
   }
 
   groupExists(group: string, now: number): boolean {
+    this.#check()
     return this.#groupExists.get({ grp: group, now }) !== undefined
   }
 
@@ -416,6 +481,7 @@ export class SqliteQueries implements BackendQueries {
   }
 
   getAll(group: string, now: number): Record<string, string> {
+    this.#check()
     const [keysJson, valuesJson] = this.#readGroup(group, now)
     const keys = JSON.parse(keysJson) as string[]
     const values = JSON.parse(valuesJson) as string[]
@@ -434,6 +500,7 @@ export class SqliteQueries implements BackendQueries {
 
   /** The rows of `range`, with `expires_at` as a third column when `expiry`. */
   #range(group: string, now: number, options: RangeOptions, expiry: boolean): unknown[] {
+    this.#check()
     const b = bounds(options.prefix ?? '')
     const bounded = b.hi !== undefined
     // Past the prefix's start, the cursor is the lower bound; before it, the prefix is.
@@ -448,25 +515,35 @@ export class SqliteQueries implements BackendQueries {
   }
 
   purgeExpired(now: number): ExpiredKey[] {
-    return (this.#purge.all(now) as { grp: string; key: string }[]).map((r) => ({ group: r.grp, key: r.key }))
+    this.#beforeWrite()
+    const rows = this.#purge.all(now) as { grp: string; key: string }[]
+    this.writes++
+    return rows.map((r) => ({ group: r.grp, key: r.key }))
   }
 
   appendChanges(changes: readonly NewChange[]): void {
     for (let i = 0; i < changes.length; i++) {
       const c = changes[i] as NewChange
+      this.#beforeWrite()
       this.#appendChange.run(c.revision, c.type, c.group, c.key, c.value, c.timestamp)
+      this.writes++
     }
   }
 
   readChanges(after: number, limit: number): ChangeRecord[] {
+    this.#check()
     return this.#readChanges.all(after, limit) as ChangeRecord[]
   }
 
   revisionRange(): RevisionRange {
+    this.#check()
     return { oldest: this.#oldestChange.get() as number | null, latest: this.#revisions.latest() }
   }
 
   pruneChanges(before: number, keep: number): number {
-    return this.#pruneChanges.run(keep, before).changes
+    this.#beforeWrite()
+    const pruned = this.#pruneChanges.run(keep, before).changes
+    this.writes++
+    return pruned
   }
 }
