@@ -163,6 +163,8 @@ export class PostgresSql {
   readonly readChanges: Statement
   readonly revisionRange: Statement
   readonly pruneChanges: Statement
+  /** The same among the oldest `$3` revisions only. */
+  readonly pruneSomeChanges: Statement
   readonly #variants = new Map<string, Statement>()
 
   constructor(schema: string, table: string, log = true) {
@@ -202,8 +204,10 @@ export class PostgresSql {
     this.revisionRange = statement(
       `SELECT (SELECT min(revision) FROM ${this.changes}), (SELECT latest FROM ${this.revision})`,
     )
-    this.pruneChanges = statement(
-      `DELETE FROM ${this.changes} WHERE revision <= (SELECT latest FROM ${this.revision}) - $2 AND ts < $1`,
+    const stale = `(revision <= (SELECT latest FROM ${this.revision}) - $2 OR ts < $1)`
+    this.pruneChanges = statement(`DELETE FROM ${this.changes} WHERE ${stale}`, true)
+    this.pruneSomeChanges = statement(
+      `DELETE FROM ${this.changes} WHERE revision < (SELECT min(revision) FROM ${this.changes}) + $3 AND ${stale}`,
       true,
     )
   }
@@ -608,9 +612,15 @@ export class PostgresQueries extends PostgresReadQueries implements WriteQueries
     )
   }
 
-  /** Deletes changes older than `before` (ms), keeping at least the latest `keep`; answers how many. */
-  async pruneChanges(before: number, keep: number): Promise<number> {
-    const { rowCount } = await this.#run(this.#sql.pruneChanges, [ms(before), keep])
+  /**
+   * Deletes the changes older than `before` (ms) or not among the latest
+   * `keep`, among the `limit` oldest revisions when given; answers how many.
+   */
+  async pruneChanges(before: number, keep: number, limit?: number): Promise<number> {
+    const { rowCount } =
+      limit === undefined
+        ? await this.#run(this.#sql.pruneChanges, [ms(before), keep])
+        : await this.#run(this.#sql.pruneSomeChanges, [ms(before), keep, limit])
     return rowCount
   }
 }

@@ -96,9 +96,18 @@ export const SQL = {
     'WHERE revision > ? ORDER BY revision LIMIT ?',
   /** The oldest entry of the log; the latest revision is the counter's (see sqlite-revisions). */
   oldestChange: 'SELECT min(revision) FROM kv_changes',
-  /** Keeps the newest `?` entries (at least one) and those at or after the time. */
+  /**
+   * Deletes the entries not among the newest `@keep` or older than
+   * `@before`, never the newest (at least one entry is kept). A range of the
+   * rowid: the age test reads only the rows the range holds.
+   */
   pruneChanges:
-    'DELETE FROM kv_changes WHERE revision <= (SELECT coalesce(max(revision), 0) FROM kv_changes) - max(?, 1) AND ts < ?',
+    'DELETE FROM kv_changes WHERE revision < (SELECT max(revision) FROM kv_changes) ' +
+    'AND (revision <= (SELECT max(revision) FROM kv_changes) - @keep OR ts < @before)',
+  /** The same among the `@limit` oldest revisions only: a short delete while writes happen. */
+  pruneSomeChanges:
+    'DELETE FROM kv_changes WHERE revision < min((SELECT max(revision) FROM kv_changes), (SELECT min(revision) FROM kv_changes) + @limit) ' +
+    'AND (revision <= (SELECT max(revision) FROM kv_changes) - @keep OR ts < @before)',
   /** A condition on `column` for a literal prefix, served by the primary-key index. */
   prefix(column: string, bounded: boolean): string {
     return bounded ? `${column} >= @lo AND ${column} < @hi` : `${column} >= @lo`
@@ -213,6 +222,7 @@ export class SqliteQueries implements WriteQueries {
   readonly #readChanges: Statement
   readonly #oldestChange: Statement
   readonly #pruneChanges: Statement
+  readonly #pruneSomeChanges: Statement
   /** Statements whose text depends on which bounds are present, made on first use. */
   readonly #variants = new Map<string, Statement>()
 
@@ -244,6 +254,7 @@ export class SqliteQueries implements WriteQueries {
     this.#readChanges = db.prepare(SQL.readChanges)
     this.#oldestChange = db.prepare(SQL.oldestChange).pluck()
     this.#pruneChanges = db.prepare(SQL.pruneChanges)
+    this.#pruneSomeChanges = db.prepare(SQL.pruneSomeChanges)
   }
 
   /** Refuses a query once the batch transaction is gone (see the class note). */
@@ -554,9 +565,12 @@ export class SqliteQueries implements WriteQueries {
     return { oldest: this.#oldestChange.get() as number | null, latest: this.#revisions.latest() }
   }
 
-  pruneChanges(before: number, keep: number): number {
+  pruneChanges(before: number, keep: number, limit?: number): number {
     this.#beforeWrite()
-    const pruned = this.#pruneChanges.run(keep, before).changes
+    const pruned =
+      limit === undefined
+        ? this.#pruneChanges.run({ keep, before }).changes
+        : this.#pruneSomeChanges.run({ keep, before, limit }).changes
     this.writes++
     return pruned
   }
