@@ -10,6 +10,8 @@ import type { Entry, OpContext } from './atomic.js'
 import * as calls from './atomic-calls.js'
 import { then } from './backend/backend.js'
 import type { Footprint, MaybePromise, ReadQueries, StoredValue, WriteOptions, WriteQueries } from './backend/backend.js'
+import { ENTRY_PAGE, readEntryPage } from './entry-page.js'
+import type { EntryPage } from './entry-page.js'
 import type { StoreEventType } from './events.js'
 import { checkQuota, live } from './quota.js'
 import type { Quota } from './quota.js'
@@ -540,6 +542,14 @@ export abstract class Operations {
       if (rows.length < PAGE_SIZE) return
       after = (rows[rows.length - 1] as [string, string])[0]
     }
+  }
+
+  /**
+   * @internal A page of live keys with their values and expiries, in one
+   * read, for the command line's `export` (see entry-page.ts).
+   */
+  [ENTRY_PAGE](group: string, after: string | undefined, limit: number): Promise<EntryPage> {
+    return this.#readGroup(this.#m.entries, group, (q, g, now) => readEntryPage(q, g, now, after, limit))
   }
 
   /**

@@ -134,6 +134,8 @@ export interface ReadQueries {
   getAll(group: string, now: number): MaybePromise<Record<string, string>>
   /** Live pairs of a group in ascending key order. */
   range(group: string, now: number, options: RangeOptions): MaybePromise<[string, string][]>
+  /** As {@link range}, each pair with its expiry (Unix ms, or null): `[key, value, expiresAt]`. */
+  rangeEntries(group: string, now: number, options: RangeOptions): MaybePromise<[string, string, number | null][]>
   /** Log entries with a revision greater than `after`, ascending, at most `limit`. */
   readChanges(after: number, limit: number): MaybePromise<ChangeRecord[]>
   /** The oldest retained and the latest committed revision. */

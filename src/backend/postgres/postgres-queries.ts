@@ -417,6 +417,17 @@ export class PostgresReadQueries implements ReadQueries {
   }
 
   async range(group: string, now: number, options: RangeOptions): Promise<[string, string][]> {
+    const rows = await this.#range(group, now, options, false)
+    return rows.map((r) => [decodeText(r[0] as string), decodeText(r[1] as string)])
+  }
+
+  async rangeEntries(group: string, now: number, options: RangeOptions): Promise<[string, string, number | null][]> {
+    const rows = await this.#range(group, now, options, true)
+    return rows.map((r) => [decodeText(r[0] as string), decodeText(r[1] as string), nullableNum(r[2])])
+  }
+
+  /** The rows of `range`, with `expires_at` as a third column when `expiry`. */
+  async #range(group: string, now: number, options: RangeOptions, expiry: boolean): Promise<unknown[][]> {
     const lo = encodeText(options.prefix ?? '')
     const hi = prefixUpperBound(lo)
     const after = options.after === undefined ? undefined : encodeText(options.after)
@@ -432,12 +443,12 @@ export class PostgresReadQueries implements ReadQueries {
       conditions += ` AND key > $${params.length}`
     }
     params.push(options.limit)
-    const s = this.#sql.variant(`range:${hi !== undefined}:${after !== undefined}`, () =>
-      `SELECT key, value FROM ${this.#sql.kv} WHERE grp = $1 AND ${conditions} AND ${LIVE} ` +
+    const s = this.#sql.variant(`range:${hi !== undefined}:${after !== undefined}:${expiry}`, () =>
+      `SELECT key, value${expiry ? ', expires_at' : ''} FROM ${this.#sql.kv} WHERE grp = $1 AND ${conditions} AND ${LIVE} ` +
       `ORDER BY key LIMIT $${params.length}`,
     )
     const { rows } = await this.#run(s, params)
-    return rows.map((r) => [decodeText(r[0] as string), decodeText(r[1] as string)])
+    return rows as unknown[][]
   }
 
   /** Changes after revision `after`, ascending, at most `limit`. */

@@ -14,7 +14,12 @@
  *
  * @module
  */
-import { Worker } from 'node:worker_threads'
+import { createRequire } from 'node:module'
+import type { Worker } from 'node:worker_threads'
+
+// node:worker_threads is loaded when the thread starts, not by every process
+// that opens a file (a command-line call never starts it).
+const require = createRequire(import.meta.url)
 
 /** The least time between two checkpoints of one file while writes commit. */
 export const CHECKPOINT_EVERY_MS = 50
@@ -50,7 +55,8 @@ class CheckpointThread {
   failed = false
 
   constructor() {
-    this.#worker = new Worker(new URL('./sqlite-checkpoint-worker.js', import.meta.url))
+    const threads = require('node:worker_threads') as typeof import('node:worker_threads')
+    this.#worker = new threads.Worker(new URL('./sqlite-checkpoint-worker.js', import.meta.url))
     this.#worker.unref()
     this.#worker.on('message', (reply: CheckpointReply) => {
       const done = this.#pending.get(reply.id)

@@ -148,8 +148,8 @@ export const SQL = {
    * @lo`), whichever is higher: given both, SQLite seeks to one and filters
    * on the other, and a page after the first would read every key before it.
    */
-  range: (after: boolean, bounded: boolean) =>
-    `SELECT key, value FROM kv WHERE grp = @grp AND ${after ? 'key > @after' : 'key >= @lo'}` +
+  range: (after: boolean, bounded: boolean, expiry = false) =>
+    `SELECT key, value${expiry ? ', expires_at' : ''} FROM kv WHERE grp = @grp AND ${after ? 'key > @after' : 'key >= @lo'}` +
     `${bounded ? ' AND key < @hi' : ''} AND ${LIVE} ORDER BY key LIMIT @limit`,
 }
 
@@ -531,18 +531,27 @@ export class SqliteQueries implements WriteQueries {
   }
 
   range(group: string, now: number, options: RangeOptions): [string, string][] {
+    return this.#range(group, now, options, false) as [string, string][]
+  }
+
+  rangeEntries(group: string, now: number, options: RangeOptions): [string, string, number | null][] {
+    return this.#range(group, now, options, true) as [string, string, number | null][]
+  }
+
+  /** The rows of `range`, with `expires_at` as a third column when `expiry`. */
+  #range(group: string, now: number, options: RangeOptions, expiry: boolean): unknown[] {
     this.#check()
     const b = bounds(options.prefix ?? '')
     const bounded = b.hi !== undefined
     // Past the prefix's start, the cursor is the lower bound; before it, the prefix is.
     const after = options.after !== undefined && compareCodePoints(options.after, b.lo) >= 0
-    const stmt = this.#variant(`range:${after}:${bounded}`, SQL.range(after, bounded), false)
+    const stmt = this.#variant(`range:${after}:${bounded}:${expiry}`, SQL.range(after, bounded, expiry), false)
     const params: Record<string, unknown> = { grp: group, now, limit: options.limit }
     if (after) params['after'] = options.after
     else params['lo'] = b.lo
     if (bounded) params['hi'] = b.hi
     stmt.raw(true)
-    return stmt.all(params) as [string, string][]
+    return stmt.all(params)
   }
 
   purgeExpired(now: number): ExpiredKey[] {
