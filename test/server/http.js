@@ -12,7 +12,7 @@ export const noRevisions = typeof (await import('groupstore')).Store.prototype.g
  * it. `tokens` is the tokens file's content, as an array.
  */
 export async function serve(store, { tokens, ...options } = {}) {
-  const app = buildServer(store, { ...options, tokens: tokens === undefined ? undefined : new TokenTable(tokens), log: () => {} })
+  const app = buildServer(store, { log: () => {}, ...options, tokens: tokens === undefined ? undefined : new TokenTable(tokens) })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address()
   const agent = new http.Agent({ keepAlive: true })
