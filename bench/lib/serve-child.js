@@ -36,9 +36,8 @@ async function writer(total, rate) {
   const tick = 10
   const perTick = Math.max(1, Math.round((rate * tick) / 1000))
   let written = 0
-  let first
-  let last
   const started = performance.now()
+  const cpu = process.cpuUsage()
   await new Promise((resolve, reject) => {
     const step = async () => {
       try {
@@ -57,10 +56,12 @@ async function writer(total, rate) {
     step()
   })
   const seconds = (performance.now() - started) / 1000
+  const used = process.cpuUsage(cpu)
   delay.disable()
-  first = (await store.revision()) - total + 1
-  last = first + total - 1
-  return { first, last, seconds, maxDelayMs: delay.max / 1e6, p99DelayMs: delay.percentile(99) / 1e6 }
+  const first = (await store.revision()) - total + 1
+  const last = first + total - 1
+  const cpuShare = (used.user + used.system) / 1e6 / seconds
+  return { first, last, seconds, cpuShare, maxDelayMs: delay.max / 1e6, p99DelayMs: delay.percentile(99) / 1e6 }
 }
 
 for await (const line of createInterface({ input: process.stdin })) {

@@ -27,7 +27,13 @@ import type { ScopedStore } from '../scope.js'
 export interface StreamOptions {
   /** ms between comment lines that keep an idle stream open. @default 15000 */
   heartbeat?: number
-  /** ms a stream's output may wait before it is written (events in between share one write). @default 10 */
+  /**
+   * The longest a live event waits before it is written, in ms. Events in
+   * between share one write per stream; the wait grows with the number of
+   * open streams (1 ms per 20), so that a thousand streams cost about 20,000
+   * socket writes a second however many events there are, not one per event.
+   * @default 50
+   */
   flushDelay?: number
   /** Bytes a stream may hold unsent (its own and the socket's buffer) before the client is dropped. @default 4 MiB */
   maxPending?: number
@@ -60,9 +66,14 @@ interface Stream {
   /** While replaying: the first revision the live subscription saw after the stream opened. */
   liveFrom: number | undefined
   watcher: Watcher | undefined
-  pending: string
+  /** Messages not yet written, and their length. */
+  pending: string[]
+  pendingLength: number
   closed: boolean
 }
+
+/** Streams written in one turn of the event loop. */
+const FLUSH_SLICE = 100
 
 /** Bytes of history a resuming stream gathers before it writes them. */
 const REPLAY_CHUNK = 64 * 1024
@@ -84,12 +95,14 @@ export class EventStreams {
   readonly #stallTimeout: number
   #unsubscribe: (() => void) | undefined
   #flushTimer: NodeJS.Timeout | undefined
+  /** The live messages since the last flush: a stream that holds exactly these shares one buffer. */
+  #batch: string[] = []
   #heartbeatTimer: NodeJS.Timeout | undefined
 
   constructor(store: Store, options: StreamOptions = {}) {
     this.#store = store
     this.#heartbeat = options.heartbeat ?? 15_000
-    this.#flushDelay = options.flushDelay ?? 10
+    this.#flushDelay = options.flushDelay ?? 50
     this.#maxPending = options.maxPending ?? 4 * 1024 * 1024
     this.#stallTimeout = options.stallTimeout ?? 10_000
   }
@@ -119,7 +132,8 @@ export class EventStreams {
       replaying: watcher !== undefined,
       liveFrom: undefined,
       watcher,
-      pending: '',
+      pending: [],
+      pendingLength: 0,
       closed: false,
     }
     this.#add(stream)
@@ -153,7 +167,7 @@ export class EventStreams {
     if (stream.closed) return
     stream.closed = true
     stream.watcher?.close()
-    stream.pending = ''
+    stream.pending = []
     this.#streams.delete(stream)
     this.#dirty.delete(stream)
     if (this.#streams.size === 0 && this.#unsubscribe !== undefined) {
@@ -184,36 +198,74 @@ export class EventStreams {
       }
       this.#send(stream, message, event.revision)
     }
+    if (plain !== undefined) this.#batch.push(plain)
   }
 
   #send(stream: Stream, message: string, revision: number): void {
     stream.last = revision
-    stream.pending += message
-    if (stream.pending.length + stream.res.writableLength > this.#maxPending) {
+    stream.pending.push(message)
+    stream.pendingLength += message.length
+    if (stream.pendingLength > this.#maxPending) {
       // It does not read: drop it; it resumes with Last-Event-ID.
-      stream.res.destroy()
-      this.#remove(stream)
+      this.#drop(stream)
       return
     }
     this.#dirty.add(stream)
-    this.#flushTimer ??= setTimeout(() => this.#flushAll(), this.#flushDelay)
+    this.#flushTimer ??= setTimeout(() => this.#flushAll(), Math.min(this.#flushDelay, 1 + Math.floor(this.#streams.size / 20)))
+  }
+
+  #drop(stream: Stream): void {
+    stream.res.destroy()
+    this.#remove(stream)
   }
 
   #flushAll(): void {
     this.#flushTimer = undefined
-    for (const stream of this.#dirty) this.#flush(stream)
+    const batch = this.#batch
+    this.#batch = []
+    // Take every stream's messages now; events published while the slices are written start new ones.
+    const work: [Stream, string[]][] = []
+    for (const stream of this.#dirty) {
+      if (stream.pending.length > 0) work.push([stream, stream.pending])
+      stream.pending = []
+      stream.pendingLength = 0
+    }
     this.#dirty.clear()
+    let shared: Buffer | undefined
+    // A slice of the streams per turn of the event loop, so that a thousand writes never stall it.
+    const writeSlice = (from: number): void => {
+      const to = Math.min(work.length, from + FLUSH_SLICE)
+      for (let i = from; i < to; i++) {
+        const [stream, messages] = work[i] as [Stream, string[]]
+        // Most streams hold the same messages (the same strings): encode them once for all.
+        if (messages.length === batch.length && messages.every((m, j) => m === batch[j])) {
+          shared ??= Buffer.from(batch.join(''))
+          this.#write(stream, shared)
+        } else this.#write(stream, messages.join(''))
+      }
+      if (to < work.length) setImmediate(writeSlice, to)
+    }
+    writeSlice(0)
   }
 
+  /** Writes what a resuming stream holds, at once. */
   #flush(stream: Stream): void {
-    if (stream.pending === '' || stream.closed) return
-    stream.res.write(stream.pending)
-    stream.pending = ''
+    if (stream.pending.length === 0) return
+    const data = stream.pending.join('')
+    stream.pending = []
+    stream.pendingLength = 0
+    this.#write(stream, data)
+  }
+
+  #write(stream: Stream, data: string | Buffer): void {
+    if (stream.closed) return
+    if (stream.res.writableLength > this.#maxPending) this.#drop(stream)
+    else stream.res.write(data)
   }
 
   #beat(): void {
     for (const stream of this.#streams) {
-      if (stream.pending === '' && !stream.res.writableNeedDrain) stream.res.write(':\n\n')
+      if (stream.pending.length === 0 && !stream.res.writableNeedDrain) stream.res.write(':\n\n')
     }
   }
 
@@ -235,7 +287,7 @@ export class EventStreams {
           watcher.close()
           return
         }
-        if (stream.pending.length >= REPLAY_CHUNK) this.#flush(stream)
+        if (stream.pendingLength >= REPLAY_CHUNK) this.#flush(stream)
         if (stream.res.writableNeedDrain && !(await this.#drained(stream))) return
       }
       // The watcher ended: the store is closing.
