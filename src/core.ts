@@ -8,7 +8,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { then } from './backend/backend.js'
-import type { Backend, BackendQueries, MaybePromise, NewChange, WriteOptions } from './backend/backend.js'
+import type { Backend, MaybePromise, NewChange, ReadQueries, WriteOptions, WriteQueries } from './backend/backend.js'
 import { StoreClosedError, StoreError } from './errors.js'
 import { DEFAULT_BUFFER_SIZE } from './events.js'
 import type { EventView, StoreEvent, Watcher, WatchOptions } from './events.js'
@@ -33,18 +33,22 @@ const txContext = new AsyncLocalStorage<TxContext>()
  * with promise hooks), so it is enabled only while a transaction is open.
  */
 let openTransactions = 0
-const SINGLE: WriteOptions = { single: true }
-const TRANSACTION: WriteOptions = { transaction: true }
-const INLINE: WriteOptions = { inline: true }
-const SINGLE_INLINE: WriteOptions = { single: true, inline: true }
-const ONE_WRITE_INLINE: WriteOptions = { oneWrite: true, inline: true }
+const POINT: WriteOptions = { kind: 'point' }
+const TRANSACTION: WriteOptions = { kind: 'transaction' }
+/** The options of each kind of write with `inline` set, made once. */
+const INLINE = {
+  point: { kind: 'point', inline: true },
+  checked: { kind: 'checked', inline: true },
+  multi: { kind: 'multi', inline: true },
+  transaction: { kind: 'transaction', inline: true },
+} as const satisfies Record<string, WriteOptions>
+/** A point write of one conditional write or increment, inline. */
+const ONE_STATEMENT_INLINE: WriteOptions = { kind: 'point', inline: true, oneStatement: true }
 
 /** `options` (those of a write, not a transaction) with `inline` set. */
 function inline(options: WriteOptions | undefined): WriteOptions {
-  if (options === undefined) return INLINE
-  if (options.single === true) return SINGLE_INLINE
-  if (options.oneWrite === true) return ONE_WRITE_INLINE
-  return { ...options, inline: true }
+  if (options?.oneStatement === true) return ONE_STATEMENT_INLINE
+  return INLINE[options?.kind ?? 'multi']
 }
 
 /** A transaction callback. */
@@ -88,11 +92,11 @@ export class StoreCore implements Executor {
     return undefined
   }
 
-  read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T> {
+  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T> {
     return this.backend.read(method, fn)
   }
 
-  write<T>(method: string, fn: (q: BackendQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions): Promise<T> {
+  write<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions): Promise<T> {
     const feed = this.feed
     const clock = this.#clock
     let recorded: Recorded | undefined
@@ -101,10 +105,10 @@ export class StoreCore implements Executor {
       (q) => {
         recorded = undefined
         const changes: NewChange[] = []
-        const emit: Emit = (type, group, key, value) => {
-          changes.push({ type, group, key, value: value ?? null, timestamp: clock() })
+        const emit: Emit = (type, group, key, value, revision) => {
+          changes.push({ revision: revision ?? q.nextRevision(), type, group, key, value: value ?? null, timestamp: clock() })
         }
-        return then(fn(q, emit), (result) => {
+        return then(rewindOnFailure(q, () => fn(q, emit)), (result) => {
           if (changes.length === 0) return result
           return then(feed.record(q, changes), (r) => {
             recorded = r
@@ -115,9 +119,9 @@ export class StoreCore implements Executor {
       () => {
         if (recorded !== undefined) feed.deliver(recorded)
       },
-      // Appending to the log makes every write two statements. Without
-      // subscribers, delivering runs none of the caller's code.
-      feed.durable ? undefined : feed.hub.active ? options : inline(options),
+      // Without subscribers, delivering runs none of the caller's code. (With
+      // a durable log, delivering reads other connections' changes first.)
+      feed.durable || feed.hub.active ? options : inline(options),
     )
   }
 
@@ -128,10 +132,14 @@ export class StoreCore implements Executor {
         then(q.deleteExpired(group, key, now), (deleted) => {
           if (deleted) emit('expire', group, key)
         }),
-      SINGLE,
+      POINT,
     ).catch(() => {
       // The key stays until the next purge; the read that found it has already answered.
     })
+  }
+
+  revision(method: string): Promise<number> {
+    return this.feed.revision(method)
   }
 
   /** Runs `fn` in one backend transaction with a Transaction bound to `namespace`. */
@@ -168,10 +176,15 @@ export class StoreCore implements Executor {
             })
           })
         let result: Promise<T> | T
+        const mark = q.revisionMark?.()
+        const rewind = (): void => {
+          if (mark !== undefined) rewindTo(q, mark)
+        }
         try {
           result = txContext.run(ctx, fn, new Transaction(tx, namespace, quota))
         } catch (err) {
           settle()
+          rewind()
           throw err
         }
         if (!isThenable(result)) {
@@ -186,6 +199,7 @@ export class StoreCore implements Executor {
           async (err: unknown) => {
             settle()
             await tx.drain()
+            rewind()
             throw err
           },
         )
@@ -233,6 +247,36 @@ export class StoreCore implements Executor {
     if (this.closed) throw new StoreClosedError(method)
     if (typeof fn !== 'function') throw new TypeError(`${method}: fn must be a function taking the event`)
     return this.feed.hub.onChange(view, fn as (event: StoreEvent) => void)
+  }
+}
+
+/** Puts a private in-memory database's revision counter back to `mark`, if the queries still can. */
+function rewindTo(q: WriteQueries, mark: number): void {
+  try {
+    q.rewindRevisions?.(mark)
+  } catch {
+    // The transaction is gone: nothing more to undo.
+  }
+}
+
+/**
+ * Runs a write's `fn`; when it fails, puts back the revisions it took from
+ * a counter that its rollback does not restore (a private in-memory
+ * database's), so that a failed write leaves no revision behind.
+ */
+function rewindOnFailure<T>(q: WriteQueries, fn: () => MaybePromise<T>): MaybePromise<T> {
+  if (q.revisionMark === undefined) return fn()
+  const mark = q.revisionMark()
+  try {
+    const result = fn()
+    if (!(result instanceof Promise)) return result
+    return result.catch((err: unknown) => {
+      rewindTo(q, mark)
+      throw err
+    })
+  } catch (err) {
+    rewindTo(q, mark)
+    throw err
   }
 }
 

@@ -6,12 +6,37 @@
  * @module
  */
 
-/** Stable codes carried by {@link StoreError} and its subclasses. */
-export type StoreErrorCode = 'ERR_STORE' | 'ERR_STORE_CLOSED' | 'ERR_QUOTA_EXCEEDED' | 'ERR_TEMPLATE'
+/**
+ * Stable codes carried by {@link StoreError} and its subclasses:
+ * - `ERR_STORE_BUSY`: another connection held the write lock past
+ *   `busyTimeout`; nothing was written, and trying again later may succeed.
+ * - `ERR_STORE_CORRUPT`: the file is damaged, or is not a groupstore
+ *   database (a foreign file or table); nothing was written.
+ * - `ERR_STORE_UNAVAILABLE`: the database server cannot be reached or the
+ *   connection was lost before the commit; nothing was written.
+ * - `ERR_COMMIT_UNKNOWN`: the connection was lost while committing: the
+ *   write may or may not have been applied (read before retrying).
+ * - `ERR_STORE`: any other store condition (I/O, a full disk, a read-only
+ *   file, a misused transaction, other driver errors).
+ * - `ERR_NOT_INTEGER`: `increment` met a stored value that is not an
+ *   integer; nothing was written.
+ * - `ERR_STORE_CLOSED`, `ERR_QUOTA_EXCEEDED`, `ERR_TEMPLATE`: see the subclasses.
+ */
+export type StoreErrorCode =
+  | 'ERR_STORE'
+  | 'ERR_STORE_BUSY'
+  | 'ERR_STORE_CORRUPT'
+  | 'ERR_STORE_UNAVAILABLE'
+  | 'ERR_COMMIT_UNKNOWN'
+  | 'ERR_STORE_CLOSED'
+  | 'ERR_QUOTA_EXCEEDED'
+  | 'ERR_TEMPLATE'
+  | 'ERR_NOT_INTEGER'
 
 /**
  * A store condition: I/O failure, a corrupt or foreign file, a lock wait past
- * `busyTimeout`, a backend failure, or a misuse of a transaction. The driver's
+ * `busyTimeout`, a lost connection, a backend failure, or a misuse of a
+ * transaction; `code` says which (see {@link StoreErrorCode}). The driver's
  * error, when there is one, is kept as `cause`.
  *
  * @example
@@ -93,6 +118,20 @@ export class TemplateError extends StoreError {
     super(message, options, 'ERR_TEMPLATE')
     this.name = 'TemplateError'
   }
+}
+
+/**
+ * `increment` met a stored value that is not a base-10 integer (an optional
+ * `-` then digits): a plain {@link StoreError} with code `ERR_NOT_INTEGER`.
+ * Nothing was written.
+ */
+export function notIntegerError(method: string, group: string, key: string, value: string): StoreError {
+  const shown = value.length > 40 ? `${JSON.stringify(value.slice(0, 40))}…` : JSON.stringify(value)
+  return new StoreError(
+    `${method}: the value of ${JSON.stringify(group)}/${JSON.stringify(key)} is not an integer: ${shown}`,
+    undefined,
+    'ERR_NOT_INTEGER',
+  )
 }
 
 /** Wraps an unexpected driver failure in a StoreError named after `method`. */

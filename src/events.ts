@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { messageOf, Warnings } from './warnings.js'
 
 /** What happened to a key or group. */
 export type StoreEventType = 'set' | 'delete' | 'delete_group' | 'expire'
@@ -20,8 +21,10 @@ export interface StoreEvent {
   /** When the change was made, by the store's clock. */
   timestamp: Date
   /**
-   * Position in the change feed: one more than the event before, across the
-   * whole database. Pass the last one you handled as `since` to resume.
+   * The store's revision of this change: greater than every earlier one,
+   * across the whole database (every group, scope and process), and the
+   * revision `getEntry` reports for the key it wrote. Pass the last one you
+   * handled as `since` to resume.
    */
   revision: number
   /**
@@ -76,10 +79,14 @@ export const DEFAULT_BUFFER_SIZE = 1024
 export interface ChangeSource {
   /** The latest revision published to subscribers. */
   readonly delivered: number
-  /** Events after `after`, ascending, at most `limit`; fewer when the log holds no more. */
-  read(after: number, limit: number): Promise<StoreEvent[]>
-  /** True when events can be read back (a change log or an in-process history). */
-  readonly replayable: boolean
+  /**
+   * Events after `after`, ascending, at most `limit` (fewer when the log
+   * holds no more), and the oldest revision the source still holds
+   * (undefined when it holds none): revisions missing above it were never
+   * logged (a write without the log, or made outside the package), below
+   * it they may have been pruned.
+   */
+  read(after: number, limit: number): Promise<{ events: StoreEvent[]; oldest: number | undefined }>
 }
 
 /** True when `event` matches `watch(group, key)`, `*` being a wildcard. */
@@ -143,8 +150,7 @@ class FeedWatcher implements Watcher {
     this.#onClose = onClose
     this.#signal = options.signal
     this.#seen = options.since
-    this.#behind = options.since !== undefined && source.replayable
-    if (options.since !== undefined && !source.replayable) this.#seen = source.delivered
+    this.#behind = options.since !== undefined
     options.signal?.addEventListener('abort', this.#abort, { once: true })
   }
 
@@ -173,13 +179,8 @@ class FeedWatcher implements Watcher {
       this.#buffer.push(seen)
       return
     }
-    if (this.#source.replayable) {
-      // Full: stop taking live events and read the rest back when asked.
-      this.#behind = true
-    } else {
-      this.#seen = event.revision
-      this.#dropped++
-    }
+    // Full: stop taking live events and read the rest back when asked.
+    this.#behind = true
   }
 
   /** The event with the pending gap count attached, if any. */
@@ -226,10 +227,16 @@ class FeedWatcher implements Watcher {
   async #readBack(): Promise<IteratorResult<StoreEvent>> {
     for (;;) {
       const after = this.#seen ?? this.#source.delivered
-      const events = await this.#source.read(after, READ_PAGE)
+      const { events, oldest } = await this.#source.read(after, READ_PAGE)
       if (this.#closed) return done
       const first = events[0]
-      const gap = first === undefined ? this.#source.delivered - after : first.revision - after - 1
+      // Only revisions below the oldest one held can have been pruned.
+      const gap =
+        oldest !== undefined
+          ? Math.min(oldest, first?.revision ?? oldest) - after - 1
+          : first === undefined
+            ? this.#source.delivered - after
+            : first.revision - after - 1
       if (gap > 0) {
         this.#dropped += gap
         this.#missed += gap
@@ -296,6 +303,7 @@ class FeedWatcher implements Watcher {
  * one leaves, so cross-process polling runs only while somebody listens.
  */
 export class EventHub {
+  readonly #warnings = new Warnings()
   #subscribers: ((event: StoreEvent) => void)[] = []
   #watchers = new Set<FeedWatcher>()
   readonly #onActive: (active: boolean) => void
@@ -355,10 +363,7 @@ export class EventHub {
       try {
         fn(seen)
       } catch (err) {
-        process.emitWarning(`an onChange callback threw: ${err instanceof Error ? err.message : String(err)}`, {
-          type: 'GroupstoreWarning',
-          detail: err instanceof Error ? err.stack : undefined,
-        })
+        this.#warnings.warn('GROUPSTORE_ONCHANGE_CALLBACK', `an onChange callback threw: ${messageOf(err)}`, err instanceof Error ? err.stack : undefined)
       }
     })
   }

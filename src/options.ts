@@ -24,7 +24,8 @@ export interface StoreOptions {
   durability?: 'full' | 'normal'
   /**
    * Milliseconds to wait for another connection's write lock before failing
-   * with a StoreError (on PostgreSQL, the store's per-table write lock).
+   * with a StoreError of code `ERR_STORE_BUSY` (on PostgreSQL, the store's
+   * per-table write lock).
    * @default 5000
    */
   busyTimeout?: number

@@ -15,6 +15,7 @@ import { resolveOptions } from './options.js'
 import type { StoreOptions } from './options.js'
 import { checkScope, ScopedStore } from './scope.js'
 import type { ScopeOptions } from './scope.js'
+import { messageOf, Warnings } from './warnings.js'
 
 /**
  * A key-value store of string values under `(group, key)`, with per-key
@@ -33,6 +34,7 @@ export class Store extends Operations implements AsyncDisposable {
   readonly #core: StoreCore
   readonly #timer: NodeJS.Timeout | undefined
   #purging = false
+  readonly #warnings = new Warnings()
   #closing: Promise<void> | undefined
 
   private constructor(core: StoreCore, purgeInterval: number) {
@@ -79,9 +81,7 @@ export class Store extends Operations implements AsyncDisposable {
     this.purgeExpired()
       .catch((err: unknown) => {
         if (this.#core.closed) return
-        process.emitWarning(`background purge failed: ${err instanceof Error ? err.message : String(err)}`, {
-          type: 'GroupstoreWarning',
-        })
+        this.#warnings.warn('GROUPSTORE_PURGE_FAILED', `background purge failed: ${messageOf(err)}`)
       })
       .finally(() => {
         this.#purging = false

@@ -4,7 +4,7 @@
  * @module
  */
 import { then } from './backend/backend.js'
-import type { Backend, BackendQueries, MaybePromise, NewChange } from './backend/backend.js'
+import type { Backend, MaybePromise, NewChange, ReadQueries, WriteQueries } from './backend/backend.js'
 import { StoreError } from './errors.js'
 import { Operations } from './operations.js'
 import type { Emit, Executor, Quota } from './operations.js'
@@ -19,18 +19,25 @@ export interface TransactionHost {
 
 /** Runs operations on the transaction's own queries; their changes are published after commit. */
 export class TransactionExecutor implements Executor {
-  readonly #q: BackendQueries
+  readonly #q: WriteQueries
   readonly #host: TransactionHost
   /** The changes the transaction's writes made, in order. */
   readonly changes: NewChange[] = []
-  readonly #emit: Emit = (type, group, key, value) => {
-    this.changes.push({ type, group, key, value: value ?? null, timestamp: this.#host.now() })
+  readonly #emit: Emit = (type, group, key, value, revision) => {
+    this.changes.push({
+      revision: revision ?? this.#q.nextRevision(),
+      type,
+      group,
+      key,
+      value: value ?? null,
+      timestamp: this.#host.now(),
+    })
   }
   #settled = false
   #pending = 0
   #drained: (() => void) | undefined
 
-  constructor(q: BackendQueries, host: TransactionHost) {
+  constructor(q: WriteQueries, host: TransactionHost) {
     this.#q = q
     this.#host = host
   }
@@ -63,7 +70,7 @@ export class TransactionExecutor implements Executor {
     )
   }
 
-  #run<T>(method: string, fn: (q: BackendQueries, emit: Emit) => MaybePromise<T>): Promise<T> {
+  #run<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>): Promise<T> {
     let result: MaybePromise<T>
     try {
       result = fn(this.#q, this.#emit)
@@ -87,12 +94,16 @@ export class TransactionExecutor implements Executor {
     )
   }
 
-  read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T> {
+  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T> {
     return this.#run(method, fn)
   }
 
-  write<T>(method: string, fn: (q: BackendQueries, emit: Emit) => MaybePromise<T>): Promise<T> {
+  write<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>): Promise<T> {
     return this.#run(method, fn)
+  }
+
+  revision(method: string): Promise<number> {
+    return this.#run(method, (q) => then(q.revisionRange(), (r) => r.latest))
   }
 
   expire(group: string, key: string, now: number): void {

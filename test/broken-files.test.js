@@ -37,11 +37,11 @@ async function makeDatabase(file, count = 3000) {
   await store.close()
 }
 
-/** Asserts that opening `location` rejects with a StoreError naming it and matching `pattern`. */
-async function refusedOpen(location, pattern) {
+/** Asserts that opening `location` rejects with a StoreError naming it, matching `pattern`, with `code`. */
+async function refusedOpen(location, pattern, code = 'ERR_STORE') {
   await assert.rejects(Store.open(location, { purgeInterval: 0 }), (err) => {
     assert.ok(err instanceof StoreError, `expected StoreError, got ${err?.name}: ${err?.message}`)
-    assert.equal(err.code, 'ERR_STORE')
+    assert.equal(err.code, code)
     assert.match(err.message, /^Store\.open: /)
     assert.ok(err.message.includes(location), `message names the path: ${err.message}`)
     assert.match(err.message, pattern)
@@ -97,7 +97,7 @@ describe('broken files', () => {
     const file = join(dir, 'notes.db')
     writeFileSync(file, 'These are my notes, not a database.\n'.repeat(200))
     const before = snapshot(dir)
-    await refusedOpen(file, /not a database/)
+    await refusedOpen(file, /not a database/, 'ERR_STORE_CORRUPT')
     assert.deepEqual(snapshot(dir), before)
   })
 
@@ -110,7 +110,7 @@ describe('broken files', () => {
       const file = join(dir, `cut-${cut}.db`)
       writeFileSync(file, readFileSync(original).subarray(0, cut))
       const before = snapshot(dir)
-      await refusedOpen(file, /truncated|not a database|corrupt/)
+      await refusedOpen(file, /truncated|not a database|corrupt/, 'ERR_STORE_CORRUPT')
       assert.deepEqual(snapshot(dir), before, `cut at ${cut}: nothing changed or created`)
     }
   })
@@ -130,7 +130,7 @@ describe('broken files', () => {
       writeFileSync(file, readFileSync(original))
       damagePages(file, from, to, byte)
       const before = snapshot(dir)
-      await refusedOpen(file, /is corrupt/)
+      await refusedOpen(file, /is corrupt/, 'ERR_STORE_CORRUPT')
       assert.deepEqual(snapshot(dir), before, `${what}: nothing changed or created`)
     }
   })

@@ -103,7 +103,7 @@ describe('postgres backend', { skip }, () => {
       assert.equal(await other.get('g', 'k'), undefined)
     })
 
-    it('keeps the kv columns of the SQLite schema, ordered by code point', async (t) => {
+    it('keeps the kv columns of the SQLite schema, ordered by code point, and a revision per row', async (t) => {
       const table = unique('columns')
       const store = await Store.open(url, { schema, table })
       t.after(() => store.close())
@@ -119,6 +119,7 @@ describe('postgres backend', { skip }, () => {
           ['key', 'text', 'C'],
           ['value', 'text', null],
           ['expires_at', 'bigint', null],
+          ['revision', 'bigint', null],
         ],
       )
       await store.set('g', 'k', 'v', { ttl: 1000 })
@@ -143,6 +144,7 @@ describe('postgres backend', { skip }, () => {
       await assert.rejects(Store.open('postgres://someone:secret@127.0.0.1:1/none'), (err) => {
         assert.ok(err instanceof StoreError)
         assert.match(err.message, /^Store\.open: cannot connect to postgres:\/\/someone:\*\*\*@127\.0\.0\.1:1\/none/)
+        assert.equal(err.code, 'ERR_STORE_UNAVAILABLE')
         assert.doesNotMatch(err.message, /secret/)
         assert.ok(err.cause)
         return true
@@ -245,6 +247,8 @@ describe('postgres backend', { skip }, () => {
           seen.push({ text: statement.text, values })
           return Promise.resolve({ rows: [], rowCount: 0 })
         },
+        upsert: () => {},
+        append: () => 1,
       })
       const now = Date.now()
       await q.get('app:1', 'k1')
@@ -403,6 +407,7 @@ describe('postgres backend', { skip }, () => {
         await assert.rejects(store.set('g', 'k', 'other'), (err) => {
           assert.ok(err instanceof StoreError)
           assert.equal(err.message, `store.set: the store is locked by another connection (waited busyTimeout ${ms} ms)`)
+          assert.equal(err.code, 'ERR_STORE_BUSY')
           return true
         })
       }
@@ -506,7 +511,8 @@ describe('postgres backend', { skip }, () => {
       const locker = await admin()
       t.after(() => locker.end())
       await locker.query('BEGIN')
-      await locker.query(`UPDATE "${schema}"."${table}" SET value = 'locked' WHERE grp = 'g' AND key = 'k'`)
+      // A row lock without a write: a write outside the package would also take the store's write lock.
+      await locker.query(`SELECT 1 FROM "${schema}"."${table}" WHERE grp = 'g' AND key = 'k' FOR UPDATE`)
       const waiting = () => backends(client, app, "wait_event_type = 'Lock'")
       return { store, locker, waiting }
     }
@@ -532,6 +538,7 @@ describe('postgres backend', { skip }, () => {
       await assert.rejects(write, (err) => {
         assert.ok(err instanceof StoreError)
         assert.match(err.message, /^store\.set: lost the connection to PostgreSQL while committing, so the write may or may not have been applied/)
+        assert.equal(err.code, 'ERR_COMMIT_UNKNOWN')
         assert.equal(err.cause.code, '57P01')
         return true
       })
@@ -552,6 +559,7 @@ describe('postgres backend', { skip }, () => {
         await assert.rejects(attempt, (err) => {
           assert.ok(err instanceof StoreError)
           assert.match(err.message, /^store\.(set|get): (cannot reach|lost the connection to) PostgreSQL/)
+          assert.equal(err.code, 'ERR_STORE_UNAVAILABLE')
           assert.ok(err.cause)
           return true
         })
@@ -578,12 +586,14 @@ describe('postgres backend', { skip }, () => {
           }
           assert.ok(caught instanceof StoreError)
           assert.match(caught.message, /^tx\.get: lost the connection to PostgreSQL/)
+          assert.equal(caught.code, 'ERR_STORE_UNAVAILABLE')
           if (!swallow) throw caught
         })
         await assert.rejects(result, (err) => {
           assert.ok(err instanceof StoreError)
           assert.ok(err.cause)
           assert.match(err.message, /lost the connection to PostgreSQL/)
+          assert.equal(err.code, 'ERR_STORE_UNAVAILABLE')
           return true
         })
         assert.equal(await store.get('g', 'k'), undefined)

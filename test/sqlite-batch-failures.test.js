@@ -107,7 +107,7 @@ it('a transaction callback in a batch never runs twice: every write of that batc
       q.set('g', 'tx', '1', null)
     },
     undefined,
-    { transaction: true },
+    { kind: 'transaction' },
   )
   const half = backend.write('test.half', (q) => {
     runs.half++
@@ -152,4 +152,55 @@ it('in memory, a write whose function answers a promise holds the queue until it
   assert.equal(order[0], 'slow', 'nothing ran while the write was pending')
   const rows = backend.database.prepare('SELECT key FROM kv ORDER BY key').pluck().all()
   assert.deepEqual(rows, ['slow', 'slow2'], 'the failed write was rolled back whole')
+})
+
+it('a statement that SQLite undid by itself is not a write: its op fails alone, the batch does not run again', async (t) => {
+  const backend = await openBackend(join(tempDir(t), 'statement.db'), resolveOptions({ purgeInterval: 0 }))
+  t.after(() => backend.close())
+  const runs = { a: 0, bad: 0, c: 0 }
+  const a = backend.write('test.a', (q) => {
+    runs.a++
+    q.set('g', 'a', '1', null)
+  })
+  const bad = backend.write('test.bad', (q) => {
+    runs.bad++
+    q.set('g', 'bad', null, null) // NOT NULL: the statement fails and changes nothing
+  })
+  const c = backend.write('test.c', (q) => {
+    runs.c++
+    q.set('g', 'c', '3', null)
+  })
+  const [ra, rb, rc] = await Promise.allSettled([a, bad, c])
+  assert.equal(ra.status, 'fulfilled')
+  assert.equal(rb.status, 'rejected')
+  assert.ok(rb.reason instanceof StoreError)
+  assert.equal(rc.status, 'fulfilled')
+  assert.deepEqual(runs, { a: 1, bad: 1, c: 1 }, 'no rerun: nothing of the failed op was left to undo')
+  assert.deepEqual(backend.database.prepare('SELECT key FROM kv ORDER BY key').pluck().all(), ['a', 'c'])
+})
+
+it('in a batch, every query after SQLite rolled the transaction back is refused (no statement runs in autocommit)', async (t) => {
+  const backend = await openBackend(join(tempDir(t), 'refused.db'), resolveOptions({ purgeInterval: 0 }))
+  t.after(() => backend.close())
+  const seen = []
+  const first = backend.write('test.first', (q) => q.set('g', 'a', '1', null))
+  const tx = backend.write(
+    'test.tx',
+    (q) => {
+      backend.database.prepare('ROLLBACK').run() // as SQLite does after a full disk
+      for (const query of [() => q.get('g', 'a'), () => q.set('g', 'b', '2', null), () => q.count('g', 0)]) {
+        try {
+          query()
+          seen.push('ran')
+        } catch (err) {
+          seen.push(err.constructor.name)
+        }
+      }
+    },
+    undefined,
+    { kind: 'transaction' },
+  )
+  await Promise.allSettled([first, tx])
+  assert.deepEqual(seen, ['TransactionLost', 'TransactionLost', 'TransactionLost'])
+  assert.deepEqual(backend.database.prepare('SELECT key FROM kv').pluck().all(), [])
 })

@@ -245,7 +245,7 @@ describe('sqlite namespace counts', () => {
     t.after(() => backend.close())
     const db = backend.database
     const made = () => db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'kv_namespace_keys%'").pluck().get()
-    await backend.write('seed', (q) => q.set('ns:g', 'old', 'v', null), undefined, { single: true })
+    await backend.write('seed', (q) => q.set('ns:g', 'old', 'v', null), undefined, { kind: 'point' })
     assert.equal(await backend.read('test.read', (q) => q.countAll('ns:', 0)), 1)
     assert.equal(made(), 0, 'a read counts by scanning and makes nothing')
     // What a scoped set with a quota runs: reads, then one write, outside a transaction.
@@ -258,7 +258,7 @@ describe('sqlite namespace counts', () => {
         return n
       },
       undefined,
-      { oneWrite: true },
+      { kind: 'checked' },
     )
     assert.equal(counted, 1)
     assert.equal(made(), 4, 'the table and its three triggers')

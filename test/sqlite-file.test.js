@@ -62,7 +62,7 @@ describe('SQLite settings', () => {
     other.exec('BEGIN IMMEDIATE')
     await assert.rejects(store.set('g', 'k', 'locked'), (err) => {
       assert.ok(err instanceof StoreError, String(err))
-      assert.equal(err.code, 'ERR_STORE')
+      assert.equal(err.code, 'ERR_STORE_BUSY')
       assert.match(err.message, /^store\.set: .*lock/)
       assert.ok(err.cause instanceof Error)
       assert.match(err.cause.code, /^SQLITE_BUSY/)
@@ -110,7 +110,7 @@ describe('files that are not databases', () => {
     const before = readFileSync(path)
     await assert.rejects(Store.open(path), (err) => {
       assert.ok(err instanceof StoreError, String(err))
-      assert.equal(err.code, 'ERR_STORE')
+      assert.equal(err.code, 'ERR_STORE_CORRUPT', 'a foreign or damaged file')
       assert.ok(err.message.startsWith('Store.open: '), err.message)
       assert.ok(err.message.includes(path), `${err.message} does not name the path`)
       return true
@@ -253,7 +253,7 @@ describe('damage found after opening', () => {
     ]) {
       await assert.rejects(call(), (err) => {
         assert.ok(err instanceof StoreError, `${method}: ${err}`)
-        assert.equal(err.code, 'ERR_STORE')
+        assert.equal(err.code, 'ERR_STORE_CORRUPT')
         assert.ok(err.message.startsWith(`store.${method}: `), err.message)
         assert.match(err.cause?.code ?? '', /^SQLITE_CORRUPT/)
         return true

@@ -21,5 +21,5 @@ await conformance('sqlite :memory:', {
 await conformance('sqlite file', {
   open: (options) => Store.open(file(), isObject(options) ? { durability: 'normal', ...options } : options),
   location: file,
-  capabilities: { file: true, changeLog: true },
+  capabilities: { changeLog: true },
 })

@@ -20,6 +20,32 @@ export interface StoredValue {
   expiresAt: number | null
 }
 
+/** A stored row with its revision, as {@link ReadQueries.getEntry} reads it. */
+export interface StoredEntry extends StoredValue {
+  /**
+   * The revision of the change that last wrote the row; null for a row
+   * written before revisions were kept (an old file), not yet given one.
+   */
+  revision: number | null
+}
+
+/** The condition of a conditional write; exactly one field is set. */
+export interface WriteCondition {
+  /** Write only if the key is live with exactly this revision. */
+  ifRevision?: number | undefined
+  /** Write only if there is no live key. */
+  ifAbsent?: boolean | undefined
+}
+
+/**
+ * What a conditional write or an increment did: `revision` of the write, or
+ * false when it wrote nothing, with (for an increment) the row it found,
+ * live or expired, so that the caller can say why.
+ */
+export type WriteOutcome =
+  | { revision: number; value: string }
+  | { revision: false; found: StoredEntry | undefined }
+
 /** A group that a prefix delete removed, with how many live keys it held. */
 export interface RemovedGroup {
   group: string
@@ -35,8 +61,10 @@ export interface ExpiredKey {
 /** The kinds of change the log records. */
 export type ChangeType = 'set' | 'delete' | 'delete_group' | 'expire'
 
-/** A change about to be appended to the change log. */
+/** A committed change, with its revision. */
 export interface NewChange {
+  /** The store's revision of this change (see {@link WriteQueries.nextRevision}). */
+  revision: number
   type: ChangeType
   group: string
   /** The key, or '' for `delete_group`. */
@@ -48,16 +76,16 @@ export interface NewChange {
 }
 
 /** An entry of the change log. */
-export interface ChangeRecord extends NewChange {
-  /** Position in the log: one more than the entry before, across the whole database. */
-  revision: number
-}
+export type ChangeRecord = NewChange
 
 /** The revisions a change log holds. */
 export interface RevisionRange {
   /** The oldest retained revision, or null when the log is empty. */
   oldest: number | null
-  /** The latest revision ever committed, 0 when none (pruning does not lower it). */
+  /**
+   * The latest revision given to a change, logged or not, 0 when none
+   * (pruning does not lower it). Inside a write, including its own.
+   */
   latest: number
 }
 
@@ -72,26 +100,29 @@ export interface RangeOptions {
 }
 
 /**
- * Storage primitives. `now` is the caller's clock in Unix milliseconds: a row
- * is live while `expiresAt === null || expiresAt > now`. Prefixes are literal
- * (no wildcards) and must be served from the `(grp, key)` index.
+ * Storage primitives that only read: what {@link Backend.read} hands its
+ * function, so that a read cannot call a write (a compile-time error).
+ * `now` is the caller's clock in Unix milliseconds: a row is live while
+ * `expiresAt === null || expiresAt > now`. Prefixes are literal (no
+ * wildcards) and must be served from the `(grp, key)` index.
  */
-export interface BackendQueries {
+export interface ReadQueries {
   /** The row, live or expired, or undefined. */
   get(group: string, key: string): MaybePromise<StoredValue | undefined>
-  /** Inserts or replaces a row. */
-  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void>
-  /** Removes a row; answers what it held, or undefined when there was none. */
-  delete(group: string, key: string): MaybePromise<StoredValue | undefined>
-  /** Removes a row only if it has expired at `now`; true when it did. */
-  deleteExpired(group: string, key: string, now: number): MaybePromise<boolean>
-  /** Removes every row of a group; answers how many were live. */
-  deleteGroup(group: string, now: number): MaybePromise<number>
-  /** Removes every group whose name starts with prefix; answers those that held live keys. */
-  deletePrefix(prefix: string, now: number): MaybePromise<RemovedGroup[]>
+  /** The row with its revision, live or expired, or undefined. */
+  getEntry(group: string, key: string): MaybePromise<StoredEntry | undefined>
+  /** The live values of `keys` at `now` in one consistent read, in the order of `keys` (undefined where none). */
+  getMany(group: string, keys: readonly string[], now: number): MaybePromise<(string | undefined)[]>
   /** Live keys in a group. */
   count(group: string, now: number): MaybePromise<number>
-  /** Live keys in groups whose name starts with prefix. */
+  /**
+   * Live keys in groups whose name starts with prefix. A backend may keep
+   * counts per namespace (the group name up to its first `:`, the way
+   * scopes name groups) and answer from them for a prefix that ends with its
+   * only `:`: the groups starting with such a prefix are exactly those whose
+   * text up to the first `:` equals it, whoever wrote them, so the answer is
+   * the same as a scan's.
+   */
   countAll(prefix: string, now: number): MaybePromise<number>
   /** Distinct groups starting with prefix holding a live key, ascending. */
   groups(prefix: string, now: number): MaybePromise<string[]>
@@ -103,18 +134,72 @@ export interface BackendQueries {
   getAll(group: string, now: number): MaybePromise<Record<string, string>>
   /** Live pairs of a group in ascending key order. */
   range(group: string, now: number, options: RangeOptions): MaybePromise<[string, string][]>
-  /** Physically removes expired rows; answers which. */
-  purgeExpired(now: number): MaybePromise<ExpiredKey[]>
-  /**
-   * Appends changes to the log inside the current write; answers the
-   * revision of the first (the others follow one by one). Revisions are
-   * assigned in commit order; a rolled-back write leaves none behind.
-   */
-  appendChanges(changes: readonly NewChange[]): MaybePromise<number>
   /** Log entries with a revision greater than `after`, ascending, at most `limit`. */
   readChanges(after: number, limit: number): MaybePromise<ChangeRecord[]>
   /** The oldest retained and the latest committed revision. */
   revisionRange(): MaybePromise<RevisionRange>
+}
+
+/**
+ * Every storage primitive, the reads and those that write: what
+ * {@link Backend.write} hands its function.
+ */
+export interface WriteQueries extends ReadQueries {
+  /**
+   * Takes the next revision of the store, for a change that writes no row
+   * (a delete, an expiry). Revisions are strictly increasing across the
+   * database, every process and every writer included.
+   */
+  nextRevision(): number
+  /**
+   * A private in-memory database only, whose counter is not rolled back with
+   * the database: where the counter stands, and putting it back there after
+   * a write that took revisions was rolled back.
+   */
+  revisionMark?(): number
+  rewindRevisions?(mark: number): void
+  /** Inserts or replaces a row, with the next revision; answers it. */
+  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<number>
+  /**
+   * Inserts or replaces a row only if `condition` holds at `now`, with the
+   * next revision. Takes a revision only when it writes.
+   */
+  setIf(
+    group: string,
+    key: string,
+    value: string,
+    expiresAt: number | null,
+    condition: WriteCondition,
+    now: number,
+  ): MaybePromise<WriteOutcome>
+  /**
+   * Adds `by` to the row's value read as a base-10 integer (`/^-?\d+$/`); a
+   * missing or expired row counts as 0 and is created with `expiresAt`, an
+   * existing one keeps its expiry. Writes nothing (and answers false with the
+   * row) when the value is not such an integer or the sum is not a safe integer.
+   */
+  increment(group: string, key: string, by: number, expiresAt: number | null, now: number): MaybePromise<WriteOutcome>
+  /** Gives a row that has no revision yet (see {@link StoredEntry}) the next one; answers the row's revision. */
+  assignRevision(group: string, key: string): MaybePromise<number | undefined>
+  /** Removes a row; answers what it held, or undefined when there was none. */
+  delete(group: string, key: string): MaybePromise<StoredValue | undefined>
+  /** Removes a row only if it holds exactly this revision; answers what it held, or undefined. */
+  deleteIf(group: string, key: string, revision: number): MaybePromise<StoredValue | undefined>
+  /** Removes the rows of distinct `keys`; answers what each held, in the order of `keys`. */
+  deleteMany(group: string, keys: readonly string[]): MaybePromise<(StoredValue | undefined)[]>
+  /** Removes a row only if it has expired at `now`; true when it did. */
+  deleteExpired(group: string, key: string, now: number): MaybePromise<boolean>
+  /** Removes every row of a group; answers how many were live. */
+  deleteGroup(group: string, now: number): MaybePromise<number>
+  /** Removes every group whose name starts with prefix; answers those that held live keys. */
+  deletePrefix(prefix: string, now: number): MaybePromise<RemovedGroup[]>
+  /** Physically removes expired rows; answers which. */
+  purgeExpired(now: number): MaybePromise<ExpiredKey[]>
+  /**
+   * Appends changes, with the revisions the write took for them, to the log
+   * inside the current write; a rolled-back write leaves none behind.
+   */
+  appendChanges(changes: readonly NewChange[]): MaybePromise<void>
   /**
    * Deletes log entries older than timestamp `before`, keeping at least the
    * latest `keep`; answers how many were deleted.
@@ -122,30 +207,38 @@ export interface BackendQueries {
   pruneChanges(before: number, keep: number): MaybePromise<number>
 }
 
+/** Every query a backend implements: the {@link WriteQueries}. */
+export type BackendQueries = WriteQueries
+
+/**
+ * What a write is; how many statements it takes and whether it needs
+ * `BEGIN` is the backend's to decide (it knows its own queries, and whether
+ * the store appends each write's changes to its log in the same write):
+ * - `'point'`: writes one key with one write query (`set`, `setIf`,
+ *   `increment`, `delete`, `deleteIf`, `deleteExpired`), nothing else;
+ * - `'checked'`: reads (a quota check), then writes one key as a point write;
+ * - `'multi'`: anything else the store itself writes (a group, a prefix,
+ *   the purge): atomic whatever it runs;
+ * - `'transaction'`: a transaction callback running the caller's code: it
+ *   may take long and act outside the queries, so a backend that runs
+ *   writes on several connections gives it one of its own for its whole
+ *   life, and never runs it twice (a failure that another write would retry
+ *   is surfaced instead).
+ */
+export type WriteKind = 'point' | 'checked' | 'multi' | 'transaction'
+
 /** What a write is, so the backend can pick the cheapest safe way to run it. */
 export interface WriteOptions {
+  /** See {@link WriteKind}. @default 'multi' */
+  kind?: WriteKind
   /**
-   * The write issues exactly one statement, so it is atomic without an
-   * explicit transaction when it runs alone.
+   * A point write whose one query is a conditional write or an increment
+   * (`setIf`, `increment`), which records its change itself, followed only
+   * by reads: a backend that can send a whole transaction at once
+   * (PostgreSQL) may send it with its `BEGIN` and `COMMIT` when it runs alone.
    * @default false
    */
-  single?: boolean
-  /**
-   * The write reads, then issues at most one statement that writes, last. It
-   * is atomic without an explicit transaction where no other connection can
-   * write between its statements (a private in-memory database).
-   * @default false
-   */
-  oneWrite?: boolean
-  /**
-   * `fn` is a transaction callback running the caller's code: it may take
-   * long and act outside the queries, so a backend that runs writes on
-   * several connections gives it one of its own for its whole life, and
-   * never runs it twice (a failure that another write would retry is
-   * surfaced instead).
-   * @default false
-   */
-  transaction?: boolean
+  oneStatement?: boolean
   /**
    * `onCommit` runs none of the caller's code (nobody is subscribed to the
    * write's events), so a backend that commits the write during the call
@@ -179,11 +272,11 @@ export interface Backend {
    */
   subscribe(wake: () => void): () => void
   /** Runs a read. `method` names the public method in errors. */
-  read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T>
+  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T>
   /** Runs an atomic write (see the interface note). */
   write<T>(
     method: string,
-    fn: (q: BackendQueries) => MaybePromise<T>,
+    fn: (q: WriteQueries) => MaybePromise<T>,
     onCommit?: (result: T) => void,
     options?: WriteOptions,
   ): Promise<T>

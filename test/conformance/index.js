@@ -9,8 +9,8 @@ import { describe } from 'node:test'
  * @property {() => string} [location] a fresh location that `Store.open` accepts in another
  *   process, for the tests that spawn one; without it those tests are skipped
  * @property {string | false} [skip] a reason to skip the whole suite, shown in the output
- * @property {{ file?: boolean, changeLog?: boolean }} [capabilities] what the backend supports beyond the
- *   contract's core: a file on disk; a durable change log (kv_changes) that prunes by retention
+ * @property {{ changeLog?: boolean }} [capabilities] what the backend supports beyond the
+ *   contract's core: a durable change log (kv_changes) that prunes by retention
  */
 
 const suites = [
@@ -28,6 +28,7 @@ const suites = [
   './render.js',
   './lifecycle.js',
   './feed.js',
+  './atomic.js',
 ]
 
 /**

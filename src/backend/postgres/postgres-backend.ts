@@ -1,14 +1,14 @@
-import type { ClientConfig, Pool, PoolClient } from 'pg'
+import type { ClientConfig, Pool } from 'pg'
 import { StoreError } from '../../errors.js'
-import type { Backend, BackendQueries, MaybePromise, WriteOptions } from '../backend.js'
+import type { Backend, MaybePromise, ReadQueries, WriteOptions, WriteQueries } from '../backend.js'
+import { BatchRunner, MAX_ATTEMPTS, pause } from './postgres-batch.js'
+import type { Job } from './postgres-batch.js'
 import { isConflict, isConnectionLost, pgError } from './postgres-errors.js'
 import { ChangeListener } from './postgres-listener.js'
-import { PostgresQueries } from './postgres-queries.js'
+import { PostgresQueries, PostgresReadQueries } from './postgres-queries.js'
 import type { PostgresSql, Rows, Statement } from './postgres-queries.js'
 import { beginSql, initialise } from './postgres-schema.js'
-import { rollback, Session } from './postgres-session.js'
-
-const RESOLVED = Promise.resolve()
+import { WriteQueue } from '../write-queue.js'
 
 /** Options the PostgreSQL backend takes from the store's options. */
 export interface PostgresBackendOptions {
@@ -18,22 +18,12 @@ export interface PostgresBackendOptions {
   /** Undefined: the first schema of the connection's search_path. */
   schema: string | undefined
   table: string
+  /** Whether changes go to the change log. @default true */
+  changeLog?: boolean
 }
 
 type PgModule = typeof import('pg')
 
-interface Job {
-  method: string
-  fn: (q: BackendQueries) => MaybePromise<unknown>
-  onCommit: ((result: unknown) => void) | undefined
-  resolve: (value: unknown) => void
-  reject: (reason: unknown) => void
-  /** A transaction callback: runs alone and is never run twice. */
-  transaction: boolean
-}
-
-/** Attempts of an operation that failed in a way that is safe to retry. */
-const MAX_ATTEMPTS = 4
 /** Most writes committed together in one transaction. */
 const MAX_BATCH = 256
 
@@ -54,11 +44,6 @@ async function loadPg(): Promise<PgModule> {
     }
     throw new StoreError(`Store.open: cannot load the 'pg' package: ${(err as Error).message}`, { cause: err })
   }
-}
-
-/** The wait before attempt `attempt + 1`; it keeps the process alive, as the pending operation should. */
-function pause(attempt: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt))
 }
 
 /**
@@ -86,22 +71,26 @@ export class PostgresBackend implements Backend {
   readonly #pool: Pool
   readonly #sql: PostgresSql
   readonly #busyTimeout: number
-  readonly #beginSql: string
+  /** Alone, a one-statement write may go in one round trip (not with `busyTimeout: 0`, whose lock is only tried). */
+  readonly #oneShot: boolean
+  readonly #runner: BatchRunner
   readonly #errors = new WeakSet<object>()
-  readonly #reader: PostgresQueries
+  readonly #reader: PostgresReadQueries
   readonly #listener: ChangeListener
-  #queue: Job[] = []
-  #flushing: Promise<void> | undefined
+  readonly #queue = new WriteQueue<Job>(() => this.#runNext())
   /** Settles once the last write issued outside a transaction has settled. */
   #lastWrite: Promise<void> | undefined
-  #closed = false
 
   private constructor(pg: PgModule, pool: Pool, config: ClientConfig, sql: PostgresSql, options: PostgresBackendOptions) {
     this.#pool = pool
     this.#sql = sql
     this.#busyTimeout = options.busyTimeout
-    this.#beginSql = beginSql(sql, options)
-    this.#reader = new PostgresQueries(sql, { run: (s, v) => this.#poolQuery(s, v) })
+    this.#oneShot = options.busyTimeout > 0
+    this.#runner = new BatchRunner(pool, sql, beginSql(sql, options), options.busyTimeout, this.#errors, {
+      error: (method, err) => this.error(method, err),
+      settle: (job, result) => this.#queue.settle(job, result),
+    })
+    this.#reader = new PostgresReadQueries(sql, { run: (s, v) => this.#poolQuery(s, v) })
     this.#listener = new ChangeListener(() => new pg.Client(config), sql.channel)
   }
 
@@ -145,8 +134,9 @@ export class PostgresBackend implements Backend {
     }
   }
 
-  async read<T>(method: string, fn: (q: BackendQueries) => MaybePromise<T>): Promise<T> {
-    if (this.#closed) throw new StoreError(`${method}: the database is closed`)
+  async read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T> {
+    const refused = this.#queue.refuse(method)
+    if (refused !== undefined) throw refused
     const barrier = this.#lastWrite
     if (barrier !== undefined) await barrier
     for (let attempt = 1; ; attempt++) {
@@ -165,12 +155,13 @@ export class PostgresBackend implements Backend {
 
   write<T>(
     method: string,
-    fn: (q: BackendQueries) => MaybePromise<T>,
+    fn: (q: WriteQueries) => MaybePromise<T>,
     onCommit?: (result: T) => void,
     options?: WriteOptions,
   ): Promise<T> {
-    if (this.#closed) return Promise.reject(new StoreError(`${method}: the database is closed`))
-    const transaction = options?.transaction === true
+    const refused = this.#queue.refuse(method)
+    if (refused !== undefined) return Promise.reject(refused)
+    const transaction = options?.kind === 'transaction'
     const settled = new Promise<T>((resolve, reject) => {
       this.#queue.push({
         method,
@@ -179,11 +170,8 @@ export class PostgresBackend implements Backend {
         resolve: resolve as (value: unknown) => void,
         reject,
         transaction,
+        oneStatement: options?.oneStatement === true,
       })
-      if (this.#flushing === undefined) {
-        // A promise reaction, not queueMicrotask: that makes an async resource each call.
-        this.#flushing = RESOLVED.then(this.#flush)
-      }
     })
     if (!transaction) {
       // Writes settle in the order they were issued, so the last one stands for all before it.
@@ -200,171 +188,15 @@ export class PostgresBackend implements Backend {
     if (this.#lastWrite === barrier) this.#lastWrite = undefined
   }
 
-  readonly #flush = async (): Promise<void> => {
-    try {
-      while (this.#queue.length > 0) {
-        const first = this.#queue[0] as Job
-        if (first.transaction) {
-          this.#queue.shift()
-          await this.#runTransaction(first)
-          continue
-        }
-        let n = 1
-        while (n < this.#queue.length && n < MAX_BATCH && !(this.#queue[n] as Job).transaction) n++
-        await this.#runBatch(this.#queue.splice(0, n))
-      }
-    } finally {
-      this.#flushing = undefined
-    }
-  }
-
-  /** A pooled connection with the store's write lock taken in a fresh transaction. */
-  async #begin(): Promise<Session> {
-    let client: PoolClient
-    try {
-      client = await this.#pool.connect()
-    } catch (err) {
-      if (err !== null && typeof err === 'object') this.#errors.add(err)
-      throw err
-    }
-    const session = new Session(client, this.#sql, this.#errors)
-    try {
-      if (!(await session.begin(this.#beginSql))) {
-        const busy = Object.assign(new Error('the write lock is held by another connection'), { code: '55P03' })
-        this.#errors.add(busy)
-        throw busy
-      }
-    } catch (err) {
-      await rollback(session)
-      session.release(isConnectionLost(err))
-      throw err
-    }
-    return session
-  }
-
-  /**
-   * Runs internal writes in one transaction. On a failure that rolled the
-   * transaction back (dropped connection, serialisation failure) the batch
-   * runs again; when one write's statement fails, the others run again
-   * alone so that it fails alone.
-   */
-  async #runBatch(jobs: Job[]): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      let session: Session | undefined
-      let committing = false
-      try {
-        session = await this.#begin()
-        const results: unknown[] = new Array(jobs.length)
-        const failures = new Map<number, unknown>()
-        for (let i = 0; i < jobs.length; i++) {
-          const job = jobs[i] as Job
-          session.wrote = false
-          try {
-            results[i] = await job.fn(session.queries)
-          } catch (err) {
-            // A statement failed (PostgreSQL has aborted the transaction), or the write threw after
-            // changing rows: nothing of this batch can commit. Otherwise the write fails alone.
-            if (session.failure !== undefined || session.wrote) throw new SplitBatch(err)
-            failures.set(i, err)
-          }
-          if (session.failure !== undefined) throw new SplitBatch(session.failure)
-        }
-        committing = true
-        await session.commit()
-        session.release(false)
-        session = undefined
-        for (let i = 0; i < jobs.length; i++) {
-          const job = jobs[i] as Job
-          if (failures.has(i)) job.reject(this.error(job.method, failures.get(i)))
-          else this.#commit(job, results[i])
-        }
-        return
-      } catch (caught) {
-        const split = caught instanceof SplitBatch
-        const err = split ? caught.error : caught
-        const driver = err !== null && typeof err === 'object' && this.#errors.has(err)
-        const lost = driver && isConnectionLost(err)
-        if (session !== undefined) {
-          // After a failed statement (or COMMIT answered with an error) the transaction is aborted.
-          if (!lost) await rollback(session)
-          session.release(lost)
-        }
-        if (lost && committing) {
-          // COMMIT was sent: it may have been applied. Never guess, never run the writes twice.
-          for (const job of jobs) job.reject(pgError(job.method, err, this.#busyTimeout, true))
-          return
-        }
-        // Rolled back for sure, by a conflict or a dropped connection: run the whole batch again.
-        if (driver && (lost || isConflict(err)) && attempt < MAX_ATTEMPTS) {
-          await pause(attempt)
-          continue
-        }
-        if (jobs.length > 1 && (split || (committing && driver)) && !lost && !isConflict(err)) {
-          // One write's statement failed: run each alone so that it fails alone.
-          for (const job of jobs) await this.#runBatch([job])
-          return
-        }
-        for (const job of jobs) job.reject(driver ? pgError(job.method, err, this.#busyTimeout) : err)
-        return
-      }
-    }
-  }
-
-  /** Runs a transaction callback on a connection of its own, once. */
-  async #runTransaction(job: Job): Promise<void> {
-    let session: Session | undefined
-    for (let attempt = 1; session === undefined; attempt++) {
-      try {
-        session = await this.#begin()
-      } catch (err) {
-        // The callback has not started: a dropped connection is retried.
-        if (this.#errors.has(err as object) && (isConnectionLost(err) || isConflict(err)) && attempt < MAX_ATTEMPTS) {
-          await pause(attempt)
-          continue
-        }
-        job.reject(this.error(job.method, err))
-        return
-      }
-    }
-    let result: unknown
-    try {
-      result = await job.fn(session.queries)
-    } catch (err) {
-      await rollback(session)
-      session.release(false)
-      job.reject(this.error(job.method, err))
-      return
-    }
-    if (session.failure !== undefined) {
-      // PostgreSQL aborts a transaction at its first failed statement, even one the callback caught.
-      const failure = session.failure
-      await rollback(session)
-      session.release(false)
-      const cause = pgError(job.method, failure, this.#busyTimeout)
-      job.reject(new StoreError(`${cause.message} (so the transaction was rolled back)`, { cause: failure }))
-      return
-    }
-    try {
-      await session.commit()
-    } catch (err) {
-      const lost = isConnectionLost(err)
-      if (!lost) await rollback(session)
-      session.release(lost)
-      job.reject(pgError(job.method, err, this.#busyTimeout, lost))
-      return
-    }
-    session.release(false)
-    this.#commit(job, result)
-  }
-
-  #commit(job: Job, result: unknown): void {
-    try {
-      job.onCommit?.(result)
-    } catch (err) {
-      job.reject(err)
-      return
-    }
-    job.resolve(result)
+  /** The queue's step: a transaction callback alone, else the writes up to the next one (at most MAX_BATCH) in one batch. */
+  #runNext(): Promise<void> {
+    if (this.#queue.peek()?.transaction === true) return this.#runner.runTransaction(this.#queue.take(1)[0] as Job)
+    const batch = this.#queue.take(MAX_BATCH)
+    const at = batch.findIndex((job) => job.transaction)
+    if (at >= 0) this.#queue.requeue(batch.splice(at))
+    const only = batch.length === 1 ? (batch[0] as Job) : undefined
+    if (only !== undefined && only.oneStatement && this.#oneShot) return this.#runner.runOneShot(only)
+    return this.#runner.runBatch(batch)
   }
 
   error(method: string, err: unknown): unknown {
@@ -378,24 +210,14 @@ export class PostgresBackend implements Backend {
    * connection is re-established. Answers an idempotent unsubscribe.
    */
   subscribe(wake: () => void): () => void {
-    if (this.#closed) return () => {}
+    if (this.#queue.closed) return () => {}
     return this.#listener.subscribe(wake)
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    while (this.#flushing !== undefined) await this.#flushing
+    if (this.#queue.closed) return
+    await this.#queue.close()
     this.#listener.close()
     await this.#pool.end()
   }
 }
-
-/** A batch to abandon: `error` made the transaction unusable. */
-class SplitBatch {
-  readonly error: unknown
-  constructor(error: unknown) {
-    this.error = error
-  }
-}
-

@@ -1,4 +1,5 @@
 import { StoreError } from '../../errors.js'
+import type { StoreErrorCode } from '../../errors.js'
 
 /*
  * Driver errors: which ones mean the connection is gone or the transaction
@@ -38,19 +39,29 @@ export function isConflict(err: unknown): boolean {
   return code === '40001' || code === '40P01'
 }
 
-/** A driver error as a StoreError naming `method`, with the driver's error as `cause`. */
+/**
+ * A driver error as a StoreError naming `method`, with the driver's error as
+ * `cause`: an unreachable server or a lost connection is
+ * `ERR_STORE_UNAVAILABLE`, but `ERR_COMMIT_UNKNOWN` when `committing` (COMMIT
+ * was sent, so the write may have been applied), the write lock waited for
+ * past busyTimeout `ERR_STORE_BUSY`.
+ */
 export function pgError(method: string, err: unknown, busyTimeout: number, committing = false): StoreError {
   const detail = err instanceof Error ? err.message : String(err)
   const code = (err as { code?: unknown } | undefined)?.code
   let message: string
+  let storeCode: StoreErrorCode = 'ERR_STORE'
   if (typeof code === 'string' && UNREACHABLE.has(code)) {
     message = `${method}: cannot reach PostgreSQL: ${detail}`
+    storeCode = 'ERR_STORE_UNAVAILABLE'
   } else if (isConnectionLost(err)) {
     message = committing
       ? `${method}: lost the connection to PostgreSQL while committing, so the write may or may not have been applied: ${detail}`
       : `${method}: lost the connection to PostgreSQL: ${detail}`
+    storeCode = committing ? 'ERR_COMMIT_UNKNOWN' : 'ERR_STORE_UNAVAILABLE'
   } else if (code === '55P03') {
     message = `${method}: the store is locked by another connection (waited busyTimeout ${busyTimeout} ms)`
+    storeCode = 'ERR_STORE_BUSY'
   } else if (isConflict(err)) {
     message = `${method}: conflicted with a concurrent transaction and was rolled back (${String(code)}): ${detail}`
   } else if (code === '54000' && /index row/i.test(detail)) {
@@ -60,5 +71,5 @@ export function pgError(method: string, err: unknown, busyTimeout: number, commi
   } else {
     message = `${method}: ${detail}`
   }
-  return new StoreError(message, { cause: err })
+  return new StoreError(message, { cause: err }, storeCode)
 }

@@ -1,4 +1,5 @@
 import type { Client } from 'pg'
+import { messageOf, Warnings } from '../../warnings.js'
 
 const FIRST_RETRY_MS = 50
 
@@ -17,6 +18,7 @@ const MAX_RETRY_MS = 5000
  * notifications sent while it was away are lost, the log is not.
  */
 export class ChangeListener {
+  readonly #warnings = new Warnings()
   readonly #connect: () => Client
   readonly #channel: string
   readonly #wakers = new Set<() => void>()
@@ -50,9 +52,7 @@ export class ChangeListener {
       try {
         wake()
       } catch (err) {
-        process.emitWarning(`a change-log subscriber threw: ${err instanceof Error ? err.message : String(err)}`, {
-          type: 'GroupstoreWarning',
-        })
+        this.#warnings.warn('GROUPSTORE_SUBSCRIBER', `a change-log subscriber threw: ${messageOf(err)}`)
       }
     }
   }

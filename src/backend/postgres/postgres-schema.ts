@@ -3,6 +3,7 @@ import type { Pool, PoolClient } from 'pg'
 import { StoreError } from '../../errors.js'
 import { isConnectionLost, redact } from './postgres-errors.js'
 import { PostgresSql } from './postgres-queries.js'
+import { upgradeRevisions } from './postgres-revisions.js'
 
 /** What opening and locking need from the store's options. */
 export interface SchemaOptions {
@@ -11,6 +12,8 @@ export interface SchemaOptions {
   /** Undefined: the first schema of the connection's search_path. */
   schema: string | undefined
   table: string
+  /** Whether changes go to the change log. @default true */
+  changeLog?: boolean
 }
 
 /** First half of every advisory lock key of this package ('gsto'). */
@@ -51,7 +54,11 @@ export async function initialise(pool: Pool, options: SchemaOptions, location: s
   try {
     client = await pool.connect()
   } catch (err) {
-    throw new StoreError(`${method}: cannot connect to ${redact(location)}: ${(err as Error).message}`, { cause: err })
+    throw new StoreError(
+      `${method}: cannot connect to ${redact(location)}: ${(err as Error).message}`,
+      { cause: err },
+      isConnectionLost(err) ? 'ERR_STORE_UNAVAILABLE' : 'ERR_STORE',
+    )
   }
   let broken = false
   try {
@@ -61,7 +68,7 @@ export async function initialise(pool: Pool, options: SchemaOptions, location: s
         `${method}: the database at ${redact(location)} uses encoding ${String(encoding)}; groupstore needs UTF8`,
       )
     }
-    const sql = new PostgresSql(options.schema ?? (await searchPathSchema(client, location)), options.table)
+    const sql = new PostgresSql(options.schema ?? (await searchPathSchema(client, location)), options.table, options.changeLog ?? true)
     const present = async (): Promise<boolean> => {
       const r = await client.query({
         text: 'SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL',
@@ -90,17 +97,24 @@ export async function initialise(pool: Pool, options: SchemaOptions, location: s
       }
     }
     await checkColumns(client, sql, location)
+    await upgradeRevisions(client, sql, lockKey(sql), options.busyTimeout)
     return sql
   } catch (err) {
     if (isConnectionLost(err)) broken = true
     if (err instanceof StoreError) throw err
     const code = (err as { code?: unknown }).code
     if (code === '55P03') {
-      throw new StoreError(`${method}: the store is locked by another connection (waited busyTimeout ${options.busyTimeout} ms)`, {
-        cause: err,
-      })
+      throw new StoreError(
+        `${method}: the store is locked by another connection (waited busyTimeout ${options.busyTimeout} ms)`,
+        { cause: err },
+        'ERR_STORE_BUSY',
+      )
     }
-    throw new StoreError(`${method}: cannot prepare the tables at ${redact(location)}: ${(err as Error).message}`, { cause: err })
+    throw new StoreError(
+      `${method}: cannot prepare the tables at ${redact(location)}: ${(err as Error).message}`,
+      { cause: err },
+      isConnectionLost(err) ? 'ERR_STORE_UNAVAILABLE' : 'ERR_STORE',
+    )
   } finally {
     client.release(broken)
   }
@@ -142,6 +156,8 @@ async function checkColumns(client: PoolClient, sql: PostgresSql, location: stri
     if (!columns.has(needed)) {
       throw new StoreError(
         `Store.open: ${sql.kv} at ${redact(location)} has no column '${needed}': not a groupstore table`,
+        undefined,
+        'ERR_STORE_CORRUPT',
       )
     }
   }

@@ -1,0 +1,266 @@
+/**
+ * How the PostgreSQL backend runs what its queue holds: internal writes in
+ * batches, one transaction per batch under the table's write lock (group
+ * commit), and a transaction callback alone on a connection of its own.
+ *
+ * The rules, each enforced where it is stated below:
+ * - **Reruns** ({@link BatchRunner.runBatch}): a batch rolled back for sure
+ *   (a dropped connection before COMMIT, a serialisation failure or
+ *   deadlock) runs again whole, up to {@link MAX_ATTEMPTS} tries; when one
+ *   write's statement fails, the others run again alone so that it fails
+ *   alone.
+ * - **Never twice** ({@link BatchRunner.runTransaction}): a transaction
+ *   callback runs the caller's code, so it is never run again once begun; a
+ *   connection lost while committing is `ERR_COMMIT_UNKNOWN`, never a guess.
+ *
+ * @module
+ */
+import type { Pool, PoolClient } from 'pg'
+import { StoreError } from '../../errors.js'
+import type { MaybePromise, WriteQueries } from '../backend.js'
+import type { CommittedWrite } from '../write-queue.js'
+import { isConflict, isConnectionLost, pgError } from './postgres-errors.js'
+import { PostgresQueries } from './postgres-queries.js'
+import type { PostgresSql } from './postgres-queries.js'
+import { OneShot, rollback, Session } from './postgres-session.js'
+
+/** A write waiting in the PostgreSQL backend's queue. */
+export interface Job extends CommittedWrite {
+  readonly fn: (q: WriteQueries) => MaybePromise<unknown>
+  readonly reject: (reason: unknown) => void
+  /** A transaction callback: runs alone and is never run twice. */
+  readonly transaction: boolean
+  /** One statement that records its own change: alone, it goes with its BEGIN and COMMIT ({@link BatchRunner.runOneShot}). */
+  readonly oneStatement: boolean
+}
+
+/** Attempts of an operation that failed in a way that is safe to retry. */
+export const MAX_ATTEMPTS = 4
+
+/** The wait before attempt `attempt + 1`; it keeps the process alive, as the pending operation should. */
+export function pause(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt))
+}
+
+/** What the runner needs from its backend. */
+export interface BatchHost {
+  /** The error to reject `method` with for `err`. */
+  error(method: string, err: unknown): unknown
+  /** Announces a committed job (the write queue's commit-callback policy). */
+  settle(job: Job, result: unknown): void
+}
+
+/** Runs write batches and transaction callbacks on pooled connections. */
+export class BatchRunner {
+  readonly #pool: Pool
+  readonly #sql: PostgresSql
+  readonly #beginSql: string
+  readonly #busyTimeout: number
+  /** The driver's errors, told apart from errors thrown by the callers' code. */
+  readonly #errors: WeakSet<object>
+  readonly #host: BatchHost
+
+  constructor(pool: Pool, sql: PostgresSql, beginSql: string, busyTimeout: number, errors: WeakSet<object>, host: BatchHost) {
+    this.#pool = pool
+    this.#sql = sql
+    this.#beginSql = beginSql
+    this.#busyTimeout = busyTimeout
+    this.#errors = errors
+    this.#host = host
+  }
+
+  #error(method: string, err: unknown): unknown {
+    return this.#host.error(method, err)
+  }
+
+  #settle(job: Job, result: unknown): void {
+    this.#host.settle(job, result)
+  }
+
+  /** A pooled connection with the store's write lock taken in a fresh transaction. */
+  async #begin(): Promise<Session> {
+    let client: PoolClient
+    try {
+      client = await this.#pool.connect()
+    } catch (err) {
+      if (err !== null && typeof err === 'object') this.#errors.add(err)
+      throw err
+    }
+    const session = new Session(client, this.#sql, this.#errors)
+    try {
+      if (!(await session.begin(this.#beginSql))) {
+        const busy = Object.assign(new Error('the write lock is held by another connection'), { code: '55P03' })
+        this.#errors.add(busy)
+        throw busy
+      }
+    } catch (err) {
+      await rollback(session)
+      session.release(isConnectionLost(err))
+      throw err
+    }
+    return session
+  }
+
+  /**
+   * Runs internal writes in one transaction. On a failure that rolled the
+   * transaction back (dropped connection, serialisation failure) the batch
+   * runs again; when one write's statement fails, the others run again
+   * alone so that it fails alone.
+   */
+  async runBatch(jobs: Job[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let session: Session | undefined
+      let committing = false
+      try {
+        session = await this.#begin()
+        const results: unknown[] = new Array(jobs.length)
+        const failures = new Map<number, unknown>()
+        for (let i = 0; i < jobs.length; i++) {
+          const job = jobs[i] as Job
+          session.wrote = false
+          try {
+            results[i] = await job.fn(session.queries)
+          } catch (err) {
+            // A statement failed (PostgreSQL has aborted the transaction), or the write threw after
+            // changing rows: nothing of this batch can commit. Otherwise the write fails alone.
+            if (session.failure !== undefined || session.wrote) throw new SplitBatch(err)
+            failures.set(i, err)
+          }
+          if (session.failure !== undefined) throw new SplitBatch(session.failure)
+        }
+        committing = true
+        await session.commit()
+        session.release(false)
+        session = undefined
+        for (let i = 0; i < jobs.length; i++) {
+          const job = jobs[i] as Job
+          if (failures.has(i)) job.reject(this.#error(job.method, failures.get(i)))
+          else this.#settle(job, results[i])
+        }
+        return
+      } catch (caught) {
+        const split = caught instanceof SplitBatch
+        const err = split ? caught.error : caught
+        const driver = err !== null && typeof err === 'object' && this.#errors.has(err)
+        const lost = driver && isConnectionLost(err)
+        if (session !== undefined) {
+          // After a failed statement (or COMMIT answered with an error) the transaction is aborted.
+          if (!lost) await rollback(session)
+          session.release(lost)
+        }
+        if (lost && committing) {
+          // COMMIT was sent: it may have been applied. Never guess, never run the writes twice.
+          for (const job of jobs) job.reject(pgError(job.method, err, this.#busyTimeout, true))
+          return
+        }
+        // Rolled back for sure, by a conflict or a dropped connection: run the whole batch again.
+        if (driver && (lost || isConflict(err)) && attempt < MAX_ATTEMPTS) {
+          await pause(attempt)
+          continue
+        }
+        if (jobs.length > 1 && (split || (committing && driver)) && !lost && !isConflict(err)) {
+          // One write's statement failed: run each alone so that it fails alone.
+          for (const job of jobs) await this.runBatch([job])
+          return
+        }
+        for (const job of jobs) job.reject(driver ? pgError(job.method, err, this.#busyTimeout) : err)
+        return
+      }
+    }
+  }
+
+  /**
+   * Runs a write made of one statement that records its own change, alone:
+   * its BEGIN, write lock, statement and COMMIT go in one round trip (see
+   * {@link OneShot}). A failure that certainly committed nothing (no
+   * connection, a conflict) runs it again as a batch; a connection lost once
+   * the query was sent leaves the outcome unknown, and says so.
+   */
+  async runOneShot(job: Job): Promise<void> {
+    let client: PoolClient
+    try {
+      client = await this.#pool.connect()
+    } catch {
+      await this.runBatch([job])
+      return
+    }
+    const runner = new OneShot(client, this.#sql, this.#beginSql, this.#errors)
+    let result: unknown
+    try {
+      result = await job.fn(new PostgresQueries(this.#sql, runner))
+    } catch (err) {
+      const lost = isConnectionLost(err)
+      if (runner.failed && !lost) await client.query('ROLLBACK').catch(() => {})
+      client.release(lost)
+      const driver = err !== null && typeof err === 'object' && this.#errors.has(err)
+      if (driver && runner.sent && lost) {
+        job.reject(pgError(job.method, err, this.#busyTimeout, true))
+        return
+      }
+      if (driver && (lost || isConflict(err))) {
+        await this.runBatch([job])
+        return
+      }
+      job.reject(this.#error(job.method, err))
+      return
+    }
+    client.release(false)
+    this.#settle(job, result)
+  }
+
+  /** Runs a transaction callback on a connection of its own, once. */
+  async runTransaction(job: Job): Promise<void> {
+    let session: Session | undefined
+    for (let attempt = 1; session === undefined; attempt++) {
+      try {
+        session = await this.#begin()
+      } catch (err) {
+        // The callback has not started: a dropped connection is retried.
+        if (this.#errors.has(err as object) && (isConnectionLost(err) || isConflict(err)) && attempt < MAX_ATTEMPTS) {
+          await pause(attempt)
+          continue
+        }
+        job.reject(this.#error(job.method, err))
+        return
+      }
+    }
+    let result: unknown
+    try {
+      result = await job.fn(session.queries)
+    } catch (err) {
+      await rollback(session)
+      session.release(false)
+      job.reject(this.#error(job.method, err))
+      return
+    }
+    if (session.failure !== undefined) {
+      // PostgreSQL aborts a transaction at its first failed statement, even one the callback caught.
+      const failure = session.failure
+      await rollback(session)
+      session.release(false)
+      const cause = pgError(job.method, failure, this.#busyTimeout)
+      job.reject(new StoreError(`${cause.message} (so the transaction was rolled back)`, { cause: failure }, cause.code))
+      return
+    }
+    try {
+      await session.commit()
+    } catch (err) {
+      const lost = isConnectionLost(err)
+      if (!lost) await rollback(session)
+      session.release(lost)
+      job.reject(pgError(job.method, err, this.#busyTimeout, lost))
+      return
+    }
+    session.release(false)
+    this.#settle(job, result)
+  }
+}
+
+/** A batch to abandon: `error` made the transaction unusable. */
+class SplitBatch {
+  readonly error: unknown
+  constructor(error: unknown) {
+    this.error = error
+  }
+}
+

@@ -1,0 +1,419 @@
+/**
+ * How the SQLite backend runs what its queue holds: a batch of writes in
+ * one `BEGIN IMMEDIATE … COMMIT` (group commit), a lone point write or a
+ * read on its own, and the wait for another connection's write lock.
+ *
+ * The rules, each enforced where it is stated below:
+ * - **Savepoints** ({@link BatchTry.guarded}): a write of a batch runs under
+ *   a savepoint only where its failure could leave half of it behind that
+ *   cannot be undone otherwise: in a batch holding a transaction callback
+ *   (which runs the caller's code and never runs twice, so no write of that
+ *   batch may run again: every one gets a savepoint), or a write marked
+ *   careful because it failed after writing in an earlier try.
+ * - **Reruns** ({@link BatchTry.fail}): any other write that fails after it
+ *   wrote rolls the batch back, and the whole batch runs again, that write
+ *   under a savepoint (writes other than transaction callbacks may run
+ *   twice). One that fails before writing (a quota) has nothing to undo and
+ *   fails alone.
+ * - **Lost transactions** ({@link BatchTry.abandon}): when SQLite rolls the
+ *   whole transaction back by itself (a full disk, an I/O error), the writes
+ *   run so far fail with that error, and the reads run so far and every op
+ *   after the failure run again in the next batch.
+ * - **Commit failures** ({@link BatchTry.finish}): nothing was committed;
+ *   the writes fail, the reads (which may have seen them) run again.
+ *
+ * @module
+ */
+import type BetterSqlite3 from 'better-sqlite3'
+import type { MaybePromise, WriteQueries } from '../backend.js'
+import type { CommittedWrite } from '../write-queue.js'
+import { isBusy } from './sqlite-errors.js'
+import type { SqliteQueries } from './sqlite-queries.js'
+
+/** An operation waiting in the SQLite backend's queue. */
+export interface Op extends CommittedWrite {
+  readonly write: boolean
+  /** A write of one statement (see SqliteBackend.write): atomic alone, without BEGIN. */
+  readonly single: boolean
+  /** A transaction callback: never run twice, so always under a savepoint in a batch. */
+  readonly transaction: boolean
+  /**
+   * Run the careful way: under a savepoint (it failed after writing,
+   * unguarded, in an earlier try of its batch), and never alone in
+   * autocommit (it found the write lock taken).
+   */
+  careful: boolean
+  readonly fn: (q: WriteQueries) => MaybePromise<unknown>
+  readonly reject: (reason: unknown) => void
+}
+
+/** What the runner needs from its backend. */
+export interface BatchHost {
+  /** The error to reject `method` with for `err`. */
+  error(method: string, err: unknown): unknown
+  /** Puts ops back at the head of the queue, to run in the next batch. */
+  requeue(ops: Op[]): void
+  /** Announces a committed op (the write queue's commit-callback policy). */
+  settle(op: Op, result: unknown): void
+}
+
+/** For how long after waiting for the write lock this connection yields it between batches. */
+const CONTENTION_MEMORY_MS = 100
+
+/** Runs batches, lone writes and reads on one connection. */
+export class BatchRunner {
+  readonly #db: BetterSqlite3.Database
+  /** Queries for a write or read that runs on its own. */
+  readonly #q: SqliteQueries
+  /** Queries for the ops of a batch: they refuse to run once SQLite has rolled the batch back. */
+  readonly txq: SqliteQueries
+  readonly #host: BatchHost
+  readonly #memory: boolean
+  readonly #busyTimeout: number
+  readonly tx: {
+    begin: BetterSqlite3.Statement
+    commit: BetterSqlite3.Statement
+    rollback: BetterSqlite3.Statement
+    savepoint: BetterSqlite3.Statement
+    release: BetterSqlite3.Statement
+    rollbackTo: BetterSqlite3.Statement
+  }
+  /** Until when to yield the lock between batches: a wait for it was seen shortly before. */
+  #contendedUntil = 0
+
+  constructor(db: BetterSqlite3.Database, q: SqliteQueries, txq: SqliteQueries, host: BatchHost, memory: boolean, busyTimeout: number) {
+    this.#db = db
+    this.#q = q
+    this.txq = txq
+    this.#host = host
+    this.#memory = memory
+    this.#busyTimeout = busyTimeout
+    this.tx = {
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
+      savepoint: db.prepare('SAVEPOINT op'),
+      release: db.prepare('RELEASE op'),
+      rollbackTo: db.prepare('ROLLBACK TO op'),
+    }
+  }
+
+  /** The connection, for the batch tries. */
+  get db(): BetterSqlite3.Database {
+    return this.#db
+  }
+
+  /** The backend's error mapping and queue, for the batch tries. */
+  get host(): BatchHost {
+    return this.#host
+  }
+
+  /** Rolls back the open transaction, if any; a failure to do so leaves SQLite to undo it. */
+  rollback(): void {
+    if (!this.#db.inTransaction) return
+    try {
+      this.tx.rollback.run()
+    } catch {
+      // SQLite rolls back a transaction it cannot continue by itself.
+    }
+  }
+
+  /**
+   * Runs one batch: a lone read, or a lone single write not marked careful,
+   * on its own; reads only, one after another; else everything in one
+   * transaction. Answers a promise only when some operation was asynchronous.
+   */
+  run(batch: Op[]): Promise<void> | undefined {
+    const only = batch.length === 1 ? batch[0] : undefined
+    if (only !== undefined && (!only.write || (only.single && !only.careful))) return this.#runAlone(only)
+    if (!batch.some((op) => op.write)) return this.#runEach(batch)
+    const begun = this.#begin()
+    if (begun instanceof Promise) return begun.then((err) => this.#runBegun(batch, err))
+    return this.#runBegun(batch, begun)
+  }
+
+  /**
+   * `BEGIN IMMEDIATE`. Another connection's write lock is waited for here,
+   * in sleeps of 1 to 4 ms, rather than in SQLite's busy handler, which
+   * blocks the event loop for the whole wait and, sleeping up to 100 ms
+   * between tries, can lose the lock again and again to writers that take it
+   * back at once (seen: one writer among four waiting past 5 s). Answers
+   * undefined once begun, else the error that ended the wait.
+   */
+  #begin(): MaybePromise<unknown> {
+    const attempt = (): unknown => {
+      try {
+        this.tx.begin.run()
+        return undefined
+      } catch (err) {
+        return err
+      }
+    }
+    if (this.#memory) return attempt() // a private database: nobody to wait for
+    const deadline = Date.now() + this.#busyTimeout
+    const wait = (resolve: (err: unknown) => void): void => {
+      const err = attempt()
+      if (!isBusy(err) || Date.now() >= deadline) {
+        resolve(err)
+        return
+      }
+      this.#contendedUntil = Date.now() + CONTENTION_MEMORY_MS
+      setTimeout(() => wait(resolve), 1 + Math.random() * 3)
+    }
+    // This connection had to wait for the lock a moment ago, so others want
+    // it too: leave it free for a millisecond between batches, or a writer
+    // that has just committed takes it back before any waiter can.
+    if (Date.now() < this.#contendedUntil) return new Promise((resolve) => setTimeout(() => wait(resolve), 1))
+    const first = attempt()
+    if (!isBusy(first) || this.#busyTimeout === 0) return first
+    this.#contendedUntil = Date.now() + CONTENTION_MEMORY_MS
+    return new Promise((resolve) => setTimeout(() => wait(resolve), 1 + Math.random() * 3))
+  }
+
+  /** Runs a batch once `BEGIN` has answered: `err` when it failed. */
+  #runBegun(batch: Op[], err: unknown): Promise<void> | undefined {
+    if (err === undefined) return new BatchTry(this, batch).run(0)
+    // No write lock (another process held it past busyTimeout): the writes
+    // fail, the reads need no lock and run on their own.
+    const reads: Op[] = []
+    for (const op of batch) {
+      if (op.write) op.reject(this.#host.error(op.method, err))
+      else reads.push(op)
+    }
+    this.#host.requeue(reads)
+    return undefined
+  }
+
+  /** Runs operations one after another, each on its own (a batch of reads). */
+  #runEach(ops: Op[]): Promise<void> | undefined {
+    for (let i = 0; i < ops.length; i++) {
+      const pending = this.#runAlone(ops[i] as Op)
+      if (pending !== undefined) return pending.then(() => this.#runEach(ops.slice(i + 1)))
+    }
+    return undefined
+  }
+
+  #runAlone(op: Op): Promise<void> | undefined {
+    let result: MaybePromise<unknown>
+    try {
+      if (op.write) {
+        this.#q.alone = true
+        this.#q.writes = 0
+        result = op.fn(this.#q)
+      } else {
+        result = this.outside(op.fn)
+      }
+    } catch (err) {
+      if (op.write && isBusy(err) && !this.#memory) {
+        // Another connection holds the write lock: wait for it as a batch
+        // does, on timers, rather than in SQLite's busy handler.
+        op.careful = true
+        this.#host.requeue([op])
+        return undefined
+      }
+      op.reject(this.#host.error(op.method, err))
+      return undefined
+    } finally {
+      this.#q.alone = false
+    }
+    if (!(result instanceof Promise)) {
+      this.#host.settle(op, result)
+      return undefined
+    }
+    return result.then(
+      (value) => this.#host.settle(op, value),
+      (err: unknown) => op.reject(this.#host.error(op.method, err)),
+    )
+  }
+
+  /**
+   * Runs `fn` (a read, outside any batch) with SQLite's lock wait off, as
+   * it always is; should the database be busy (another connection
+   * recovering or checkpointing the WAL, which readers must wait for), runs
+   * it again with SQLite waiting up to `busyTimeout`.
+   */
+  outside<T>(fn: (q: SqliteQueries) => T): T {
+    try {
+      return fn(this.#q)
+    } catch (err) {
+      if (!isBusy(err) || this.#memory || this.#db.inTransaction) throw err
+      this.#db.pragma(`busy_timeout = ${this.#busyTimeout}`)
+      try {
+        return fn(this.#q)
+      } finally {
+        this.#db.pragma('busy_timeout = 0')
+      }
+    }
+  }
+}
+
+/**
+ * One try of a batch inside `BEGIN IMMEDIATE`: runs its ops in order and
+ * ends in one of its named states.
+ */
+class BatchTry {
+  /**
+   * - `running`: ops run in order;
+   * - `rerun`: rolled back and requeued whole, to run again (see {@link fail});
+   * - `lost`: SQLite rolled the transaction back (see {@link abandon});
+   * - `committed`: the writes that did not fail committed and are announced;
+   * - `uncommitted`: COMMIT failed (see {@link finish}).
+   */
+  state: 'running' | 'rerun' | 'lost' | 'committed' | 'uncommitted' = 'running'
+  readonly #runner: BatchRunner
+  readonly #ops: Op[]
+  /** What each op answered, or the error it failed with. */
+  readonly #results: unknown[]
+  readonly #failed: boolean[]
+  /** More than one op: a failure must not take the others with it. */
+  readonly #shared: boolean
+  /** A transaction callback is in the batch: no write of it may run twice. */
+  readonly #guardAll: boolean
+
+  constructor(runner: BatchRunner, ops: Op[]) {
+    this.#runner = runner
+    this.#ops = ops
+    this.#results = new Array(ops.length)
+    this.#failed = new Array(ops.length).fill(false)
+    this.#shared = ops.length > 1
+    this.#guardAll = this.#shared && ops.some((op) => op.transaction)
+  }
+
+  /** The savepoint rule (see the module note). */
+  guarded(op: Op): boolean {
+    return this.#shared && op.write && (this.#guardAll || op.careful)
+  }
+
+  /** Runs the ops from `i` on; answers a promise when one of them answered one. */
+  run(i: number): Promise<void> | undefined {
+    const { tx, txq } = this.#runner
+    for (; i < this.#ops.length; i++) {
+      const op = this.#ops[i] as Op
+      const guarded = this.guarded(op)
+      const before = txq.writes
+      let result: MaybePromise<unknown>
+      try {
+        if (guarded) tx.savepoint.run()
+        result = op.fn(txq)
+      } catch (err) {
+        this.fail(i, guarded, before, err)
+        if (this.state !== 'running') return undefined
+        continue
+      }
+      if (result instanceof Promise) return this.#later(i, guarded, before, result)
+      try {
+        if (guarded) tx.release.run()
+      } catch (err) {
+        this.fail(i, guarded, before, err)
+        if (this.state !== 'running') return undefined
+        continue
+      }
+      this.#results[i] = result
+    }
+    this.finish()
+    return undefined
+  }
+
+  #later(i: number, guarded: boolean, before: number, pending: Promise<unknown>): Promise<void> {
+    return pending.then(
+      (value) => {
+        try {
+          if (guarded) this.#runner.tx.release.run()
+          this.#results[i] = value
+        } catch (err) {
+          this.fail(i, guarded, before, err)
+        }
+        return this.state === 'running' ? this.run(i + 1) : undefined
+      },
+      (err: unknown) => {
+        this.fail(i, guarded, before, err)
+        return this.state === 'running' ? this.run(i + 1) : undefined
+      },
+    )
+  }
+
+  /**
+   * Records that op `i` failed; the try goes on while its state stays
+   * `running`. The rerun rule: an unguarded write of a shared batch that
+   * wrote before it failed (`txq.writes` grew) rolls the batch back and
+   * requeues it whole, that op careful (state `rerun`). Else the op fails
+   * alone: its savepoint is rolled back, or it wrote nothing. When the
+   * transaction is gone, the try is abandoned (state `lost`).
+   */
+  fail(i: number, guarded: boolean, writesBefore: number, err: unknown): void {
+    const runner = this.#runner
+    const op = this.#ops[i] as Op
+    if (runner.db.inTransaction && this.#shared && !guarded && runner.txq.writes > writesBefore) {
+      runner.rollback()
+      op.careful = true
+      runner.host.requeue(this.#ops)
+      this.state = 'rerun'
+      return
+    }
+    this.#results[i] = runner.host.error(op.method, err)
+    this.#failed[i] = true
+    if (runner.db.inTransaction) {
+      try {
+        if (guarded) {
+          runner.tx.rollbackTo.run()
+          runner.tx.release.run()
+        }
+        return
+      } catch {
+        runner.rollback()
+      }
+    }
+    this.abandon(i, err)
+  }
+
+  /**
+   * The transaction was lost at op `at` (SQLite rolls back the whole
+   * transaction on some errors, such as a full disk): the writes before it
+   * are undone and fail with that error; reads before it, and every op after
+   * it, run again in the next batch, which sees the state without them.
+   */
+  abandon(at: number, err: unknown): void {
+    const runner = this.#runner
+    runner.rollback()
+    this.state = 'lost'
+    const again: Op[] = []
+    for (let i = 0; i < this.#ops.length; i++) {
+      const op = this.#ops[i] as Op
+      if (i === at) op.reject(this.#results[i])
+      else if (i > at || !op.write) again.push(op)
+      else op.reject(this.#failed[i] === true ? this.#results[i] : runner.host.error(op.method, err))
+    }
+    runner.host.requeue(again)
+  }
+
+  /**
+   * Commits (or, when the only op failed, rolls back) and announces each op
+   * in order. A failed COMMIT committed nothing: the writes fail; the reads
+   * may have seen those writes, so they run again in the next batch.
+   */
+  finish(): void {
+    const runner = this.#runner
+    const allFailed = this.#ops.length === 1 && this.#failed[0] === true
+    try {
+      if (allFailed) runner.tx.rollback.run()
+      else runner.tx.commit.run()
+    } catch (err) {
+      runner.rollback()
+      this.state = 'uncommitted'
+      const reads: Op[] = []
+      for (let i = 0; i < this.#ops.length; i++) {
+        const op = this.#ops[i] as Op
+        if (!op.write) reads.push(op)
+        else op.reject(this.#failed[i] === true ? this.#results[i] : runner.host.error(op.method, err))
+      }
+      runner.host.requeue(reads)
+      return
+    }
+    this.state = 'committed'
+    for (let i = 0; i < this.#ops.length; i++) {
+      const op = this.#ops[i] as Op
+      if (this.#failed[i] === true) op.reject(this.#results[i])
+      else runner.host.settle(op, this.#results[i])
+    }
+  }
+}

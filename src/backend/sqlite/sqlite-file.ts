@@ -1,0 +1,202 @@
+/**
+ * Opening a SQLite location: the checks of the path, the header and the
+ * file's integrity that refuse what is not a groupstore database before
+ * anything is written to it, then the schema upgrade and the connection's
+ * settings.
+ *
+ * @module
+ */
+import { accessSync, closeSync, constants, existsSync, openSync, readSync, statSync } from 'node:fs'
+import type { Stats } from 'node:fs'
+import { basename, dirname, resolve } from 'node:path'
+import Database from 'better-sqlite3'
+import type BetterSqlite3 from 'better-sqlite3'
+import { StoreError } from '../../errors.js'
+import { isCorrupt, openError } from './sqlite-errors.js'
+import { PK_INDEX } from './sqlite-queries.js'
+import { createSchema } from './sqlite-schema.js'
+import { upgradeRevisions } from './sqlite-revisions.js'
+
+/** Options the SQLite backend takes from the store's options. */
+export interface SqliteFileOptions {
+  durability: 'full' | 'normal'
+  busyTimeout: number
+}
+
+/**
+ * Files up to this size are checked whole with `PRAGMA quick_check` when
+ * opened (about 60 ms at this size); larger ones only for header, length,
+ * schema and the ends of the kv table. See docs/reliability.md for the
+ * measurements.
+ */
+export const QUICK_CHECK_MAX_BYTES = 32 * 1024 * 1024
+
+const METHOD = 'Store.open'
+
+/**
+ * Opens (creating if missing) a database file or `':memory:'`, checks that
+ * it is a database, upgrades a pre-TTL go-store schema and applies the
+ * durability and lock settings. A location that is not a database (a
+ * directory, a foreign or corrupt file, a read-only file or folder) is
+ * refused with a StoreError naming it and left untouched: nothing is
+ * written before the checks.
+ *
+ * A file of at most {@link QUICK_CHECK_MAX_BYTES} is checked whole with
+ * `PRAGMA quick_check` (about 2 ms per MB); a larger one only for its
+ * header, length, schema and the ends of the kv table, so that opening
+ * stays fast (a 170 MB file would take 0.4 s).
+ */
+export function openDatabase(location: string, options: SqliteFileOptions): BetterSqlite3.Database {
+  const memory = location === ':memory:'
+  const size = memory ? undefined : checkLocation(location)
+  let db: BetterSqlite3.Database
+  try {
+    db = new Database(location, { timeout: options.busyTimeout })
+  } catch (err) {
+    throw new StoreError(`${METHOD}: cannot open '${location}': ${(err as Error).message}`, { cause: err })
+  }
+  try {
+    db.pragma(`busy_timeout = ${options.busyTimeout}`)
+    // Read-only checks first: a file that is not a database, not ours or
+    // visibly corrupt is refused before anything is written to it.
+    const columns = checkTables(db, location)
+    if (size !== undefined && size > 0 && size <= QUICK_CHECK_MAX_BYTES) quickCheck(db, location)
+    // Schema changes before the switch to WAL: on a file still in
+    // rollback-journal mode a failed change is rolled back from the journal.
+    createSchema(db, columns)
+    upgradeRevisions(db, memory)
+    if (!memory) db.pragma('journal_mode = WAL')
+    db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`)
+    return db
+  } catch (err) {
+    db.close()
+    throw openError(location, err, options.busyTimeout)
+  }
+}
+
+/** The refusal of a foreign or damaged file (code ERR_STORE_CORRUPT). */
+function foreign(message: string): StoreError {
+  return new StoreError(`${METHOD}: ${message}`, undefined, 'ERR_STORE_CORRUPT')
+}
+
+/**
+ * Checks a file location before SQLite touches it, so that the common
+ * mistakes get a message that says what is wrong and nothing is created:
+ * a directory, something that is not a regular file, a missing or
+ * read-only folder, a read-only file. Answers the file's size, or
+ * undefined when there is no file yet.
+ */
+function checkLocation(location: string): number | undefined {
+  const fail = (message: string): never => {
+    throw new StoreError(`${METHOD}: ${message}`)
+  }
+  const file = statOrUndefined(location)
+  if (file?.isDirectory()) fail(`'${location}' is a directory, not a database file`)
+  if (file !== undefined && !file.isFile()) fail(`'${location}' is not a regular file`)
+  const folder = dirname(resolve(location))
+  const parent = statOrUndefined(folder)
+  if (parent === undefined) fail(`cannot create '${location}': its folder '${folder}' does not exist`)
+  if (!(parent as Stats).isDirectory()) fail(`cannot create '${location}': '${folder}' is not a folder`)
+  if (file !== undefined) checkHeader(location, file.size)
+  if (file !== undefined && !writable(location)) {
+    fail(`'${location}' is read-only: a store writes to its file (open a copy, or make it writable)`)
+  }
+  if (!writable(folder)) {
+    fail(
+      `the folder '${folder}' of '${location}' is read-only: SQLite writes its journal files ` +
+        `('${basename(location)}-wal', '${basename(location)}-shm') beside the database`,
+    )
+  }
+  return file?.size
+}
+
+const MAGIC = Buffer.from('SQLite format 3\0', 'latin1')
+
+/**
+ * Refuses a database file shorter than its header says, at the cost of one
+ * 100-byte read. Skipped while a journal or WAL file sits beside it: another
+ * connection may be extending the file, and SQLite then knows better. A
+ * file without the SQLite header is left for SQLite to refuse.
+ */
+function checkHeader(location: string, size: number): void {
+  if (size === 0) return // an empty file: SQLite makes a new database in it
+  const header = Buffer.alloc(100)
+  let read: number
+  try {
+    const fd = openSync(location, 'r')
+    try {
+      read = readSync(fd, header, 0, 100, 0)
+    } finally {
+      closeSync(fd)
+    }
+  } catch (err) {
+    throw new StoreError(`${METHOD}: cannot read '${location}': ${(err as Error).message}`, { cause: err })
+  }
+  if (read < MAGIC.length || !header.subarray(0, MAGIC.length).equals(MAGIC)) return
+  if (read < 100) throw foreign(`'${location}' is truncated: ${size} bytes, shorter than a database header`)
+  const rawPageSize = header.readUInt16BE(16)
+  const pageSize = rawPageSize === 1 ? 65536 : rawPageSize
+  const pages = header.readUInt32BE(28)
+  const countValid = header.readUInt32BE(92) === header.readUInt32BE(24)
+  if (!countValid || pages === 0 || size >= pages * pageSize) return
+  if (existsSync(`${location}-wal`) || existsSync(`${location}-journal`)) return
+  throw foreign(
+    `'${location}' is truncated: its header counts ${pages} pages of ${pageSize} bytes ` +
+      `(${pages * pageSize} bytes), the file holds ${size} bytes`,
+  )
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined
+    throw new StoreError(`${METHOD}: cannot read '${path}': ${(err as Error).message}`, { cause: err })
+  }
+}
+
+function writable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Reads every page of the file (`PRAGMA quick_check`): refuses a damaged one. */
+function quickCheck(db: BetterSqlite3.Database, location: string): void {
+  let verdict: unknown
+  try {
+    verdict = db.pragma('quick_check(1)', { simple: true })
+  } catch (err) {
+    if (!isCorrupt(err)) throw err
+    verdict = (err as Error).message
+  }
+  if (verdict === 'ok') return
+  const found = String(verdict).replace('*** in database main ***', '').trim().replace(/\s*\n\s*/g, '; ')
+  throw foreign(`'${location}' is corrupt: quick_check found: ${found}`)
+}
+
+/** Reads the schema and the ends of the kv table; answers kv's columns (none when it is missing). */
+function checkTables(db: BetterSqlite3.Database, location: string): string[] {
+  // The first read of the schema fails on a file that is not a database.
+  db.prepare('SELECT count(*) FROM sqlite_master').pluck().get()
+  const kind = db.prepare("SELECT type FROM sqlite_master WHERE name = 'kv'").pluck().get() as string | undefined
+  if (kind !== undefined && kind !== 'table') throw foreign(`'${location}' has ${kind === 'index' ? 'an' : 'a'} ${kind} named kv: not a groupstore database`)
+  const columns = (db.prepare('PRAGMA table_info(kv)').all() as { name: string }[]).map((c) => c.name)
+  if (columns.length === 0) return columns
+  for (const needed of ['grp', 'key', 'value']) {
+    if (!columns.includes(needed)) throw foreign(`'${location}' has a table kv without column '${needed}': not a groupstore database`)
+  }
+  const pk = (db.prepare('PRAGMA index_list(kv)').all() as { name: string; origin: string }[]).find((i) => i.origin === 'pk')
+  const pkColumns = pk === undefined ? [] : (db.pragma(`index_info(${pk.name})`) as { name: string }[]).map((c) => c.name)
+  if (pk?.name !== PK_INDEX || pkColumns.join() !== 'grp,key') {
+    throw foreign(`'${location}' has a table kv without PRIMARY KEY (grp, key): not a groupstore database`)
+  }
+  // Walk to the first and last rows through the primary key and the table,
+  // so that a damaged table fails here rather than on a later read.
+  db.prepare('SELECT value FROM kv ORDER BY grp, key LIMIT 1').get()
+  db.prepare('SELECT value FROM kv ORDER BY grp DESC, key DESC LIMIT 1').get()
+  return columns
+}

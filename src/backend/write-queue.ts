@@ -1,0 +1,146 @@
+/**
+ * The runtime shared by the backends' write paths: the queue of writes
+ * waiting for the next batch, the flush that starts in a promise reaction
+ * once something is queued, the refusal of work after `close()`, the drain
+ * on close, and the one policy for commit callbacks: a write that committed
+ * always resolves, whatever its `onCommit` does (a caller told that a
+ * committed write failed may retry it and apply it twice). What a batch is
+ * and how it runs belongs to each backend.
+ *
+ * @module
+ */
+import { StoreError } from '../errors.js'
+import { messageOf, Warnings } from '../warnings.js'
+
+/** What a committed write carries: who asked, its callback, and how to answer. */
+export interface CommittedWrite {
+  readonly method: string
+  readonly onCommit: ((result: unknown) => void) | undefined
+  readonly resolve: (value: unknown) => void
+}
+
+const RESOLVED = Promise.resolve()
+const ignore = (): void => {}
+
+/**
+ * The queue of a backend's writes (and, on SQLite, the reads behind them).
+ * A flush starts in a promise reaction after the first job is queued and
+ * runs the backend's step until no job waits; jobs queued meanwhile join it.
+ */
+export class WriteQueue<J> {
+  #jobs: J[] = []
+  /** Settles when the running flush (or held write) has finished; undefined when idle. */
+  #flushing: Promise<void> | undefined
+  #closed = false
+  readonly #warnings = new Warnings()
+  readonly #runNext: () => Promise<void> | undefined
+
+  /**
+   * @param runNext the backend's step: takes the jobs it runs together (one
+   * batch) and runs them; answers a promise only when they did not finish
+   * synchronously. Called while jobs wait, until none is left.
+   */
+  constructor(runNext: () => Promise<void> | undefined) {
+    this.#runNext = runNext
+  }
+
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** True while a flush is scheduled or running, or a write run outside the queue is settling. */
+  get busy(): boolean {
+    return this.#flushing !== undefined
+  }
+
+  /** Jobs waiting. */
+  get length(): number {
+    return this.#jobs.length
+  }
+
+  /**
+   * Runs a committed write's callback. One that throws is reported as a
+   * `GROUPSTORE_COMMIT_CALLBACK` warning (once per cause) and changes
+   * nothing else: the write committed, so it resolves, and the rest of its
+   * batch is announced too.
+   */
+  runCallback<T>(method: string, onCommit: (result: T) => void, result: T): void {
+    try {
+      onCommit(result)
+    } catch (err) {
+      this.#warnings.warn('GROUPSTORE_COMMIT_CALLBACK', `${method}: a commit callback threw: ${messageOf(err)}`)
+    }
+  }
+
+  /** Announces a committed write: its callback (see {@link runCallback}), then its promise resolves. */
+  settle(write: CommittedWrite, result: unknown): void {
+    if (write.onCommit !== undefined) this.runCallback(write.method, write.onCommit, result)
+    write.resolve(result)
+  }
+
+  /** The error for work asked of a closed backend, else undefined. */
+  refuse(method: string): StoreError | undefined {
+    return this.#closed ? new StoreError(`${method}: the database is closed`) : undefined
+  }
+
+  /** Queues a job and starts a flush unless one is on its way. */
+  push(job: J): void {
+    this.#jobs.push(job)
+    if (this.#flushing === undefined) this.#kick()
+  }
+
+  /** The first job waiting. */
+  peek(): J | undefined {
+    return this.#jobs[0]
+  }
+
+  /** Takes the first `n` jobs waiting, or all of them. */
+  take(n?: number): J[] {
+    if (n === undefined || n >= this.#jobs.length) {
+      const jobs = this.#jobs
+      this.#jobs = []
+      return jobs
+    }
+    return this.#jobs.splice(0, n)
+  }
+
+  /** Puts jobs back at the head of the queue, in order, to be taken first. */
+  requeue(jobs: J[]): void {
+    if (jobs.length > 0) this.#jobs = [...jobs, ...this.#jobs]
+  }
+
+  /**
+   * Holds the queue busy until `pending` settles (a write that a backend
+   * ran outside the queue and that answered a promise), then flushes what
+   * was queued meanwhile.
+   */
+  hold(pending: Promise<unknown>): void {
+    this.#flushing = pending.then(ignore, ignore).then(() => {
+      this.#flushing = undefined
+      if (this.#jobs.length > 0) this.#kick()
+    })
+  }
+
+  #kick(): void {
+    // A promise reaction, not queueMicrotask: that makes an async resource each call.
+    this.#flushing = RESOLVED.then(this.#flush)
+  }
+
+  readonly #flush = async (): Promise<void> => {
+    try {
+      while (this.#jobs.length > 0) {
+        const pending = this.#runNext()
+        if (pending !== undefined) await pending
+      }
+    } finally {
+      this.#flushing = undefined
+    }
+  }
+
+  /** Refuses new work from now on and waits until the work in flight has settled. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true
+    while (this.#flushing !== undefined) await this.#flushing
+  }
+}
