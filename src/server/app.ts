@@ -119,7 +119,7 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
     return sendProblem(reply, problem)
   })
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>
-    sendProblem(reply, new Problem('ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`)),
+    sendProblem(reply, new Problem('ERR_NOT_FOUND', `no route answers ${request.method} on this path; see /v1 in the server's documentation`)),
   )
 
   app.get('/healthz', { config: { need: 'public' } }, async () => ({ ok: true }))

@@ -126,9 +126,9 @@ export function registerRoutes(app: FastifyInstance, streams: EventStreams): voi
         if (!new RegExp(WHOLE).test(lastEventId.trim())) throw new Problem('ERR_INVALID', 'Last-Event-ID must be a revision: a whole number')
         since = Number(lastEventId.trim())
       }
-      const { store, namespace } = request.principal
+      const { target, namespace } = request.principal
       const headers = reply.getHeaders() as Record<string, string>
-      streams.open(reply.raw, headers, { target: store, namespace, group: request.query.group ?? '*', key: request.query.key ?? '*', since }, () =>
+      streams.open(reply.raw, headers, { target, namespace, group: request.query.group ?? '*', key: request.query.key ?? '*', since }, () =>
         reply.hijack(),
       )
     },
