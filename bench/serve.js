@@ -5,7 +5,9 @@
 //   - 1,000 open SSE watchers while a writer sets 1,000 keys/s: every watcher
 //     receives every event, in order, and the server's event loop never
 //     stalls more than 50 ms (monitorEventLoopDelay in the server process).
-// The server runs in a child process; autocannon and the watchers run here.
+// A bare route that only calls store.set is measured too, as a reference for
+// what the store itself allows. The server runs in a child process; autocannon
+// and the watchers run here.
 //
 // Options: --duration S (per HTTP workload, default 5), --connections N
 // (default 32), --watchers N (default 1000), --events N (default 5000),
@@ -69,11 +71,21 @@ const put = check(
   }),
   'PUT',
 )
+let m = 0
+const bareSet = check(
+  await cannon({
+    url: `http://127.0.0.1:${ports.bare}`,
+    requests: [{ method: 'PUT', setupRequest: (req) => ({ ...req, path: `/bare-set/k${m++ % 1000}`, body: `value ${m}` }) }],
+  }),
+  'bare PUT',
+)
 const row = (name, rps, target) =>
   console.log(`${name.padEnd(34)} ${rps.toFixed(0).padStart(8)} req/s  ${(rps / bare).toFixed(2)}×${target === undefined ? '' : `  (target ≥ ${target}×: ${rps / bare >= target ? 'met' : 'NOT met'})`}`)
 row('bare Fastify route (constant)', bare)
 row('GET /v1/groups/:g/keys/:k', get, 0.7)
 row('PUT /v1/groups/:g/keys/:k (normal)', put, 0.5)
+row('reference: bare route + store.set', bareSet)
+console.log(`PUT is ${(put / bareSet).toFixed(2)}× a bare route that only calls store.set (the store's commit rate bounds both)`)
 }
 
 // ---- SSE fan-out --------------------------------------------------------

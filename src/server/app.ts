@@ -13,6 +13,7 @@ import type { Store } from '../store.js'
 import { Authenticator } from './auth.js'
 import type { Need, Principal } from './auth.js'
 import { registerConsole } from './console.js'
+import { methodNotAllowed } from './method-not-allowed.js'
 import { Problem, sendProblem, toProblem } from './problem.js'
 import { registerRoutes } from './routes.js'
 import { EventStreams } from './sse.js'
@@ -129,21 +130,6 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
 
   app.addHook('preClose', async () => streams.closeAll())
   return app
-}
-
-/** Every method Fastify routes that a path does not take answers 405 with `Allow`. */
-export function methodNotAllowed(app: FastifyInstance, url: string, allowed: string[], need: Need = 'read'): void {
-  const others = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS'].filter((m) => !allowed.includes(m))
-  app.route({
-    method: others,
-    url,
-    config: { need },
-    exposeHeadRoute: false,
-    handler: async (request: FastifyRequest, reply: FastifyReply) => {
-      reply.header('allow', allowed.join(', '))
-      throw new Problem('ERR_METHOD_NOT_ALLOWED', `${request.method} is not allowed here; allowed: ${allowed.join(', ')}`)
-    },
-  })
 }
 
 function describe(err: unknown): string {
