@@ -98,19 +98,25 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req: FastifyRequest, body: Buffer, done: (err: null, body: Buffer) => void) => done(null, body))
 
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const config = request.routeOptions.config
-    const need = config.need ?? 'read'
-    if (need !== 'public') {
-      reply.headers(API_HEADERS)
-      request.principal = auth.authenticate(request, need, config.queryToken === true)
+  // A callback hook, not an async one: no promise on every request's path.
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+    try {
+      const config = request.routeOptions.config
+      const need = config.need ?? 'read'
+      if (need !== 'public') {
+        reply.headers(API_HEADERS)
+        request.principal = auth.authenticate(request, need, config.queryToken === true)
+      }
+      const length = Number(request.headers['content-length'] ?? 0)
+      if (length > maxBody) {
+        // Refused before reading; the connection is closed, so the rest is never read.
+        reply.header('connection', 'close')
+        throw new Problem('ERR_TOO_LARGE', `the request body is ${length} bytes; the limit is ${maxBody}`)
+      }
+    } catch (err) {
+      return done(err as Error)
     }
-    const length = Number(request.headers['content-length'] ?? 0)
-    if (length > maxBody) {
-      // Refuse before reading; the connection is closed, so the rest is never read.
-      reply.header('connection', 'close')
-      throw new Problem('ERR_TOO_LARGE', `the request body is ${length} bytes; the limit is ${maxBody}`)
-    }
+    done()
   })
 
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
