@@ -45,6 +45,7 @@ describe('tokens and access', () => {
       ['GET', '/nope'],
       ['GET', '/v1/groups/g/keys/k/extra'],
       ['PATCH', '/v1/groups'],
+      ['GET', '/v1/groups/%E0%A4'],
     ]) {
       for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'Bearer admin-secre' }, { authorization: 'Basic YWRtaW4tc2VjcmV0' }, { authorization: 'admin-secret' }]) {
         assertProblem(await request(server, method, path, { headers, body: method === 'PUT' ? 'v' : undefined }), 401, 'ERR_UNAUTHORIZED')

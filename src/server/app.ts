@@ -91,6 +91,15 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
         handler,
       ),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // A path that is not valid percent-encoded UTF-8 matches no route: 401 without a token, else 400.
+    frameworkErrors: (_err: Error, request: FastifyRequest, reply: FastifyReply) => {
+      try {
+        auth.authenticate(request, 'read', false)
+      } catch (problem) {
+        return sendProblem(reply.headers(API_HEADERS), problem as Problem)
+      }
+      return sendProblem(reply.headers(API_HEADERS), new Problem('ERR_INVALID', 'the path is not valid percent-encoded UTF-8'))
+    },
   })
   app.decorateRequest('principal', null as unknown as Principal)
 

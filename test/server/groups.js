@@ -145,6 +145,12 @@ export function groupTests(ctx) {
       assert.equal(await store.get('limits', 'huge'), undefined)
     })
 
+    it('a path that is not percent-encoded UTF-8 is 400 ERR_INVALID', async () => {
+      for (const path of ['/v1/groups/g/keys/%E0%A4', '/v1/groups/%ED%A0%80', '/v1/groups/g/keys/%zz']) {
+        assertProblem(await request(ctx.server, 'GET', path), 400, 'ERR_INVALID')
+      }
+    })
+
     it('every error is problem+json with status, code, title and detail, and no stack', async () => {
       const res = await request(ctx.server, 'GET', '/v1/groups?prefix=a&prefix=b')
       assertProblem(res, 400, 'ERR_INVALID')
