@@ -9,7 +9,8 @@
 // what the store itself allows. The server runs in a child process; autocannon
 // and the watchers run here.
 //
-// Options: --duration S (per HTTP workload, default 5), --connections N
+// Options: --duration S (per HTTP workload and round, default 3), --rounds N
+// (default 3; ratios are the median of the rounds'), --connections N
 // (default 32), --watchers N (default 1000), --events N (default 5000),
 // --only http|sse (one half).
 import { spawn } from 'node:child_process'
@@ -21,7 +22,8 @@ import autocannon from 'autocannon'
 
 const { values: flags } = parseArgs({
   options: {
-    duration: { type: 'string', default: '5' },
+    duration: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '32' },
     watchers: { type: 'string', default: '1000' },
     events: { type: 'string', default: '5000' },
@@ -29,6 +31,7 @@ const { values: flags } = parseArgs({
   },
 })
 const duration = Number(flags.duration)
+const rounds = Number(flags.rounds)
 const connections = Number(flags.connections)
 const watcherCount = Number(flags.watchers)
 const events = Number(flags.events)
@@ -57,67 +60,43 @@ child.stdin.end(`${JSON.stringify({ type: 'stop' })}\n`)
 await new Promise((resolve) => child.on('close', resolve))
 
 async function httpWorkloads() {
-console.log(`groupstore serve bench: ${connections} connections, ${duration} s per workload, loopback`)
-// A short warm-up of every route, then the measured runs.
-await cannon({ url: `http://127.0.0.1:${ports.bare}/bare`, duration: 1 })
-await cannon({ url: `http://127.0.0.1:${ports.server}/v1/groups/bench/keys/one`, headers: auth, duration: 1 })
-const bare = check(await cannon({ url: `http://127.0.0.1:${ports.bare}/bare` }), 'bare route')
-const get = check(await cannon({ url: `http://127.0.0.1:${ports.server}/v1/groups/bench/keys/one`, headers: auth }), 'GET')
-let n = 0
-const put = check(
-  await cannon({
-    url: `http://127.0.0.1:${ports.server}`,
-    requests: [{ method: 'PUT', headers: auth, setupRequest: (req) => ({ ...req, path: `/v1/groups/bench-put/keys/k${n++ % 1000}`, body: `value ${n}` }) }],
-  }),
-  'PUT',
-)
-let m = 0
-const bareSet = check(
-  await cannon({
-    url: `http://127.0.0.1:${ports.bare}`,
-    requests: [{ method: 'PUT', setupRequest: (req) => ({ ...req, path: `/bare-set/k${m++ % 1000}`, body: `value ${m}` }) }],
-  }),
-  'bare PUT',
-)
-const row = (name, rps, target) =>
-  console.log(`${name.padEnd(34)} ${rps.toFixed(0).padStart(8)} req/s  ${(rps / bare).toFixed(2)}×${target === undefined ? '' : `  (target ≥ ${target}×: ${rps / bare >= target ? 'met' : 'NOT met'})`}`)
-row('bare Fastify route (constant)', bare)
-row('GET /v1/groups/:g/keys/:k', get, 0.7)
-row('PUT /v1/groups/:g/keys/:k (normal)', put, 0.5)
-row('reference: bare route + store.set', bareSet)
-console.log(`PUT is ${(put / bareSet).toFixed(2)}× a bare route that only calls store.set (the store's commit rate bounds both)`)
-}
-
-// ---- SSE fan-out --------------------------------------------------------
-
-/** Opens one watcher; answers its state, updated as events arrive. */
-function openWatcher() {
-  return new Promise((resolve, reject) => {
-    const w = { count: 0, last: 0, ordered: true, first: undefined }
-    const req = http.get({ host: '127.0.0.1', port: ports.server, path: '/v1/watch?group=bench-sse', headers: auth, agent: false }, (res) => {
-      if (res.statusCode !== 200) return reject(new Error(`watch answered ${res.statusCode}`))
-      let tail = ''
-      res.setEncoding('latin1')
-      res.on('data', (chunk) => {
-        // Whole lines only; the rest waits for the next chunk.
-        const text = tail + chunk
-        const end = text.lastIndexOf('\n') + 1
-        tail = text.slice(end)
-        let i = text.indexOf('id: ')
-        while (i !== -1 && i < end) {
-          const id = Number(text.slice(i + 4, text.indexOf('\n', i)))
-          if (w.first === undefined) w.first = id
-          else if (id !== w.last + 1) w.ordered = false
-          w.last = id
-          w.count++
-          i = text.indexOf('id: ', i + 4)
-        }
-      })
-      resolve(w)
-    })
-    w.close = () => req.destroy()
-    req.on('error', reject)
-  })
+  console.log(`groupstore serve bench: ${connections} connections, ${rounds} rounds of ${duration} s per workload, loopback`)
+  let n = 0
+  let m = 0
+  const workloads = {
+    bare: () => cannon({ url: `http://127.0.0.1:${ports.bare}/bare` }),
+    get: () => cannon({ url: `http://127.0.0.1:${ports.server}/v1/groups/bench/keys/one`, headers: auth }),
+    put: () =>
+      cannon({
+        url: `http://127.0.0.1:${ports.server}`,
+        requests: [{ method: 'PUT', headers: auth, setupRequest: (req) => ({ ...req, path: `/v1/groups/bench-put/keys/k${n++ % 1000}`, body: `value ${n}` }) }],
+      }),
+    bareSet: () =>
+      cannon({
+        url: `http://127.0.0.1:${ports.bare}`,
+        requests: [{ method: 'PUT', setupRequest: (req) => ({ ...req, path: `/bare-set/k${m++ % 1000}`, body: `value ${m}` }) }],
+      }),
+  }
+  // Warm-up, then rounds that take every workload in turn, so that a shared
+  // machine's load changes hit each about equally; ratios are taken per round.
+  await cannon({ url: `http://127.0.0.1:${ports.bare}/bare`, duration: 1 })
+  await cannon({ url: `http://127.0.0.1:${ports.server}/v1/groups/bench/keys/one`, headers: auth, duration: 1 })
+  const runs = { bare: [], get: [], put: [], bareSet: [] }
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, run] of Object.entries(workloads)) runs[name].push(check(await run(), name))
+  }
+  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+  const ratio = (name, to = 'bare') => median(runs[name].map((rps, i) => rps / runs[to][i]))
+  const row = (name, label, target) => {
+    const r = ratio(name)
+    const verdict = target === undefined ? '' : `  (target ≥ ${target}×: ${r >= target ? 'met' : 'NOT met'})`
+    console.log(`${label.padEnd(36)} ${median(runs[name]).toFixed(0).padStart(8)} req/s  ${r.toFixed(2)}×${verdict}   rounds: ${runs[name].map((v) => v.toFixed(0)).join(', ')}`)
+  }
+  row('bare', 'bare Fastify route (constant)')
+  row('get', 'GET /v1/groups/:g/keys/:k', 0.7)
+  row('put', 'PUT /v1/groups/:g/keys/:k (normal)', 0.5)
+  row('bareSet', 'reference: bare route + store.set')
+  console.log(`PUT is ${ratio('put', 'bareSet').toFixed(2)}× a bare route that only calls store.set (the store's commit rate bounds both)`)
 }
 
 async function sseWorkload() {

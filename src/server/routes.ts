@@ -140,7 +140,13 @@ export function registerRoutes(app: FastifyInstance, streams: EventStreams): voi
 
 function registerKeyRoutes(app: FastifyInstance): void {
   const url = '/v1/groups/:group/keys/:key'
-  app.get<{ Params: KeyParams }>(url, { schema: { params: keyParams, querystring: query({}) } }, async (request, reply) => {
+  const entry = {
+    type: 'object',
+    properties: { group: text, key: text, value: text, revision: { type: 'integer' }, expiresAt: { type: ['integer', 'null'] } },
+    required: ['group', 'key', 'value', 'revision', 'expiresAt'],
+  }
+  // The response schema lets Fastify serialise the entry with a compiled function.
+  app.get<{ Params: KeyParams }>(url, { schema: { params: keyParams, querystring: query({}), response: { 200: entry } } }, async (request, reply) => {
     const { group, key } = request.params
     const entry = await request.principal.target.getEntry(group, key)
     if (entry === undefined) throw new Problem('ERR_NOT_FOUND', 'no live key by that name')
