@@ -79,13 +79,14 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
     logger: false,
     bodyLimit: maxBody,
     routerOptions: { maxParamLength: 65_536, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false },
-    // The request line may carry a long percent-encoded key.
+    // Node's own timeouts bound slow clients; headers are checked every second.
     serverFactory: (handler: RequestListener) =>
       createServer(
         {
           headersTimeout: options.headersTimeout ?? 10_000,
           requestTimeout: options.requestTimeout ?? 30_000,
           connectionsCheckingInterval: Math.min(1000, options.headersTimeout ?? 1000),
+          // The request line may carry a long percent-encoded key.
           maxHeaderSize: 64 * 1024,
         },
         handler,
