@@ -91,6 +91,22 @@ describe('tokens and access', () => {
     assert.equal(refused.status, 401)
   })
 
+  it('on one keep-alive connection, every request is judged by the token it carries', async (t) => {
+    const { server } = await setup(t)
+    // The helper's agent keeps one connection alive; make sure the requests share it.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    t.after(() => agent.destroy())
+    const one = { ...server, agent }
+    const sockets = new Set()
+    agent.on('free', (socket) => sockets.add(socket))
+    assert.equal((await request(one, 'PUT', keyPath('g', 'k'), { token: 'writer-secret', body: 'v' })).status, 201)
+    assertProblem(await request(one, 'PUT', keyPath('g', 'k'), { token: 'reader-secret', body: 'w' }), 403, 'ERR_FORBIDDEN')
+    assertProblem(await request(one, 'GET', keyPath('g', 'k'), { token: 'writer-secretx' }), 401, 'ERR_UNAUTHORIZED')
+    assertProblem(await request(one, 'GET', keyPath('g', 'k')), 401, 'ERR_UNAUTHORIZED')
+    assert.equal((await request(one, 'GET', keyPath('g', 'k'), { token: 'writer-secret' })).status, 200)
+    assert.equal(sockets.size, 1, 'one connection carried them all')
+  })
+
   it('the token table finds tokens by SHA-256 digest and refuses near misses', () => {
     const table = new TokenTable(TOKENS)
     assert.equal(table.find('admin-secret')?.access, 'admin')

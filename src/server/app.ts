@@ -52,11 +52,9 @@ export interface ServerOptions {
 /** Default {@link ServerOptions.maxBody}: 1 MiB. */
 export const DEFAULT_MAX_BODY = 1024 * 1024
 
-/** Security headers of every API response. */
+/** Headers of every API response: never sniffed as another type, never cached. */
 const API_HEADERS = {
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
   'cache-control': 'no-store',
 }
 
