@@ -54,7 +54,7 @@ export function getEntry(ctx: OpContext, method: string, group: string, key: str
   )
 }
 
-/** `increment(group, key, by?, options?)`. */
+/** `increment(group, key, by?, options?)`: without closures, as it is a hot path. */
 export function increment(
   ctx: OpContext,
   method: string,
@@ -63,19 +63,19 @@ export function increment(
   by: unknown,
   options: unknown,
 ): Promise<number> {
-  let step = 1
+  const refused = ctx.exec.refuse(method)
+  if (refused !== undefined) return Promise.reject(refused)
+  let step: number
   let expiresAt: number | null = null
-  return guarded(
-    ctx,
-    method,
-    () => {
-      checkString(method, 'group', group)
-      checkString(method, 'key', key)
-      step = atomic.checkBy(method, by)
-      expiresAt = ttlOption(ctx, method, options)
-    },
-    () => atomic.increment(ctx, method, ctx.prefix + group, key, step, expiresAt),
-  )
+  try {
+    checkString(method, 'group', group)
+    checkString(method, 'key', key)
+    step = atomic.checkBy(method, by)
+    if (options !== undefined) expiresAt = ttlOption(ctx, method, options)
+  } catch (err) {
+    return Promise.reject(err)
+  }
+  return atomic.increment(ctx, method, ctx.prefix + group, key, step, expiresAt)
 }
 
 /** `getMany(group, keys)`. */

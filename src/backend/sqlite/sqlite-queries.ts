@@ -179,6 +179,8 @@ export class SqliteQueries implements WriteQueries {
   writes = 0
   readonly #get: Statement
   readonly #getEntry: Statement
+  /** The get statement answering an array, for increment. */
+  readonly #getRaw: Statement
   readonly #getMany: Statement
   readonly #set: Statement
   readonly #setIfAbsent: Statement
@@ -220,6 +222,7 @@ export class SqliteQueries implements WriteQueries {
     this.#inTransactionOnly = inTransactionOnly
     this.#get = db.prepare(SQL.get)
     this.#getEntry = db.prepare(SQL.getEntry)
+    this.#getRaw = db.prepare(SQL.get).raw()
     this.#getMany = db.prepare(SQL.getMany).pluck()
     this.#set = db.prepare(SQL.set)
     this.#setIfAbsent = db.prepare(SQL.setIfAbsent)
@@ -345,14 +348,14 @@ export class SqliteQueries implements WriteQueries {
    */
   increment(group: string, key: string, by: number, expiresAt: number | null, now: number): WriteOutcome {
     this.#beforeWrite()
-    const row = this.#get.get(group, key) as StoredValue | undefined
+    const row = this.#getRaw.get(group, key) as [string, number | null] | undefined
     let value = String(by)
     let expiry = expiresAt
-    if (row !== undefined && (row.expiresAt === null || row.expiresAt > now)) {
-      const sum = INTEGER.test(row.value) ? Number(row.value) + by : Number.NaN
+    if (row !== undefined && (row[1] === null || row[1] > now)) {
+      const sum = INTEGER.test(row[0]) ? Number(row[0]) + by : Number.NaN
       if (!Number.isSafeInteger(sum)) return { revision: false, found: this.getEntry(group, key) }
       value = String(sum)
-      expiry = row.expiresAt
+      expiry = row[1]
     }
     const revision = this.#revisions.take()
     this.#set.run(group, key, value, expiry, revision)
