@@ -47,7 +47,7 @@ async function entryPages(store) {
   let n = 0
   let after
   do {
-    const page = await store[ENTRY_PAGE]('g', after, 256)
+    const page = await store[ENTRY_PAGE]('g', { after, limit: 256 })
     n += page.entries.length
     after = page.next
   } while (after !== undefined)

@@ -131,6 +131,20 @@ const CHECKED: WriteOptions = { kind: 'checked' }
 const PAGE_SIZE = 256
 const MAX_LIMIT = 10_000
 
+/** Checks `page`'s options; answers the limit (default 100). */
+function checkPageOptions(method: string, options: PageOptions | undefined): number {
+  checkOptions(method, options, ['after', 'limit', 'prefix'])
+  checkOptionalString(method, 'options.after', options?.after)
+  checkOptionalString(method, 'options.prefix', options?.prefix)
+  const limit = options?.limit
+  if (limit === undefined) return 100
+  if (typeof limit !== 'number') throw new TypeError(`${method}: options.limit must be a number`)
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+    throw new RangeError(`${method}: options.limit must be an integer from 1 to ${MAX_LIMIT}, got ${limit}`)
+  }
+  return limit
+}
+
 /** Method names, made once per kind of object so the hot path builds no strings. */
 function names(kind: string) {
   const n = (m: string) => `${kind}.${m}`
@@ -492,18 +506,9 @@ export abstract class Operations {
    */
   page(group: string, options?: PageOptions): Promise<Page> {
     const method = this.#m.page
-    let limit = 100
+    let limit: number
     try {
-      checkOptions(method, options, ['after', 'limit', 'prefix'])
-      checkOptionalString(method, 'options.after', options?.after)
-      checkOptionalString(method, 'options.prefix', options?.prefix)
-      if (options?.limit !== undefined) {
-        limit = options.limit
-        if (typeof limit !== 'number') throw new TypeError(`${method}: options.limit must be a number`)
-        if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-          throw new RangeError(`${method}: options.limit must be an integer from 1 to ${MAX_LIMIT}, got ${limit}`)
-        }
-      }
+      limit = checkPageOptions(method, options)
     } catch (err) {
       const refused = this.#exec.refuse(method)
       return Promise.reject(refused ?? err)
@@ -545,11 +550,23 @@ export abstract class Operations {
   }
 
   /**
-   * @internal A page of live keys with their values and expiries, in one
-   * read, for the command line's `export` (see entry-page.ts).
+   * @internal `page` with each key's expiry and revision, in one read, for
+   * the command line's `export` and the server's key listing (see
+   * entry-page.ts). Checks its arguments as `page` does.
    */
-  [ENTRY_PAGE](group: string, after: string | undefined, limit: number): Promise<EntryPage> {
-    return this.#readGroup(this.#m.entries, group, (q, g, now) => readEntryPage(q, g, now, after, limit))
+  [ENTRY_PAGE](group: string, options?: PageOptions): Promise<EntryPage> {
+    const method = this.#m.page
+    const exec = this.#exec
+    let limit: number
+    try {
+      limit = checkPageOptions(method, options)
+      checkString(method, 'group', group)
+    } catch (err) {
+      return Promise.reject(exec.refuse(method) ?? err)
+    }
+    const refused = exec.refuse(method)
+    if (refused !== undefined) return Promise.reject(refused)
+    return readEntryPage(exec, method, this.#prefix + group, exec.now(), { after: options?.after, prefix: options?.prefix, limit })
   }
 
   /**

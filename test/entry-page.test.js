@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import Database from 'better-sqlite3'
 import { Store, StoreClosedError } from 'groupstore'
 import { ENTRY_PAGE } from '../dist/entry-page.js'
 import { tempDir } from './helpers/cli.js'
@@ -36,7 +37,7 @@ async function readAll(target, group, limit) {
   let next
   let pages = 0
   do {
-    const page = await target[ENTRY_PAGE](group, next, limit)
+    const page = await target[ENTRY_PAGE](group, { after: next, limit })
     all.push(...page.entries)
     next = page.next
     pages++
@@ -61,15 +62,15 @@ for (const backend of BACKENDS) {
       assert.deepEqual(keys, [...keys].sort())
       assert.equal(all.length, 25, 'the expired key is left out')
       assert.ok(!keys.includes('k04'))
-      for (const [key, value, expiresAt] of all) {
+      for (const [key, value, expiresAt, revision] of all) {
         const entry = await store.getEntry('g', key)
-        assert.deepEqual([value, expiresAt], [entry.value, entry.expiresAt], key)
+        assert.deepEqual([value, expiresAt, revision], [entry.value, entry.expiresAt, entry.revision], key)
       }
       assert.equal(all.find(([key]) => key === 'k03')[2] > Date.now(), true)
-      assert.deepEqual(all.at(-1), ['zz\u0000nul', 'a\u0000b', null])
-      assert.deepEqual(await store[ENTRY_PAGE]('empty', undefined, 10), { entries: [] })
+      assert.deepEqual(all.at(-1).slice(0, 3), ['zz\u0000nul', 'a\u0000b', null])
+      assert.deepEqual(await store[ENTRY_PAGE]('empty', { limit: 10 }), { entries: [] })
       // A page exactly full says nothing follows only when nothing does.
-      const exact = await store[ENTRY_PAGE]('g', undefined, 25)
+      const exact = await store[ENTRY_PAGE]('g', { limit: 25 })
       assert.equal(exact.entries.length, 25)
       assert.equal(exact.next, undefined)
     })
@@ -79,14 +80,82 @@ for (const backend of BACKENDS) {
       const scope = store.scope('t1')
       await scope.set('g', 'a', '1')
       await store.set('g', 'b', 'outside the scope')
-      assert.deepEqual((await scope[ENTRY_PAGE]('g', undefined, 10)).entries, [['a', '1', null]])
+      const ra = (await scope.getEntry('g', 'a')).revision
+      assert.deepEqual((await scope[ENTRY_PAGE]('g', { limit: 10 })).entries, [['a', '1', null, ra]])
+      let rb
       const inTx = await scope.transaction(async (tx) => {
-        await tx.set('g', 'b', '2')
-        return tx[ENTRY_PAGE]('g', undefined, 10)
+        rb = await tx.set('g', 'b', '2')
+        return tx[ENTRY_PAGE]('g', { limit: 10 })
       })
-      assert.deepEqual(inTx.entries, [['a', '1', null], ['b', '2', null]])
+      assert.deepEqual(inTx.entries, [['a', '1', null, ra], ['b', '2', null, rb]])
       await store.close()
-      await assert.rejects(store[ENTRY_PAGE]('g', undefined, 10), StoreClosedError)
+      await assert.rejects(store[ENTRY_PAGE]('g', { limit: 10 }), StoreClosedError)
+    })
+
+    it('takes a prefix and checks its arguments as page does', async (t) => {
+      const store = await backend.open(t)
+      t.after(() => store.close())
+      await store.setMany('g', { a1: '1', a2: '2', b1: '3' })
+      const page = await store[ENTRY_PAGE]('g', { prefix: 'a', limit: 1 })
+      assert.deepEqual(page.entries.map(([key]) => key), ['a1'])
+      assert.equal(page.next, 'a1')
+      const rest = await store[ENTRY_PAGE]('g', { prefix: 'a', after: 'a1', limit: 10 })
+      assert.deepEqual(rest.entries.map(([key]) => key), ['a2'])
+      assert.deepEqual((await store[ENTRY_PAGE]('g')).entries.length, 3, 'the default limit is page’s')
+      await assert.rejects(store[ENTRY_PAGE]('g', { limit: 10_001 }), { name: 'RangeError', message: /^store\.page: options\.limit must be an integer from 1 to 10000/ })
+      await assert.rejects(store[ENTRY_PAGE]('g', { limit: 0 }), RangeError)
+      await assert.rejects(store[ENTRY_PAGE]('g', { limit: '5' }), { name: 'TypeError', message: /^store\.page: options\.limit/ })
+      await assert.rejects(store[ENTRY_PAGE]('g', { colour: 1 }), TypeError)
+      await assert.rejects(store[ENTRY_PAGE](5, { limit: 5 }), { name: 'TypeError', message: /^store\.page: group/ })
+    })
+  })
+}
+
+/** Stores whose rows can be written outside the package: a row without a revision, as an old file's. */
+const OUTSIDE = [
+  {
+    name: 'a file',
+    skip: false,
+    async open(t) {
+      const path = join(tempDir(t, 'groupstore-entry-page-'), 'old.db')
+      const store = await Store.open(path)
+      const raw = new Database(path)
+      t.after(() => raw.close())
+      return { store, clear: async (g, key) => raw.prepare('UPDATE kv SET revision = NULL WHERE grp = ? AND key = ?').run(g, key) }
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    skip: pgSkip,
+    async open(t) {
+      const table = `e${tables++}`
+      const store = await Store.open(url, { schema, table })
+      const client = await admin()
+      t.after(() => client.end())
+      return { store, clear: (g, key) => client.query(`UPDATE "${schema}"."${table}" SET revision = NULL WHERE grp = $1 AND key = $2`, [g, key]) }
+    },
+  },
+]
+
+for (const backend of OUTSIDE) {
+  describe(`the page read of rows without a revision on ${backend.name}`, { skip: backend.skip }, () => {
+    it('gives them one as getEntry does, and keeps it', async (t) => {
+      const { store, clear } = await backend.open(t)
+      t.after(() => store.close())
+      await store.setMany('g', { a: '1', b: '2', c: '3' })
+      const before = await store.revision()
+      await clear('g', 'a')
+      await clear('g', 'c')
+      const page = await store[ENTRY_PAGE]('g', { limit: 10 })
+      assert.deepEqual(page.entries.map(([key, value]) => [key, value]), [['a', '1'], ['b', '2'], ['c', '3']])
+      for (const [key, , , revision] of page.entries) {
+        assert.equal(typeof revision, 'number', key)
+        assert.equal((await store.getEntry('g', key)).revision, revision, key)
+      }
+      const [a, , c] = page.entries.map((e) => e[3])
+      assert.ok(a > before && c > before && a !== c, 'new revisions, one per row')
+      assert.deepEqual(await store[ENTRY_PAGE]('g', { limit: 10 }), page, 'kept')
+      assert.equal(await store.set('g', 'a', 'x', { ifRevision: a }) > 0, true, 'a conditional write on it holds')
     })
   })
 }

@@ -89,6 +89,9 @@ export interface RevisionRange {
   latest: number
 }
 
+/** A row of {@link ReadQueries.rangeEntries}: key, value, expiry (Unix ms, or null), revision (or null). */
+export type RangeEntry = [key: string, value: string, expiresAt: number | null, revision: number | null]
+
 /** Options of a ranged read inside one group. */
 export interface RangeOptions {
   /** Only keys strictly greater than this. */
@@ -134,8 +137,12 @@ export interface ReadQueries {
   getAll(group: string, now: number): MaybePromise<Record<string, string>>
   /** Live pairs of a group in ascending key order. */
   range(group: string, now: number, options: RangeOptions): MaybePromise<[string, string][]>
-  /** As {@link range}, each pair with its expiry (Unix ms, or null): `[key, value, expiresAt]`. */
-  rangeEntries(group: string, now: number, options: RangeOptions): MaybePromise<[string, string, number | null][]>
+  /**
+   * As {@link range}, each pair with its expiry (Unix ms, or null) and
+   * revision (null for a row written before revisions, which
+   * {@link WriteQueries.assignRevision} gives one): `[key, value, expiresAt, revision]`.
+   */
+  rangeEntries(group: string, now: number, options: RangeOptions): MaybePromise<RangeEntry[]>
   /** Log entries with a revision greater than `after`, ascending, at most `limit`. */
   readChanges(after: number, limit: number): MaybePromise<ChangeRecord[]>
   /** The oldest retained and the latest committed revision. */

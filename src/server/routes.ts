@@ -5,6 +5,7 @@
  * @module
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ENTRY_PAGE } from '../entry-page.js'
 import { methodNotAllowed } from './method-not-allowed.js'
 import type { ScopedStore } from '../scope.js'
 import type { Store } from '../store.js'
@@ -21,7 +22,6 @@ interface KeyParams extends GroupParams {
 
 const WHOLE = '^(0|[1-9][0-9]{0,15})$'
 const POSITIVE = '^[1-9][0-9]{0,15}$'
-const LIMIT = '^([1-9][0-9]{0,2}|1000)$'
 
 function query(properties: Record<string, object>): object {
   return { type: 'object', properties, additionalProperties: false }
@@ -85,18 +85,13 @@ export function registerRoutes(app: FastifyInstance, streams: EventStreams): voi
 
   app.get<{ Params: GroupParams; Querystring: { prefix?: string; after?: string; limit?: string } }>(
     '/v1/groups/:group/keys',
-    { schema: { params: groupParams, querystring: query({ prefix: text, after: text, limit: { type: 'string', pattern: LIMIT } }) } },
+    { schema: { params: groupParams, querystring: query({ prefix: text, after: text, limit: { type: 'string', pattern: WHOLE } }) } },
     async (request) => {
       const { group } = request.params
       const { prefix, after, limit } = request.query
-      const target = request.principal.target
-      const page = await target.page(group, { prefix, after, limit: optionalNumber(limit) })
-      const found = await Promise.all(page.entries.map(([key]) => target.getEntry(group, key)))
-      const entries = []
-      for (const [i, entry] of found.entries()) {
-        // A key deleted since the page was read is left out.
-        if (entry !== undefined) entries.push({ key: (page.entries[i] as [string, string])[0], ...entry })
-      }
+      // One read: each key with its revision and expiry, as of one snapshot. The library checks the limit (1 to 10,000).
+      const page = await request.principal.target[ENTRY_PAGE](group, { prefix, after, limit: optionalNumber(limit) })
+      const entries = page.entries.map(([key, value, expiresAt, revision]) => ({ key, value, revision, expiresAt }))
       return page.next === undefined ? { entries } : { entries, next: page.next }
     },
   )

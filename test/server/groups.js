@@ -59,9 +59,26 @@ export function groupTests(ctx) {
     })
 
     it('a bad limit or an unknown query parameter is 400', async () => {
-      for (const q of ['limit=0', 'limit=-1', 'limit=x', 'limit=1001', 'limit=2.5', 'color=red']) {
+      for (const q of ['limit=0', 'limit=-1', 'limit=x', 'limit=10001', 'limit=2.5', 'limit=01', 'color=red']) {
         assertProblem(await request(ctx.server, 'GET', `/v1/groups/paged/keys?${q}`), 400, 'ERR_INVALID')
       }
+      // Out of page's range, the library's RangeError is the detail.
+      assert.match((await request(ctx.server, 'GET', '/v1/groups/paged/keys?limit=10001')).json.detail, /page: options\.limit must be an integer from 1 to 10000/)
+    })
+
+    it('GET …/keys takes the limits page takes, 1 to 10,000', async () => {
+      const { server, store } = ctx
+      await store.setMany('wide', Object.fromEntries(Array.from({ length: 1005 }, (_, i) => [`k${String(i).padStart(4, '0')}`, 'v'])))
+      const most = await request(server, 'GET', '/v1/groups/wide/keys?limit=10000')
+      assert.equal(most.status, 200)
+      assert.equal(most.json.entries.length, 1005)
+      assert.equal('next' in most.json, false)
+      const over1000 = await request(server, 'GET', '/v1/groups/wide/keys?limit=1001')
+      assert.equal(over1000.json.entries.length, 1001)
+      assert.equal(over1000.json.next, 'k1000')
+      const one = await request(server, 'GET', '/v1/groups/wide/keys?limit=1&after=k1003')
+      assert.deepEqual(one.json.entries.map((e) => e.key), ['k1004'])
+      assert.equal('next' in one.json, false)
     })
   })
 

@@ -6,6 +6,7 @@ import type {
   ExpiredKey,
   MaybePromise,
   NewChange,
+  RangeEntry,
   RangeOptions,
   RemovedGroup,
   RevisionRange,
@@ -421,12 +422,12 @@ export class PostgresReadQueries implements ReadQueries {
     return rows.map((r) => [decodeText(r[0] as string), decodeText(r[1] as string)])
   }
 
-  async rangeEntries(group: string, now: number, options: RangeOptions): Promise<[string, string, number | null][]> {
+  async rangeEntries(group: string, now: number, options: RangeOptions): Promise<RangeEntry[]> {
     const rows = await this.#range(group, now, options, true)
-    return rows.map((r) => [decodeText(r[0] as string), decodeText(r[1] as string), nullableNum(r[2])])
+    return rows.map((r) => [decodeText(r[0] as string), decodeText(r[1] as string), nullableNum(r[2]), nullableNum(r[3])])
   }
 
-  /** The rows of `range`, with `expires_at` as a third column when `expiry`. */
+  /** The rows of `range`, with `expires_at` and `revision` as third and fourth columns when `expiry`. */
   async #range(group: string, now: number, options: RangeOptions, expiry: boolean): Promise<unknown[][]> {
     const lo = encodeText(options.prefix ?? '')
     const hi = prefixUpperBound(lo)
@@ -444,7 +445,7 @@ export class PostgresReadQueries implements ReadQueries {
     }
     params.push(options.limit)
     const s = this.#sql.variant(`range:${hi !== undefined}:${after !== undefined}:${expiry}`, () =>
-      `SELECT key, value${expiry ? ', expires_at' : ''} FROM ${this.#sql.kv} WHERE grp = $1 AND ${conditions} AND ${LIVE} ` +
+      `SELECT key, value${expiry ? ', expires_at, revision' : ''} FROM ${this.#sql.kv} WHERE grp = $1 AND ${conditions} AND ${LIVE} ` +
       `ORDER BY key LIMIT $${params.length}`,
     )
     const { rows } = await this.#run(s, params)

@@ -4,6 +4,7 @@ import type {
   ChangeRecord,
   ExpiredKey,
   NewChange,
+  RangeEntry,
   RangeOptions,
   RemovedGroup,
   RevisionRange,
@@ -149,7 +150,7 @@ export const SQL = {
    * on the other, and a page after the first would read every key before it.
    */
   range: (after: boolean, bounded: boolean, expiry = false) =>
-    `SELECT key, value${expiry ? ', expires_at' : ''} FROM kv WHERE grp = @grp AND ${after ? 'key > @after' : 'key >= @lo'}` +
+    `SELECT key, value${expiry ? ', expires_at, revision' : ''} FROM kv WHERE grp = @grp AND ${after ? 'key > @after' : 'key >= @lo'}` +
     `${bounded ? ' AND key < @hi' : ''} AND ${LIVE} ORDER BY key LIMIT @limit`,
 }
 
@@ -534,11 +535,11 @@ export class SqliteQueries implements WriteQueries {
     return this.#range(group, now, options, false) as [string, string][]
   }
 
-  rangeEntries(group: string, now: number, options: RangeOptions): [string, string, number | null][] {
-    return this.#range(group, now, options, true) as [string, string, number | null][]
+  rangeEntries(group: string, now: number, options: RangeOptions): RangeEntry[] {
+    return this.#range(group, now, options, true) as RangeEntry[]
   }
 
-  /** The rows of `range`, with `expires_at` as a third column when `expiry`. */
+  /** The rows of `range`, with `expires_at` and `revision` as third and fourth columns when `expiry`. */
   #range(group: string, now: number, options: RangeOptions, expiry: boolean): unknown[] {
     this.#check()
     const b = bounds(options.prefix ?? '')

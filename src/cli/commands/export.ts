@@ -56,7 +56,7 @@ export async function exportCommand(options: DataOptions & { prefix?: string; ou
         groups++
         let after: string | undefined
         do {
-          const page = await s.target[ENTRY_PAGE](group, after, PAGE)
+          const page = await s.target[ENTRY_PAGE](group, { after, limit: PAGE })
           let text = ''
           for (const [key, value, expiresAt] of page.entries) {
             const record: ExportRecord = { group, key, value, expiresAt }
