@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { after, describe, it } from 'node:test'
 import Database from 'better-sqlite3'
 import { Store } from 'groupstore'
-import { SQL } from '../dist/backend/sqlite/sqlite-queries.js'
+import { SQL } from '../dist/backend/sqlite/sqlite-sql.js'
 import { tempDir } from './helpers/sqlite.js'
 
 const PARAMS = { grp: 'g', lo: 'app:', hi: 'app;', now: 1, after: 'k', limit: 10 }

@@ -12,7 +12,7 @@
  * @module
  */
 import type { PoolClient } from 'pg'
-import type { PostgresSql } from './postgres-queries.js'
+import type { PostgresSql } from './postgres-sql.js'
 
 function ident(name: string): string {
   return `"${name}"`

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Pool, PoolClient } from 'pg'
 import { StoreError } from '../../errors.js'
 import { isConnectionLost, redact } from './postgres-errors.js'
-import { PostgresSql } from './postgres-queries.js'
+import { PostgresSql } from './postgres-sql.js'
 import { upgradeRevisions } from './postgres-revisions.js'
 
 /** What opening and locking need from the store's options. */

@@ -13,7 +13,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError } from '../../errors.js'
 import { isCorrupt, openError } from './sqlite-errors.js'
-import { PK_INDEX } from './sqlite-queries.js'
+import { PK_INDEX } from './sqlite-sql.js'
 import { createSchema } from './sqlite-schema.js'
 import { upgradeRevisions } from './sqlite-revisions.js'
 
