@@ -21,17 +21,14 @@ export type { Entry } from './atomic.js'
 export type {
   ConditionalSetOptions,
   DeleteOptions,
-  EntriesOptions,
   IfAbsentSetOptions,
   IfRevisionSetOptions,
-  Page,
-  PageOptions,
   Quota,
-  RenderOptions,
   SetOptions,
   TtlOptions,
   UnconditionalSetOptions,
 } from './operations.js'
+export type { EntriesOptions, Page, PageOptions, RenderOptions } from './read-operations.js'
 export type { StoreEvent, StoreEventType, Watcher, WatchOptions } from './events.js'
 export { QuotaExceededError, StoreClosedError, StoreError, TemplateError } from './errors.js'
 export type { QuotaLimit, StoreErrorCode } from './errors.js'
