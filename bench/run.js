@@ -9,12 +9,12 @@
 //   --quick        | BENCH_QUICK=1     smaller sizes and 3 repeats (well under a minute)
 //   --repeat N     | BENCH_REPEAT=N    repeats of every workload (default 5, quick 3)
 //   --only a,b     | BENCH_ONLY=a,b    run only these workloads (set-get, ttl, group-reads,
-//                                      entries, scoped, watched, durable, memory)
+//                                      entries, scoped, watched, atomic, durable, memory)
 //   --systems a,b  | BENCH_SYSTEMS=a,b run only these systems (raw is always run): raw, groupstore,
 //                                      keyv, lmdb, and with a PostgreSQL server keyv-pg, groupstore-pg
 //
 // PostgreSQL: with GROUPSTORE_BENCH_PG (or GROUPSTORE_TEST_PG) set to a postgres:// URL, the
-// set-get, ttl, group-reads and entries workloads also run groupstore on PostgreSQL (a fresh
+// set-get, ttl, group-reads, entries and atomic workloads also run groupstore on PostgreSQL (a fresh
 // schema per instance) and Keyv + @keyv/postgres (a fresh table), both dropped afterwards, with
 // their ratios to keyv-pg in the same run; without one they are skipped with a message.
 //   --no-save      | BENCH_SAVE=0      do not write the JSON files
@@ -80,6 +80,10 @@ for (const w of workloads) {
     // Every system in one run of the workload, its timed slices taking turns (see workloads.js).
     const result = await w.run(eligible, n)
     for (const [id, bySystem] of Object.entries(result)) {
+      if (id === 'pgRoundTrips') {
+        extra.pgRoundTrips = bySystem
+        continue
+      }
       const bucket = MEASUREMENTS[id] !== undefined ? samples : extra
       for (const [name, ns] of Object.entries(bySystem)) ((bucket[id] ??= {})[name] ??= []).push(ns)
     }
@@ -117,7 +121,9 @@ for (const name of Object.keys(extra.blockingP50 ?? {})) {
 
 // The issue's targets, as ratios within this run.
 const gs = (id) => results[id]?.groupstore?.nsPerOp
+const gsPg = (id) => results[id]?.['groupstore-pg']?.nsPerOp
 const raw = (id) => results[id]?.raw?.nsPerOp
+const conditional = (of) => Math.max(of('setIfAbsent'), of('setIfRevision')) / of('atomicPlain')
 const targets = [
   { name: 'get ≤ 1.3× raw', value: gs('get') / raw('get'), limit: 1.3 },
   { name: 'set ≤ 1.3× raw', value: gs('set') / raw('set'), limit: 1.3 },
@@ -135,7 +141,20 @@ const targets = [
     unit: 'µs',
   },
   { name: 'durable concurrent > 20× sequential rate', value: gs('durableSet') / gs('durableConcurrent'), limit: 20, above: true },
+  // The atomic operations, each as a ratio to groupstore's own plain operation in the same run.
+  { name: 'conditional set (ifAbsent, ifRevision: the dearer) ≤ 1.2× plain set', value: conditional(gs), limit: 1.2 },
+  { name: 'increment ≤ 1.3× plain set', value: gs('increment') / gs('atomicPlain'), limit: 1.3 },
+  { name: 'getMany of 100 ≤ 0.3× 100 sequential gets', value: gs('getMany100') / gs('get100'), limit: 0.3 },
+  { name: 'PostgreSQL: conditional set ≤ 1.2× plain set', value: conditional(gsPg), limit: 1.2 },
+  { name: 'PostgreSQL: increment ≤ 1.3× plain set', value: gsPg('increment') / gsPg('atomicPlain'), limit: 1.3 },
+  { name: 'PostgreSQL: getMany of 100 ≤ 0.1× 100 sequential gets', value: gsPg('getMany100') / gsPg('get100'), limit: 0.1 },
 ]
+if (extra.pgRoundTrips !== undefined) {
+  const trips = extra.pgRoundTrips
+  for (const label of ['set ifAbsent', 'set ifRevision', 'increment']) {
+    targets.push({ name: `PostgreSQL: ${label} alone is one round trip`, value: trips[label], limit: 1, unit: 'round trips' })
+  }
+}
 // Not a target: what the change log adds to a durable write.
 const changeLogCost = {
   sequential: gs('durableSet') / gs('durableSetNoLog'),
@@ -192,6 +211,13 @@ if (Number.isFinite(changeLogCost.sequential)) {
       `concurrent sets ${formatRatio(changeLogCost.concurrent)}`,
   )
 }
+if (extra.pgRoundTrips !== undefined) {
+  console.log()
+  console.log(
+    'PostgreSQL round trips per operation, nothing else queued (calls of pg Client#query): ' +
+      Object.entries(extra.pgRoundTrips).map(([label, n]) => `${label} ${n}`).join(', '),
+  )
+}
 console.log()
 console.log(render(targetRows))
 const after = machine()
@@ -217,6 +243,7 @@ if (save) {
     blocking,
     memory,
     changeLogCost,
+    pgRoundTrips: extra.pgRoundTrips,
     targets,
   }
   const text = `${JSON.stringify(report, null, 2)}\n`

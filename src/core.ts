@@ -42,9 +42,12 @@ const INLINE = {
   multi: { kind: 'multi', inline: true },
   transaction: { kind: 'transaction', inline: true },
 } as const satisfies Record<string, WriteOptions>
+/** A point write of one conditional write or increment, inline. */
+const ONE_STATEMENT_INLINE: WriteOptions = { kind: 'point', inline: true, oneStatement: true }
 
 /** `options` (those of a write, not a transaction) with `inline` set. */
 function inline(options: WriteOptions | undefined): WriteOptions {
+  if (options?.oneStatement === true) return ONE_STATEMENT_INLINE
   return INLINE[options?.kind ?? 'multi']
 }
 
@@ -102,10 +105,10 @@ export class StoreCore implements Executor {
       (q) => {
         recorded = undefined
         const changes: NewChange[] = []
-        const emit: Emit = (type, group, key, value) => {
-          changes.push({ type, group, key, value: value ?? null, timestamp: clock() })
+        const emit: Emit = (type, group, key, value, revision) => {
+          changes.push({ revision: revision ?? q.nextRevision(), type, group, key, value: value ?? null, timestamp: clock() })
         }
-        return then(fn(q, emit), (result) => {
+        return then(rewindOnFailure(q, () => fn(q, emit)), (result) => {
           if (changes.length === 0) return result
           return then(feed.record(q, changes), (r) => {
             recorded = r
@@ -133,6 +136,10 @@ export class StoreCore implements Executor {
     ).catch(() => {
       // The key stays until the next purge; the read that found it has already answered.
     })
+  }
+
+  revision(method: string): Promise<number> {
+    return this.feed.revision(method)
   }
 
   /** Runs `fn` in one backend transaction with a Transaction bound to `namespace`. */
@@ -169,10 +176,15 @@ export class StoreCore implements Executor {
             })
           })
         let result: Promise<T> | T
+        const mark = q.revisionMark?.()
+        const rewind = (): void => {
+          if (mark !== undefined) rewindTo(q, mark)
+        }
         try {
           result = txContext.run(ctx, fn, new Transaction(tx, namespace, quota))
         } catch (err) {
           settle()
+          rewind()
           throw err
         }
         if (!isThenable(result)) {
@@ -187,6 +199,7 @@ export class StoreCore implements Executor {
           async (err: unknown) => {
             settle()
             await tx.drain()
+            rewind()
             throw err
           },
         )
@@ -234,6 +247,36 @@ export class StoreCore implements Executor {
     if (this.closed) throw new StoreClosedError(method)
     if (typeof fn !== 'function') throw new TypeError(`${method}: fn must be a function taking the event`)
     return this.feed.hub.onChange(view, fn as (event: StoreEvent) => void)
+  }
+}
+
+/** Puts a private in-memory database's revision counter back to `mark`, if the queries still can. */
+function rewindTo(q: WriteQueries, mark: number): void {
+  try {
+    q.rewindRevisions?.(mark)
+  } catch {
+    // The transaction is gone: nothing more to undo.
+  }
+}
+
+/**
+ * Runs a write's `fn`; when it fails, puts back the revisions it took from
+ * a counter that its rollback does not restore (a private in-memory
+ * database's), so that a failed write leaves no revision behind.
+ */
+function rewindOnFailure<T>(q: WriteQueries, fn: () => MaybePromise<T>): MaybePromise<T> {
+  if (q.revisionMark === undefined) return fn()
+  const mark = q.revisionMark()
+  try {
+    const result = fn()
+    if (!(result instanceof Promise)) return result
+    return result.catch((err: unknown) => {
+      rewindTo(q, mark)
+      throw err
+    })
+  } catch (err) {
+    rewindTo(q, mark)
+    throw err
   }
 }
 

@@ -18,6 +18,8 @@
  *   write may or may not have been applied (read before retrying).
  * - `ERR_STORE`: any other store condition (I/O, a full disk, a read-only
  *   file, a misused transaction, other driver errors).
+ * - `ERR_NOT_INTEGER`: `increment` met a stored value that is not an
+ *   integer; nothing was written.
  * - `ERR_STORE_CLOSED`, `ERR_QUOTA_EXCEEDED`, `ERR_TEMPLATE`: see the subclasses.
  */
 export type StoreErrorCode =
@@ -29,6 +31,7 @@ export type StoreErrorCode =
   | 'ERR_STORE_CLOSED'
   | 'ERR_QUOTA_EXCEEDED'
   | 'ERR_TEMPLATE'
+  | 'ERR_NOT_INTEGER'
 
 /**
  * A store condition: I/O failure, a corrupt or foreign file, a lock wait past
@@ -115,6 +118,20 @@ export class TemplateError extends StoreError {
     super(message, options, 'ERR_TEMPLATE')
     this.name = 'TemplateError'
   }
+}
+
+/**
+ * `increment` met a stored value that is not a base-10 integer (an optional
+ * `-` then digits): a plain {@link StoreError} with code `ERR_NOT_INTEGER`.
+ * Nothing was written.
+ */
+export function notIntegerError(method: string, group: string, key: string, value: string): StoreError {
+  const shown = value.length > 40 ? `${JSON.stringify(value.slice(0, 40))}…` : JSON.stringify(value)
+  return new StoreError(
+    `${method}: the value of ${JSON.stringify(group)}/${JSON.stringify(key)} is not an integer: ${shown}`,
+    undefined,
+    'ERR_NOT_INTEGER',
+  )
 }
 
 /** Wraps an unexpected driver failure in a StoreError named after `method`. */

@@ -21,8 +21,10 @@ export interface StoreEvent {
   /** When the change was made, by the store's clock. */
   timestamp: Date
   /**
-   * Position in the change feed: one more than the event before, across the
-   * whole database. Pass the last one you handled as `since` to resume.
+   * The store's revision of this change: greater than every earlier one,
+   * across the whole database (every group, scope and process), and the
+   * revision `getEntry` reports for the key it wrote. Pass the last one you
+   * handled as `since` to resume.
    */
   revision: number
   /**
@@ -77,8 +79,14 @@ export const DEFAULT_BUFFER_SIZE = 1024
 export interface ChangeSource {
   /** The latest revision published to subscribers. */
   readonly delivered: number
-  /** Events after `after`, ascending, at most `limit`; fewer when the log holds no more. */
-  read(after: number, limit: number): Promise<StoreEvent[]>
+  /**
+   * Events after `after`, ascending, at most `limit` (fewer when the log
+   * holds no more), and the oldest revision the source still holds
+   * (undefined when it holds none): revisions missing above it were never
+   * logged (a write without the log, or made outside the package), below
+   * it they may have been pruned.
+   */
+  read(after: number, limit: number): Promise<{ events: StoreEvent[]; oldest: number | undefined }>
 }
 
 /** True when `event` matches `watch(group, key)`, `*` being a wildcard. */
@@ -236,10 +244,16 @@ class FeedWatcher implements Watcher {
   async #readBack(): Promise<IteratorResult<StoreEvent>> {
     for (;;) {
       const after = this.#seen ?? this.#source.delivered
-      const events = await this.#source.read(after, READ_PAGE)
+      const { events, oldest } = await this.#source.read(after, READ_PAGE)
       if (this.#closed) return done
       const first = events[0]
-      const gap = first === undefined ? this.#source.delivered - after : first.revision - after - 1
+      // Only revisions below the oldest one held can have been pruned.
+      const gap =
+        oldest !== undefined
+          ? Math.min(oldest, first?.revision ?? oldest) - after - 1
+          : first === undefined
+            ? this.#source.delivered - after
+            : first.revision - after - 1
       if (gap > 0) {
         this.#dropped += gap
         this.#missed += gap

@@ -1,11 +1,11 @@
 /**
- * The change feed: gives every committed change a revision, records it in
- * the backend's change log inside the same transaction (file databases,
- * PostgreSQL), publishes it to this store's subscribers in revision order,
- * and reads back changes that other connections and processes committed.
- * A private in-memory database has no log: revisions are counted in
- * process and recent events are retained in memory for watchers that fall
- * behind. Not exported from the package.
+ * The change feed: records every committed change, with the revision the
+ * backend gave it, in the backend's change log inside the same transaction
+ * (file databases, PostgreSQL), publishes it to this store's subscribers in
+ * revision order, and reads back changes that other connections and
+ * processes committed. Without a log (a private in-memory database, or
+ * `changeLog: false`) recent events are retained in memory for watchers
+ * that fall behind. Not exported from the package.
  *
  * @module
  */
@@ -28,11 +28,16 @@ export interface Retention {
  */
 export type Recorded = readonly NewChange[] | Logged
 
-/** A write's changes in the log: its own, with revisions from `first` on, after the changes other connections committed before them. */
+/**
+ * A write's changes in the log: its own, after the changes other
+ * connections committed before them. `checked`: the log was read up to the
+ * write's first change (or nothing could be missing), so revisions missing
+ * there were never logged and are not waited for.
+ */
 export interface Logged {
   readonly changes: readonly NewChange[]
-  readonly first: number
   readonly before: readonly ChangeRecord[] | undefined
+  readonly checked: boolean
 }
 
 const RESOLVED = Promise.resolve()
@@ -44,7 +49,7 @@ function isInProcess(recorded: Recorded): recorded is readonly NewChange[] {
   return Array.isArray(recorded)
 }
 
-function toEvent(c: NewChange, revision: number): StoreEvent {
+function toEvent(c: NewChange, revision = c.revision): StoreEvent {
   const timestamp = new Date(c.timestamp)
   return c.type === 'set'
     ? { type: c.type, group: c.group, key: c.key, value: c.value as string, timestamp, revision }
@@ -103,13 +108,15 @@ export class Feed implements ChangeSource {
    */
   record(q: WriteQueries, changes: readonly NewChange[]): MaybePromise<Recorded> {
     if (!this.durable) return changes
-    return then(q.appendChanges(changes), (first) => {
+    return then(q.appendChanges(changes), () => {
+      const first = (changes[0] as NewChange).revision
       // Revisions this store recorded earlier in the same batch are not missing;
       // a revision handed out again means those earlier ones were rolled back.
       const from = first > this.#recorded ? Math.max(this.#delivered, this.#recorded) : this.#delivered
-      this.#recorded = first + changes.length - 1
-      if (first <= from + 1 || !this.hub.active) return { changes, first, before: undefined }
-      return then(q.readChanges(from, first - 1 - from), (before) => ({ changes, first, before }))
+      this.#recorded = (changes[changes.length - 1] as NewChange).revision
+      if (first <= from + 1) return { changes, before: undefined, checked: true }
+      if (!this.hub.active) return { changes, before: undefined, checked: false }
+      return then(q.readChanges(from, first - 1 - from), (before) => ({ changes, before, checked: true }))
     })
   }
 
@@ -124,21 +131,26 @@ export class Feed implements ChangeSource {
       for (const c of recorded) this.#publishInProcess(c)
       return
     }
-    const { changes, first, before } = recorded
-    if (before !== undefined) for (const c of before) if (!this.#deliverLogged(c, c.revision)) return
-    for (let i = 0; i < changes.length; i++) if (!this.#deliverLogged(changes[i] as NewChange, first + i)) return
+    const { changes, before, checked } = recorded
+    if (before !== undefined) for (const c of before) this.#deliverLogged(c, true)
+    for (const c of changes) if (!this.#deliverLogged(c, checked)) return
   }
 
-  /** Publishes one logged change unless already published; false when a gap sends the rest to {@link catchUp}. */
-  #deliverLogged(c: NewChange, revision: number): boolean {
+  /**
+   * Publishes one logged change unless already published; false when a gap
+   * sends the rest to {@link catchUp}. `checked`: the log holds nothing
+   * unpublished before it.
+   */
+  #deliverLogged(c: NewChange, checked: boolean): boolean {
+    const revision = c.revision
     if (revision <= this.#delivered) return true
-    if (revision > this.#delivered + 1 && this.hub.active) {
+    if (!checked && revision > this.#delivered + 1 && this.hub.active) {
       // Changes committed elsewhere are missing before this one: the log holds
       // them all, this write's included, so read them from there in order.
       this.catchUp()
       return false
     }
-    if (this.hub.active) this.#publish(toEvent(c, revision))
+    if (this.hub.active) this.#publish(toEvent(c))
     else this.#delivered = revision // nobody listens: no event to make
     return true
   }
@@ -148,11 +160,11 @@ export class Feed implements ChangeSource {
     if (this.hub.active) this.hub.publish(event)
   }
 
-  /** Without a log: gives the change the next revision, keeps it in the history, publishes it. */
+  /** Without a log: keeps the change in the history, publishes it. */
   #publishInProcess(change: NewChange): void {
-    const revision = ++this.#delivered
-    this.#history.add(revision, change)
-    if (this.hub.active) this.hub.publish(toEvent(change, revision))
+    this.#delivered = change.revision
+    this.#history.add(change)
+    if (this.hub.active) this.hub.publish(toEvent(change))
   }
 
   /**
@@ -163,7 +175,7 @@ export class Feed implements ChangeSource {
    */
   unannounced(): number | undefined {
     const from = this.#quietFrom
-    return from !== undefined && from + 1 >= this.#history.first ? from : undefined
+    return from !== undefined && this.#history.keptFrom <= from + 1 ? from : undefined
   }
 
   /** Reads and publishes what other connections committed since the last published revision. */
@@ -176,7 +188,7 @@ export class Feed implements ChangeSource {
     this.#catchingUp = true
     const step = (): Promise<void> =>
       this.#backend.read('store.watch', (q) => q.readChanges(this.#delivered, CATCH_UP_PAGE)).then((records) => {
-        for (const r of records) if (r.revision > this.#delivered) this.#publish(toEvent(r, r.revision))
+        for (const r of records) if (r.revision > this.#delivered) this.#publish(toEvent(r))
         if (records.length === CATCH_UP_PAGE || this.#again) {
           this.#again = false
           return step()
@@ -192,17 +204,23 @@ export class Feed implements ChangeSource {
       })
   }
 
-  /** Events after `after` from the log or the in-process history. */
-  read(after: number, limit: number): Promise<StoreEvent[]> {
-    if (!this.durable) return Promise.resolve(this.#history.read(after, limit))
-    return this.#backend
-      .read('store.watch', (q) => q.readChanges(after, limit))
-      .then((records) => records.map((r) => toEvent(r, r.revision)))
+  /** Events after `after` from the log or the in-process history, and the oldest revision held. */
+  read(after: number, limit: number): Promise<{ events: StoreEvent[]; oldest: number | undefined }> {
+    if (!this.durable) return Promise.resolve({ events: this.#history.read(after, limit), oldest: this.#history.keptFrom })
+    return this.#backend.read('store.watch', (q) =>
+      then(q.readChanges(after, limit), (records) =>
+        then(q.revisionRange(), (range) => ({ events: records.map((r) => toEvent(r)), oldest: range.oldest ?? undefined })),
+      ),
+    )
   }
 
-  /** The latest committed revision: in the log (including other processes' writes) or in process. */
+  /**
+   * The latest committed revision: the backend's counter (including other
+   * processes' writes, logged or not) or, in a private in-memory database,
+   * the latest published.
+   */
   revision(method: string): Promise<number> {
-    if (!this.durable) return Promise.resolve(this.#delivered)
+    if (!this.#backend.changeLog) return Promise.resolve(this.#delivered)
     return this.#backend.read(method, (q) => q.revisionRange()).then((r) => r.latest)
   }
 
@@ -237,57 +255,81 @@ export class Feed implements ChangeSource {
 }
 
 /**
- * The changes of the latest `capacity` revisions of a store without a log,
- * in a ring of parallel arrays: a write keeps no object of its own, so that
- * writes nobody listens to leave little for the garbage collector to move.
- * Events are made only when read.
+ * The latest `capacity` changes of a store without a log, in a ring of
+ * parallel arrays: a write keeps no object of its own, so that writes
+ * nobody listens to leave little for the garbage collector to move. Events
+ * are made only when read. Revisions increase but need not be consecutive
+ * (other processes' writes, rolled-back ones).
  */
 class History {
   readonly #capacity: number
+  readonly #revisions: number[] = []
   readonly #types: StoreEventType[] = []
   readonly #groups: string[] = []
   readonly #keys: string[] = []
   readonly #values: (string | null)[] = []
   readonly #times: number[] = []
-  /** The latest revision added, and how many up to it are kept. */
-  #last = 0
+  /** Changes added so far, and how many of the latest are kept. */
+  #added = 0
   #count = 0
+  /** The latest revision dropped to make room (0: none): every later one is kept. */
+  #dropped = 0
 
   constructor(capacity: number) {
     this.#capacity = capacity
   }
 
-  /** The oldest revision kept (one past {@link #last} when none is). */
-  get first(): number {
-    return this.#last - this.#count + 1
+  /** The revisions from here on are all kept (those that were added). */
+  get keptFrom(): number {
+    return this.#dropped + 1
   }
 
-  /** Keeps the change of `revision`, one more than the last added. */
-  add(revision: number, change: NewChange): void {
-    this.#last = revision
-    if (this.#capacity === 0) return
-    const i = (revision - 1) % this.#capacity
+  /** The ring slot of the `n`th kept change, oldest first. */
+  #slot(n: number): number {
+    return (this.#added - this.#count + n) % this.#capacity
+  }
+
+  /** Keeps a change whose revision is greater than any added before. */
+  add(change: NewChange): void {
+    if (this.#capacity === 0) {
+      this.#dropped = change.revision
+      return
+    }
+    const i = this.#added % this.#capacity
+    if (this.#count === this.#capacity) this.#dropped = this.#revisions[i] as number
+    this.#revisions[i] = change.revision
     this.#types[i] = change.type
     this.#groups[i] = change.group
     this.#keys[i] = change.key
     this.#values[i] = change.value
     this.#times[i] = change.timestamp
+    this.#added++
     if (this.#count < this.#capacity) this.#count++
   }
 
   /** Events after `after`, at most `limit`, of those kept. */
   read(after: number, limit: number): StoreEvent[] {
+    // The first kept change past `after`, by binary search over the kept ones in order.
+    let lo = 0
+    let hi = this.#count
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if ((this.#revisions[this.#slot(mid)] as number) > after) hi = mid
+      else lo = mid + 1
+    }
     const events: StoreEvent[] = []
-    for (let r = Math.max(after + 1, this.first); r <= this.#last && events.length < limit; r++) {
-      const i = (r - 1) % this.#capacity
-      const change: NewChange = {
-        type: this.#types[i] as StoreEventType,
-        group: this.#groups[i] as string,
-        key: this.#keys[i] as string,
-        value: this.#values[i] as string | null,
-        timestamp: this.#times[i] as number,
-      }
-      events.push(toEvent(change, r))
+    for (let n = lo; n < this.#count && events.length < limit; n++) {
+      const i = this.#slot(n)
+      events.push(
+        toEvent({
+          revision: this.#revisions[i] as number,
+          type: this.#types[i] as StoreEventType,
+          group: this.#groups[i] as string,
+          key: this.#keys[i] as string,
+          value: this.#values[i] as string | null,
+          timestamp: this.#times[i] as number,
+        }),
+      )
     }
     return events
   }

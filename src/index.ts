@@ -17,7 +17,21 @@ export type { ScopeOptions } from './scope.js'
 export { Transaction } from './transaction.js'
 export type { TransactionCallback } from './core.js'
 export type { StoreOptions } from './options.js'
-export type { EntriesOptions, Page, PageOptions, Quota, RenderOptions, SetOptions } from './operations.js'
+export type { Entry } from './atomic.js'
+export type {
+  ConditionalSetOptions,
+  DeleteOptions,
+  EntriesOptions,
+  IfAbsentSetOptions,
+  IfRevisionSetOptions,
+  Page,
+  PageOptions,
+  Quota,
+  RenderOptions,
+  SetOptions,
+  TtlOptions,
+  UnconditionalSetOptions,
+} from './operations.js'
 export type { StoreEvent, StoreEventType, Watcher, WatchOptions } from './events.js'
 export { QuotaExceededError, StoreClosedError, StoreError, TemplateError } from './errors.js'
 export type { QuotaLimit, StoreErrorCode } from './errors.js'

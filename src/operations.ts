@@ -5,24 +5,67 @@
  *
  * @module
  */
+import * as atomic from './atomic.js'
+import type { Entry, OpContext } from './atomic.js'
 import { then } from './backend/backend.js'
 import type { MaybePromise, ReadQueries, StoredValue, WriteOptions, WriteQueries } from './backend/backend.js'
-import { QuotaExceededError } from './errors.js'
 import type { StoreEventType } from './events.js'
+import { checkQuota, live } from './quota.js'
+import type { Quota } from './quota.js'
 import type { Renderer } from './render.js'
 import { checkOptionalString, checkOptions, checkString, checkTtl } from './validate.js'
 
-/** Limits of a scope; 0 or absent means unlimited. */
-export interface Quota {
-  /** Live keys across the namespace. @default 0 */
-  maxKeys?: number
-  /** Distinct live groups in the namespace. @default 0 */
-  maxGroups?: number
+export type { Quota } from './quota.js'
+
+/** Options of a `set` without a condition: it resolves to its revision. */
+export interface UnconditionalSetOptions {
+  /** Time to live in ms: finite and > 0. Without it an existing TTL is cleared. */
+  ttl?: number
+  ifRevision?: undefined
+  /** `false` is the same as leaving it out. */
+  ifAbsent?: false
 }
 
-/** Options of `set`. */
-export interface SetOptions {
+/** Options of a `set` that writes only if the key still has the revision it had: compare-and-set. */
+export interface IfRevisionSetOptions {
   /** Time to live in ms: finite and > 0. Without it an existing TTL is cleared. */
+  ttl?: number
+  /**
+   * Write only if the key is live and its revision is exactly this one (a
+   * positive safe integer); otherwise `set` resolves to false.
+   */
+  ifRevision: number
+  ifAbsent?: false
+}
+
+/** Options of a `set` that writes only if there is no live key. */
+export interface IfAbsentSetOptions {
+  /** Time to live in ms: finite and > 0. */
+  ttl?: number
+  ifRevision?: undefined
+  /** Write only if there is no live key (an expired one counts as absent); otherwise `set` resolves to false. */
+  ifAbsent: true
+}
+
+/** Options of a `set` with a condition: it resolves to its revision, or to false when the condition does not hold. */
+export type ConditionalSetOptions = IfRevisionSetOptions | IfAbsentSetOptions
+
+/** Options of `set`: at most one of `ifRevision` and `ifAbsent: true`. */
+export type SetOptions = UnconditionalSetOptions | ConditionalSetOptions
+
+/** Options of `delete`. */
+export interface DeleteOptions {
+  /** Delete only if the key is live and its revision is exactly this one; otherwise resolve to false. */
+  ifRevision?: number
+}
+
+/** Options of `increment` and `setMany`. */
+export interface TtlOptions {
+  /**
+   * Time to live in ms: finite and > 0. `increment` applies it only when it
+   * creates the key; `setMany` gives it to every pair (without it, their TTLs
+   * are cleared).
+   */
   ttl?: number
 }
 
@@ -56,7 +99,7 @@ export interface RenderOptions {
 }
 
 /** Records a change made by the write it is passed to; published after commit. */
-export type Emit = (type: StoreEventType, group: string, key: string, value?: string) => void
+export type Emit = (type: StoreEventType, group: string, key: string, value?: string, revision?: number) => void
 
 /** Where operations run: the store's queue, or an open transaction. */
 export interface Executor {
@@ -67,6 +110,8 @@ export interface Executor {
   write<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions): Promise<T>
   /** Removes an expired key found by a read, emitting `expire`. */
   expire(group: string, key: string, now: number): void
+  /** The latest revision of the store, as the executor sees it. */
+  revision(method: string): Promise<number>
   now(): number
   readonly renderer: Renderer
 }
@@ -80,10 +125,6 @@ const MAX_LIMIT = 10_000
 /** The largest time a Date can hold; a TTL past it is refused. */
 const MAX_TIME = 8.64e15
 
-function live(row: StoredValue | undefined, now: number): row is StoredValue {
-  return row !== undefined && (row.expiresAt === null || row.expiresAt > now)
-}
-
 /** Method names, made once per kind of object so the hot path builds no strings. */
 function names(kind: string) {
   const n = (m: string) => `${kind}.${m}`
@@ -91,6 +132,8 @@ function names(kind: string) {
     get: n('get'), has: n('has'), set: n('set'), delete: n('delete'), deleteGroup: n('deleteGroup'),
     deletePrefix: n('deletePrefix'), count: n('count'), countAll: n('countAll'), groups: n('groups'),
     getAll: n('getAll'), page: n('page'), entries: n('entries'), ttl: n('ttl'), render: n('render'),
+    getEntry: n('getEntry'), increment: n('increment'), getMany: n('getMany'), setMany: n('setMany'),
+    deleteMany: n('deleteMany'),
   }
 }
 type Names = ReturnType<typeof names>
@@ -105,15 +148,16 @@ export abstract class Operations {
   readonly #exec: Executor
   readonly #prefix: string
   readonly #quota: Required<Quota> | undefined
-  readonly #namespace: string
   readonly #m: Names
+  readonly #ctx: OpContext
 
   protected constructor(kind: 'store' | 'scope' | 'tx', exec: Executor, namespace: string, quota?: Required<Quota>) {
     this.#exec = exec
-    this.#namespace = namespace
     this.#prefix = namespace === '' ? '' : `${namespace}:`
     this.#quota = quota !== undefined && (quota.maxKeys > 0 || quota.maxGroups > 0) ? quota : undefined
     this.#m = NAMES[kind] as Names
+    const scope = this.#quota === undefined ? undefined : { quota: this.#quota, namespace, prefix: this.#prefix }
+    this.#ctx = { exec, prefix: this.#prefix, quota: scope }
   }
 
   /** The row of a point read, or a rejection for bad arguments. */
@@ -178,94 +222,103 @@ export abstract class Operations {
   }
 
   /**
-   * Stores a value. With `ttl` (ms) the key expires; without it any existing
-   * TTL is cleared.
+   * Stores a value and resolves to the revision of this write. With `ttl`
+   * (ms) the key expires; without it any existing TTL is cleared. With
+   * `ifRevision` it writes only if the key is live with exactly that
+   * revision, with `ifAbsent: true` only if there is no live key; when the
+   * condition does not hold it writes nothing, emits nothing, uses no quota
+   * and resolves to false. The check and the write are atomic.
    * @example
    * ```ts
-   * await store.set('session', 'abc', 'user-1', { ttl: 30 * 60_000 })
+   * const revision = await store.set('session', 'abc', 'user-1', { ttl: 30 * 60_000 })
+   * const won = await store.set('locks', 'job-1', 'worker-7', { ifAbsent: true, ttl: 30_000 }) // number | false
    * ```
    */
-  set(group: string, key: string, value: string, options?: SetOptions): Promise<void> {
+  set(group: string, key: string, value: string, options?: UnconditionalSetOptions): Promise<number>
+  set(group: string, key: string, value: string, options: ConditionalSetOptions): Promise<number | false>
+  set(group: string, key: string, value: string, options?: SetOptions): Promise<number | false>
+  set(group: string, key: string, value: string, options?: SetOptions): Promise<number | false> {
     const method = this.#m.set
     const exec = this.#exec
     const refused = exec.refuse(method)
     if (refused !== undefined) return Promise.reject(refused)
     let expiresAt: number | null = null
+    let condition: ReturnType<typeof atomic.setCondition>
     try {
       checkString(method, 'group', group)
       checkString(method, 'key', key)
       checkString(method, 'value', value)
       if (options !== undefined) {
-        checkOptions(method, options, ['ttl'])
-        if (options.ttl !== undefined) {
-          const ttl = checkTtl(method, options.ttl)
-          expiresAt = Math.ceil(exec.now() + ttl)
-          if (expiresAt > MAX_TIME) throw new RangeError(`${method}: options.ttl is too large (${ttl} ms)`)
-        }
+        checkOptions(method, options, ['ttl', 'ifRevision', 'ifAbsent'])
+        if (options.ttl !== undefined) expiresAt = this.#expiry(method, options.ttl)
+        condition = atomic.setCondition(method, options)
       }
     } catch (err) {
       return Promise.reject(err)
     }
     const g = this.#prefix + group
-    if (this.#quota === undefined) {
-      return exec.write(method, (q, emit) => then(q.set(g, key, value, expiresAt), () => emit('set', g, key, value)), POINT)
+    if (condition !== undefined) return atomic.setIf(this.#ctx, method, g, key, value, expiresAt, condition)
+    const scope = this.#ctx.quota
+    if (scope === undefined) {
+      return exec.write(
+        method,
+        (q, emit) =>
+          then(q.set(g, key, value, expiresAt), (revision) => {
+            emit('set', g, key, value, revision)
+            return revision
+          }),
+        POINT,
+      )
     }
     return exec.write(
       method,
       (q, emit) =>
-        then(this.#checkQuota(q, method, g, key, exec.now()), () =>
-          then(q.set(g, key, value, expiresAt), () => emit('set', g, key, value)),
+        then(checkQuota(q, scope, method, g, key, exec.now()), () =>
+          then(q.set(g, key, value, expiresAt), (revision) => {
+            emit('set', g, key, value, revision)
+            return revision
+          }),
         ),
       CHECKED,
     )
   }
 
-  /**
-   * Throws QuotaExceededError when writing `(g, key)` would exceed a quota.
-   * Overwriting a live key never counts, but the key is read only when a
-   * limit is reached: under it, the check is one count (and, with
-   * `maxGroups`, one probe of the group).
-   */
-  #checkQuota(q: ReadQueries, method: string, g: string, key: string, now: number): MaybePromise<void> {
-    const quota = this.#quota as Required<Quota>
-    const groups = (): MaybePromise<void> => {
-      if (quota.maxGroups <= 0) return
-      return then(q.groupExists(g, now), (exists) => {
-        if (exists) return // also true of every overwrite of a live key
-        return then(q.countGroups(this.#prefix, now), (n) => {
-          if (n >= quota.maxGroups) throw new QuotaExceededError(method, this.#namespace, 'maxGroups', quota.maxGroups)
-        })
-      })
-    }
-    if (quota.maxKeys <= 0) return groups()
-    return then(q.countAll(this.#prefix, now), (n) => {
-      if (n < quota.maxKeys) return groups()
-      return then(q.get(g, key), (row) => {
-        // At the limit only an overwrite of a live key passes, and its group exists.
-        if (!live(row, now)) throw new QuotaExceededError(method, this.#namespace, 'maxKeys', quota.maxKeys)
-      })
-    })
+  /** The expiry time of a write with `ttl`, or a throw for a bad one. */
+  #expiry(method: string, ttl: unknown): number {
+    const checked = checkTtl(method, ttl)
+    const expiresAt = Math.ceil(this.#exec.now() + checked)
+    if (expiresAt > MAX_TIME) throw new RangeError(`${method}: options.ttl is too large (${checked} ms)`)
+    return expiresAt
   }
 
   /**
-   * Removes a key; true when a live key was removed (a missing key emits no event).
+   * Removes a key; true when a live key was removed (a missing key emits no
+   * event). With `ifRevision`, only if the live key holds exactly that
+   * revision (else false, nothing removed).
    * @example
    * ```ts
    * await store.delete('session', 'abc') // true
+   * await store.delete('locks', 'job-1', { ifRevision: lease }) // only the lock this worker took
    * ```
    */
-  delete(group: string, key: string): Promise<boolean> {
+  delete(group: string, key: string, options?: DeleteOptions): Promise<boolean> {
     const method = this.#m.delete
     const exec = this.#exec
     const refused = exec.refuse(method)
     if (refused !== undefined) return Promise.reject(refused)
+    let ifRevision: number | undefined
     try {
       checkString(method, 'group', group)
       checkString(method, 'key', key)
+      if (options !== undefined) {
+        checkOptions(method, options, ['ifRevision'])
+        if (options.ifRevision !== undefined) ifRevision = atomic.checkRevision(method, 'options.ifRevision', options.ifRevision)
+      }
     } catch (err) {
       return Promise.reject(err)
     }
     const g = this.#prefix + group
+    if (ifRevision !== undefined) return atomic.deleteIf(this.#ctx, method, g, key, ifRevision)
     const now = exec.now()
     return exec.write(
       method,
@@ -505,5 +558,128 @@ export abstract class Operations {
     if (typeof strict !== 'boolean') throw new TypeError(`${method}: options.strict must be a boolean`)
     const vars = await this.#readGroup(method, group, (q, g, now) => q.getAll(g, now))
     return this.#exec.renderer.render(method, template, vars, strict)
+  }
+
+  /**
+   * The live key's value, revision and expiry (`expiresAt`, Unix ms, or
+   * null), or undefined when there is no live key. The revision is that of
+   * the change that last wrote the key; pass it as `ifRevision` to write
+   * only if nobody has written the key since.
+   * @example
+   * ```ts
+   * const entry = await store.getEntry('config', 'theme') // { value: 'dark', revision: 42, expiresAt: null }
+   * ```
+   */
+  getEntry(group: string, key: string): Promise<Entry | undefined> {
+    const method = this.#m.getEntry
+    const refused = this.#exec.refuse(method)
+    if (refused !== undefined) return Promise.reject(refused)
+    try {
+      checkString(method, 'group', group)
+      checkString(method, 'key', key)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return atomic.getEntry(this.#ctx, method, this.#prefix + group, key)
+  }
+
+  /**
+   * Atomically adds `by` (a safe integer, default 1, may be 0 or negative)
+   * to the key's value read as a base-10 integer; a missing or expired key
+   * counts as 0. Resolves to the new value. `ttl` applies only when the key
+   * is created. A value that is not an integer rejects with a StoreError
+   * (code `ERR_NOT_INTEGER`), a result outside the safe-integer range with a
+   * RangeError; either way nothing changes.
+   * @example
+   * ```ts
+   * const hits = await store.increment('rate', `ip:${ip}:${minute}`, 1, { ttl: 60_000 })
+   * ```
+   */
+  increment(group: string, key: string, by?: number, options?: TtlOptions): Promise<number> {
+    const method = this.#m.increment
+    const refused = this.#exec.refuse(method)
+    if (refused !== undefined) return Promise.reject(refused)
+    let step: number
+    let expiresAt: number | null = null
+    try {
+      checkString(method, 'group', group)
+      checkString(method, 'key', key)
+      step = atomic.checkBy(method, by)
+      checkOptions(method, options, ['ttl'])
+      if (options?.ttl !== undefined) expiresAt = this.#expiry(method, options.ttl)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return atomic.increment(this.#ctx, method, this.#prefix + group, key, step, expiresAt)
+  }
+
+  /**
+   * The live values of up to 10,000 keys of a group in one consistent read,
+   * in the order of `keys` (undefined where there is no live key).
+   * @example
+   * ```ts
+   * const [host, port] = await store.getMany('db', ['host', 'port'])
+   * ```
+   */
+  getMany(group: string, keys: string[]): Promise<(string | undefined)[]> {
+    const method = this.#m.getMany
+    const refused = this.#exec.refuse(method)
+    if (refused !== undefined) return Promise.reject(refused)
+    try {
+      checkString(method, 'group', group)
+      atomic.checkKeys(method, keys)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return atomic.getMany(this.#ctx, method, this.#prefix + group, keys)
+  }
+
+  /**
+   * Writes up to 10,000 pairs into a group, all or nothing, in iteration
+   * order (a repeated key's last value wins), one `set` event per pair.
+   * Resolves to the revision of the last change; with no pairs it writes
+   * nothing and resolves to the store's latest revision.
+   * @example
+   * ```ts
+   * await store.setMany('config', { theme: 'dark', lang: 'en-GB' })
+   * await store.setMany('cache', new Map([['a', '1']]), { ttl: 60_000 })
+   * ```
+   */
+  setMany(group: string, entries: Record<string, string> | Iterable<[string, string]>, options?: TtlOptions): Promise<number> {
+    const method = this.#m.setMany
+    const refused = this.#exec.refuse(method)
+    if (refused !== undefined) return Promise.reject(refused)
+    let pairs: [string, string][]
+    let expiresAt: number | null = null
+    try {
+      checkString(method, 'group', group)
+      pairs = atomic.checkPairs(method, entries)
+      checkOptions(method, options, ['ttl'])
+      if (options?.ttl !== undefined) expiresAt = this.#expiry(method, options.ttl)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return atomic.setMany(this.#ctx, method, this.#prefix + group, pairs, expiresAt)
+  }
+
+  /**
+   * Removes up to 10,000 keys of a group at once; resolves to how many live
+   * keys were removed (a repeated key counts once), one `delete` event each.
+   * @example
+   * ```ts
+   * await store.deleteMany('session', ['abc', 'def']) // 2
+   * ```
+   */
+  deleteMany(group: string, keys: string[]): Promise<number> {
+    const method = this.#m.deleteMany
+    const refused = this.#exec.refuse(method)
+    if (refused !== undefined) return Promise.reject(refused)
+    try {
+      checkString(method, 'group', group)
+      atomic.checkKeys(method, keys)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return atomic.deleteMany(this.#ctx, method, this.#prefix + group, keys)
   }
 }

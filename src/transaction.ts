@@ -23,8 +23,15 @@ export class TransactionExecutor implements Executor {
   readonly #host: TransactionHost
   /** The changes the transaction's writes made, in order. */
   readonly changes: NewChange[] = []
-  readonly #emit: Emit = (type, group, key, value) => {
-    this.changes.push({ type, group, key, value: value ?? null, timestamp: this.#host.now() })
+  readonly #emit: Emit = (type, group, key, value, revision) => {
+    this.changes.push({
+      revision: revision ?? this.#q.nextRevision(),
+      type,
+      group,
+      key,
+      value: value ?? null,
+      timestamp: this.#host.now(),
+    })
   }
   #settled = false
   #pending = 0
@@ -93,6 +100,10 @@ export class TransactionExecutor implements Executor {
 
   write<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>): Promise<T> {
     return this.#run(method, fn)
+  }
+
+  revision(method: string): Promise<number> {
+    return this.#run(method, (q) => then(q.revisionRange(), (r) => r.latest))
   }
 
   expire(group: string, key: string, now: number): void {

@@ -116,9 +116,14 @@ describe('change feed on a file', () => {
     t.after(() => Promise.all([quiet.close(), other.close()]))
     const seen = []
     quiet.onChange((e) => seen.push(e.key))
-    await quiet.set('g', 'k', 'v')
+    const revision = await quiet.set('g', 'k', 'v')
     assert.deepEqual(seen, ['k'])
-    assert.equal(await other.revision(), 0)
+    // The revision is the file's, which every store on it shares; the log holds nothing.
+    assert.equal(await other.revision(), revision)
+    assert.equal((await other.getEntry('g', 'k')).revision, revision)
+    const db = new Database(path, { readonly: true })
+    t.after(() => db.close())
+    assert.equal(db.prepare('SELECT count(*) FROM kv_changes').pluck().get(), 0)
   })
 })
 

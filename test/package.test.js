@@ -45,4 +45,21 @@ describe('package', () => {
     })
     assert.equal(code, 0, output)
   })
+
+  it('ships the console and the server, and loads the server only for serve', async () => {
+    const npm = process.env.npm_execpath
+    const listed = await new Promise((resolve, reject) => {
+      const [cmd, args] = npm === undefined ? ['npm', []] : [process.execPath, [npm]]
+      execFile(cmd, [...args, 'pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT }, (err, stdout) =>
+        err ? reject(err) : resolve(JSON.parse(stdout)[0].files.map((f) => f.path)),
+      )
+    })
+    for (const file of ['console/index.html', 'console/console.js', 'console/console.css', 'dist/server/app.js', 'dist/cli/commands/serve.js']) {
+      assert.ok(listed.includes(file), `${file} is in the package`)
+    }
+    assert.equal(listed.filter((f) => f.endsWith('.png')).length, 0, 'no screenshots in the package')
+    const program = readFileSync(new URL('../dist/cli/program.js', import.meta.url), 'utf8')
+    assert.doesNotMatch(program, /^import .*(fastify|server)/m, 'the program imports no server module up front')
+    assert.match(program, /import\('\.\/commands\/serve\.js'\)/)
+  })
 })

@@ -103,7 +103,7 @@ describe('postgres backend', { skip }, () => {
       assert.equal(await other.get('g', 'k'), undefined)
     })
 
-    it('keeps the kv columns of the SQLite schema, ordered by code point', async (t) => {
+    it('keeps the kv columns of the SQLite schema, ordered by code point, and a revision per row', async (t) => {
       const table = unique('columns')
       const store = await Store.open(url, { schema, table })
       t.after(() => store.close())
@@ -119,6 +119,7 @@ describe('postgres backend', { skip }, () => {
           ['key', 'text', 'C'],
           ['value', 'text', null],
           ['expires_at', 'bigint', null],
+          ['revision', 'bigint', null],
         ],
       )
       await store.set('g', 'k', 'v', { ttl: 1000 })
@@ -510,7 +511,8 @@ describe('postgres backend', { skip }, () => {
       const locker = await admin()
       t.after(() => locker.end())
       await locker.query('BEGIN')
-      await locker.query(`UPDATE "${schema}"."${table}" SET value = 'locked' WHERE grp = 'g' AND key = 'k'`)
+      // A row lock without a write: a write outside the package would also take the store's write lock.
+      await locker.query(`SELECT 1 FROM "${schema}"."${table}" WHERE grp = 'g' AND key = 'k' FOR UPDATE`)
       const waiting = () => backends(client, app, "wait_event_type = 'Lock'")
       return { store, locker, waiting }
     }

@@ -6,6 +6,7 @@
 // and system. The runner repeats every workload and keeps the median.
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import pg from 'pg'
 import { Store } from 'groupstore'
 import { blockingNs, collectGarbage, nowNs, percentile } from './stats.js'
 import { tempDir } from './systems.js'
@@ -110,16 +111,42 @@ export const MEASUREMENTS = {
   durableGet: { label: 'file, durable: get', op: 'get' },
   durableSetNoLog: { label: 'file, durable: sequential set, changeLog: false', op: 'set' },
   durableConcurrentNoLog: { label: 'file, durable: 10k concurrent sets, changeLog: false', op: 'set' },
+  atomicPlain: { label: 'set (plain, beside the conditional sets)', op: 'set' },
+  setIfAbsent: { label: 'set with ifAbsent, a new key', op: 'set' },
+  setIfRevision: { label: 'set with ifRevision, a matching revision', op: 'set' },
+  increment: { label: 'increment, a new counter', op: 'call' },
+  get100: { label: '100 sequential gets', op: '100 keys' },
+  getMany100: { label: 'getMany of 100 keys', op: '100 keys' },
 }
 
 /** Sizes of a full run, and of a quick one. */
 export function sizes(quick) {
   return quick
-    ? { keys: 10_000, group: 10_000, getAllCalls: 10, countCalls: 300, entries: 20_000, scoped: 5_000, scopedLarge: 100_000, watched: 10_000, durableSeq: 200, durableConcurrent: 2_000, durableGets: 10_000, memoryKeys: 100_000 }
-    : { keys: 100_000, group: 10_000, getAllCalls: 20, countCalls: 1_000, entries: 100_000, scoped: 20_000, scopedLarge: 100_000, watched: 50_000, durableSeq: 1_000, durableConcurrent: 10_000, durableGets: 50_000, memoryKeys: 1_000_000 }
+    ? { atomic: 5_000, atomicReads: 300, keys: 10_000, group: 10_000, getAllCalls: 10, countCalls: 300, entries: 20_000, scoped: 5_000, scopedLarge: 100_000, watched: 10_000, durableSeq: 200, durableConcurrent: 2_000, durableGets: 10_000, memoryKeys: 100_000 }
+    : { atomic: 20_000, atomicReads: 1_000, keys: 100_000, group: 10_000, getAllCalls: 20, countCalls: 1_000, entries: 100_000, scoped: 20_000, scopedLarge: 100_000, watched: 50_000, durableSeq: 1_000, durableConcurrent: 10_000, durableGets: 50_000, memoryKeys: 1_000_000 }
 }
 
 const memory = () => ({})
+
+/**
+ * Counts pg's Client#query calls, one round trip each (a simple query with
+ * several statements is sent and answered as one; an extended one is
+ * pipelined), while `fn` runs.
+ */
+async function countTrips(fn) {
+  const query = pg.Client.prototype.query
+  let trips = 0
+  pg.Client.prototype.query = function (...args) {
+    trips++
+    return query.apply(this, args)
+  }
+  try {
+    await fn()
+  } finally {
+    pg.Client.prototype.query = query
+  }
+  return trips
+}
 
 export const WORKLOADS = [
   {
@@ -276,6 +303,82 @@ export const WORKLOADS = [
           throw new Error(`the watcher saw ${events} of ${n.watched} events`)
         }
         return byName(handles, { watchPlain: pick(0), watched: pick(1) })
+      })
+    },
+  },
+  {
+    // Conditional sets, increment and getMany against their plain equivalents, in the same
+    // store and turns. raw runs the plain set and 100 gets for each (the floor).
+    name: 'atomic',
+    postgres: true,
+    only: ['raw', 'groupstore', 'groupstore-pg'],
+    async run(systems, n) {
+      return withSystems(systems, memory, async (handles) => {
+        const readKeys = Array.from({ length: 100 }, (_, i) => key(i))
+        const wrote = (r) => {
+          if (r === false) throw new Error('a conditional set that should have written did not')
+        }
+        for (const h of handles) {
+          const store = h.s.store
+          const count = capped(h, n.atomic)
+          h.revisions = []
+          for (let i = 0; i < count; i++) h.revisions.push(await h.s.set('cas', key(i), value(i)))
+          await h.s.load('read', pairs(100))
+          const w = Math.min(2_000, count / 5)
+          await warm(w, (i) => h.s.set('warm', key(i), value(i)))
+          if (store !== undefined) {
+            await warm(w, (i) => store.set('warm-absent', key(i), value(i), { ifAbsent: true }))
+            await warm(w, (i) => store.increment('warm-counters', key(i)))
+            await warm(w / 10, () => store.getMany('read', readKeys))
+          }
+        }
+        const conditional = (h) => h.s.store ?? { set: (g, k, v) => h.s.set(g, k, v), increment: (g, k) => h.s.set(g, k, '1') }
+        const variants = handles.flatMap((h) => {
+          const c = conditional(h)
+          return [
+            { h, op: (i) => h.s.set('plain', key(i), value(i)) },
+            { h, op: (i) => c.set('absent', key(i), value(i), { ifAbsent: true }).then(wrote) },
+            { h, op: (i) => c.set('cas', key(i), 'changed', { ifRevision: h.revisions[i] }).then(wrote) },
+            { h, op: (i) => c.increment('counters', key(i)) },
+          ]
+        })
+        const times = await interleaved(variants, n.atomic, (v, i) => v.op(i))
+        const sequential = async (h) => {
+          for (const k of readKeys) await h.s.get('read', k)
+        }
+        const reads = handles.flatMap((h) => [
+          { h, op: () => sequential(h) },
+          { h, op: () => (h.s.store === undefined ? sequential(h) : h.s.store.getMany('read', readKeys)) },
+        ])
+        const readTimes = await interleaved(reads, n.atomicReads, (v) => v.op())
+        const out = byName(handles, {
+          atomicPlain: handles.map((_, i) => times[i * 4]),
+          setIfAbsent: handles.map((_, i) => times[i * 4 + 1]),
+          setIfRevision: handles.map((_, i) => times[i * 4 + 2]),
+          increment: handles.map((_, i) => times[i * 4 + 3]),
+          get100: handles.map((_, i) => readTimes[i * 2]),
+          getMany100: handles.map((_, i) => readTimes[i * 2 + 1]),
+        })
+        // Round trips per operation on PostgreSQL, with nothing else queued (not timed).
+        const pgHandle = handles.find((h) => h.system.name === 'groupstore-pg')
+        if (pgHandle !== undefined) {
+          const store = pgHandle.s.store
+          const per = async (label, op) => {
+            out.pgRoundTrips ??= {}
+            out.pgRoundTrips[label] = (await countTrips(async () => {
+              for (let i = 0; i < 20; i++) await op(i)
+            })) / 20
+          }
+          await per('plain set', (i) => store.set('trips-plain', key(i), 'v'))
+          await per('set ifAbsent', (i) => store.set('trips-absent', key(i), 'v', { ifAbsent: true }))
+          const revs = []
+          for (let i = 0; i < 20; i++) revs.push(await store.set('trips-cas', key(i), 'v'))
+          await per('set ifRevision', (i) => store.set('trips-cas', key(i), 'w', { ifRevision: revs[i] }))
+          await per('increment', (i) => store.increment('trips-counters', key(i % 3)))
+          await per('getMany of 100', () => store.getMany('read', readKeys))
+          await per('get', (i) => store.get('read', key(i)))
+        }
+        return out
       })
     },
   },

@@ -20,6 +20,32 @@ export interface StoredValue {
   expiresAt: number | null
 }
 
+/** A stored row with its revision, as {@link ReadQueries.getEntry} reads it. */
+export interface StoredEntry extends StoredValue {
+  /**
+   * The revision of the change that last wrote the row; null for a row
+   * written before revisions were kept (an old file), not yet given one.
+   */
+  revision: number | null
+}
+
+/** The condition of a conditional write; exactly one field is set. */
+export interface WriteCondition {
+  /** Write only if the key is live with exactly this revision. */
+  ifRevision?: number | undefined
+  /** Write only if there is no live key. */
+  ifAbsent?: boolean | undefined
+}
+
+/**
+ * What a conditional write or an increment did: `revision` of the write, or
+ * false when it wrote nothing, with (for an increment) the row it found,
+ * live or expired, so that the caller can say why.
+ */
+export type WriteOutcome =
+  | { revision: number; value: string }
+  | { revision: false; found: StoredEntry | undefined }
+
 /** A group that a prefix delete removed, with how many live keys it held. */
 export interface RemovedGroup {
   group: string
@@ -35,8 +61,10 @@ export interface ExpiredKey {
 /** The kinds of change the log records. */
 export type ChangeType = 'set' | 'delete' | 'delete_group' | 'expire'
 
-/** A change about to be appended to the change log. */
+/** A committed change, with its revision. */
 export interface NewChange {
+  /** The store's revision of this change (see {@link WriteQueries.nextRevision}). */
+  revision: number
   type: ChangeType
   group: string
   /** The key, or '' for `delete_group`. */
@@ -48,16 +76,16 @@ export interface NewChange {
 }
 
 /** An entry of the change log. */
-export interface ChangeRecord extends NewChange {
-  /** Position in the log: one more than the entry before, across the whole database. */
-  revision: number
-}
+export type ChangeRecord = NewChange
 
 /** The revisions a change log holds. */
 export interface RevisionRange {
   /** The oldest retained revision, or null when the log is empty. */
   oldest: number | null
-  /** The latest revision ever committed, 0 when none (pruning does not lower it). */
+  /**
+   * The latest revision given to a change, logged or not, 0 when none
+   * (pruning does not lower it). Inside a write, including its own.
+   */
   latest: number
 }
 
@@ -81,6 +109,10 @@ export interface RangeOptions {
 export interface ReadQueries {
   /** The row, live or expired, or undefined. */
   get(group: string, key: string): MaybePromise<StoredValue | undefined>
+  /** The row with its revision, live or expired, or undefined. */
+  getEntry(group: string, key: string): MaybePromise<StoredEntry | undefined>
+  /** The live values of `keys` at `now` in one consistent read, in the order of `keys` (undefined where none). */
+  getMany(group: string, keys: readonly string[], now: number): MaybePromise<(string | undefined)[]>
   /** Live keys in a group. */
   count(group: string, now: number): MaybePromise<number>
   /**
@@ -113,10 +145,48 @@ export interface ReadQueries {
  * {@link Backend.write} hands its function.
  */
 export interface WriteQueries extends ReadQueries {
-  /** Inserts or replaces a row. */
-  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void>
+  /**
+   * Takes the next revision of the store, for a change that writes no row
+   * (a delete, an expiry). Revisions are strictly increasing across the
+   * database, every process and every writer included.
+   */
+  nextRevision(): number
+  /**
+   * A private in-memory database only, whose counter is not rolled back with
+   * the database: where the counter stands, and putting it back there after
+   * a write that took revisions was rolled back.
+   */
+  revisionMark?(): number
+  rewindRevisions?(mark: number): void
+  /** Inserts or replaces a row, with the next revision; answers it. */
+  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<number>
+  /**
+   * Inserts or replaces a row only if `condition` holds at `now`, with the
+   * next revision. Takes a revision only when it writes.
+   */
+  setIf(
+    group: string,
+    key: string,
+    value: string,
+    expiresAt: number | null,
+    condition: WriteCondition,
+    now: number,
+  ): MaybePromise<WriteOutcome>
+  /**
+   * Adds `by` to the row's value read as a base-10 integer (`/^-?\d+$/`); a
+   * missing or expired row counts as 0 and is created with `expiresAt`, an
+   * existing one keeps its expiry. Writes nothing (and answers false with the
+   * row) when the value is not such an integer or the sum is not a safe integer.
+   */
+  increment(group: string, key: string, by: number, expiresAt: number | null, now: number): MaybePromise<WriteOutcome>
+  /** Gives a row that has no revision yet (see {@link StoredEntry}) the next one; answers the row's revision. */
+  assignRevision(group: string, key: string): MaybePromise<number | undefined>
   /** Removes a row; answers what it held, or undefined when there was none. */
   delete(group: string, key: string): MaybePromise<StoredValue | undefined>
+  /** Removes a row only if it holds exactly this revision; answers what it held, or undefined. */
+  deleteIf(group: string, key: string, revision: number): MaybePromise<StoredValue | undefined>
+  /** Removes the rows of distinct `keys`; answers what each held, in the order of `keys`. */
+  deleteMany(group: string, keys: readonly string[]): MaybePromise<(StoredValue | undefined)[]>
   /** Removes a row only if it has expired at `now`; true when it did. */
   deleteExpired(group: string, key: string, now: number): MaybePromise<boolean>
   /** Removes every row of a group; answers how many were live. */
@@ -126,11 +196,10 @@ export interface WriteQueries extends ReadQueries {
   /** Physically removes expired rows; answers which. */
   purgeExpired(now: number): MaybePromise<ExpiredKey[]>
   /**
-   * Appends changes to the log inside the current write; answers the
-   * revision of the first (the others follow one by one). Revisions are
-   * assigned in commit order; a rolled-back write leaves none behind.
+   * Appends changes, with the revisions the write took for them, to the log
+   * inside the current write; a rolled-back write leaves none behind.
    */
-  appendChanges(changes: readonly NewChange[]): MaybePromise<number>
+  appendChanges(changes: readonly NewChange[]): MaybePromise<void>
   /**
    * Deletes log entries older than timestamp `before`, keeping at least the
    * latest `keep`; answers how many were deleted.
@@ -145,8 +214,8 @@ export type BackendQueries = WriteQueries
  * What a write is; how many statements it takes and whether it needs
  * `BEGIN` is the backend's to decide (it knows its own queries, and whether
  * the store appends each write's changes to its log in the same write):
- * - `'point'`: writes one key with one write query (`set`, `delete`,
- *   `deleteExpired`), nothing else;
+ * - `'point'`: writes one key with one write query (`set`, `setIf`,
+ *   `increment`, `delete`, `deleteIf`, `deleteExpired`), nothing else;
  * - `'checked'`: reads (a quota check), then writes one key as a point write;
  * - `'multi'`: anything else the store itself writes (a group, a prefix,
  *   the purge): atomic whatever it runs;
@@ -162,6 +231,14 @@ export type WriteKind = 'point' | 'checked' | 'multi' | 'transaction'
 export interface WriteOptions {
   /** See {@link WriteKind}. @default 'multi' */
   kind?: WriteKind
+  /**
+   * A point write whose one query is a conditional write or an increment
+   * (`setIf`, `increment`), which records its change itself, followed only
+   * by reads: a backend that can send a whole transaction at once
+   * (PostgreSQL) may send it with its `BEGIN` and `COMMIT` when it runs alone.
+   * @default false
+   */
+  oneStatement?: boolean
   /**
    * `onCommit` runs none of the caller's code (nobody is subscribed to the
    * write's events), so a backend that commits the write during the call

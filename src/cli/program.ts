@@ -26,6 +26,11 @@ function positiveInteger(value: string): number {
   return Number(value)
 }
 
+function port(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65_535) throw new InvalidArgumentError('must be a port number from 0 to 65535')
+  return Number(value)
+}
+
 function revision(value: string): number {
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
     throw new InvalidArgumentError('must be a revision: a whole number, 0 or more')
@@ -167,6 +172,16 @@ Examples:
     .addOption(scopeOption())
     .addHelpText('after', '\nExample:\n  $ groupstore watch config\n  {"type":"set","group":"config","key":"theme","value":"dark","timestamp":"…","revision":7}\n  $ groupstore watch --since 7    # resume after revision 7')
     .action(async (group: string | undefined, key: string | undefined, _o, cmd: Command) => (await import('./commands/watch.js')).watchCommand(group, key, opts(cmd)))
+
+  program
+    .command('serve')
+    .description('serve the store over HTTP: a JSON/text API under /v1, live events, and a web console at /')
+    .option('--host <host>', 'address to listen on; without --tokens only a loopback one', '127.0.0.1')
+    .option('--port <port>', 'port to listen on; 0 picks a free one', port, 8080)
+    .option('--tokens <file>', 'JSON file of access tokens (see docs/server.md); without it every request has full access')
+    .option('--max-body <bytes>', 'largest request body in bytes', positiveInteger, 1024 * 1024)
+    .addHelpText('after', '\nPrints "listening on http://HOST:PORT" when ready; Ctrl-C stops it.\n\nExamples:\n  $ groupstore serve --db app.db --port 8080\n  $ groupstore serve --db postgres://app@db/app --host 0.0.0.0 --tokens tokens.json')
+    .action(async (_o, cmd: Command) => (await import('./commands/serve.js')).serveCommand(opts(cmd)))
 
   program
     .command('purge')

@@ -7,9 +7,11 @@ import { fill, openStore } from './helpers.js'
 /** @param {import('./index.js').Factory} factory */
 export default function basics(factory) {
   describe('reads and writes', () => {
-    it('set then get round-trips a value; set resolves to undefined', async (t) => {
+    it('set then get round-trips a value; set resolves to the revision of the write', async (t) => {
       const store = await openStore(t, factory)
-      assert.equal(await store.set('g', 'k', 'v'), undefined)
+      const revision = await store.set('g', 'k', 'v')
+      assert.ok(Number.isSafeInteger(revision) && revision > 0, `revision ${revision}`)
+      assert.equal(revision, await store.revision())
       assert.equal(await store.get('g', 'k'), 'v')
     })
 

@@ -28,6 +28,7 @@ const suites = [
   './render.js',
   './lifecycle.js',
   './feed.js',
+  './atomic.js',
 ]
 
 /**

@@ -1,8 +1,9 @@
 // Compiled (not run) by test/package.test.js: the public types as a user sees them.
 import { QuotaExceededError, ScopedStore, Store, StoreClosedError, StoreError, TemplateError, Transaction } from 'groupstore'
 import type {
-  EntriesOptions, Page, PageOptions, Quota, QuotaLimit, RenderOptions, ScopeOptions, SetOptions, StoreErrorCode,
-  StoreEvent, StoreEventType, StoreOptions, TransactionCallback, Watcher, WatchOptions,
+  ConditionalSetOptions, DeleteOptions, EntriesOptions, Entry, Page, PageOptions, Quota, QuotaLimit, RenderOptions,
+  ScopeOptions, SetOptions, StoreErrorCode, StoreEvent, StoreEventType, StoreOptions, TransactionCallback, TtlOptions,
+  UnconditionalSetOptions, Watcher, WatchOptions,
 } from 'groupstore'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
@@ -16,7 +17,11 @@ export async function usage(): Promise<void> {
 
   expectType<Equal<Awaited<ReturnType<Store['get']>>, string | undefined>>()
   expectType<Equal<Awaited<ReturnType<Store['has']>>, boolean>>()
-  expectType<Equal<Awaited<ReturnType<Store['set']>>, void>>()
+  expectType<Equal<Awaited<ReturnType<Store['getEntry']>>, Entry | undefined>>()
+  expectType<Equal<Awaited<ReturnType<Store['increment']>>, number>>()
+  expectType<Equal<Awaited<ReturnType<Store['getMany']>>, (string | undefined)[]>>()
+  expectType<Equal<Awaited<ReturnType<Store['setMany']>>, number>>()
+  expectType<Equal<Awaited<ReturnType<Store['deleteMany']>>, number>>()
   expectType<Equal<Awaited<ReturnType<Store['delete']>>, boolean>>()
   expectType<Equal<Awaited<ReturnType<Store['deleteGroup']>>, number>>()
   expectType<Equal<Awaited<ReturnType<Store['deletePrefix']>>, number>>()
@@ -31,8 +36,54 @@ export async function usage(): Promise<void> {
   expectType<Equal<ReturnType<Store['watch']>, Watcher>>()
   expectType<Equal<ReturnType<Store['scope']>, ScopedStore>>()
 
-  const set: SetOptions = { ttl: 1000 }
-  await store.set('g', 'k', 'v', set)
+  // set: a revision without a condition, a revision or false with one.
+  const plainRevision = await store.set('g', 'k', 'v')
+  expectType<Equal<typeof plainRevision, number>>()
+  const withTtl = await store.set('g', 'k', 'v', { ttl: 1000 })
+  expectType<Equal<typeof withTtl, number>>()
+  const unconditional: UnconditionalSetOptions = { ttl: 1000, ifAbsent: false }
+  const explicit = await store.set('g', 'k', 'v', unconditional)
+  expectType<Equal<typeof explicit, number>>()
+  const cas = await store.set('g', 'k', 'v', { ifRevision: plainRevision })
+  expectType<Equal<typeof cas, number | false>>()
+  const lock = await store.set('g', 'k', 'v', { ifAbsent: true, ttl: 30_000 })
+  expectType<Equal<typeof lock, number | false>>()
+  const conditional: ConditionalSetOptions = { ifRevision: 3 }
+  const viaType = await store.set('g', 'k', 'v', conditional)
+  expectType<Equal<typeof viaType, number | false>>()
+  const setWith = (options: SetOptions) => store.set('g', 'k', 'v', options)
+  expectType<Equal<Awaited<ReturnType<typeof setWith>>, number | false>>()
+  await setWith({ ttl: 1000 })
+  // @ts-expect-error both conditions at once
+  void store.set('g', 'k', 'v', { ifRevision: 1, ifAbsent: true })
+  const deleteOptions: DeleteOptions = { ifRevision: plainRevision }
+  const released: boolean = await store.delete('g', 'k', deleteOptions)
+  void released
+  const entry = await store.getEntry('g', 'k')
+  if (entry !== undefined) {
+    const value: string = entry.value
+    const revision: number = entry.revision
+    const expiresAt: number | null = entry.expiresAt
+    void [value, revision, expiresAt]
+  }
+  const ttlOptions: TtlOptions = { ttl: 60_000 }
+  const hits: number = await store.increment('rate', 'ip', 1, ttlOptions)
+  const down: number = await store.increment('rate', 'ip', -1)
+  const once: number = await store.increment('rate', 'ip')
+  void [hits, down, once]
+  const many: (string | undefined)[] = await store.getMany('g', ['a', 'b'])
+  void many
+  const last: number = await store.setMany('g', { a: '1' }, ttlOptions)
+  await store.setMany('g', new Map([['a', '1']]))
+  await store.setMany('g', [['a', '1']] as [string, string][])
+  void last
+  const removed: number = await store.deleteMany('g', ['a', 'b'])
+  void removed
+  await store.transaction(async (tx) => {
+    const r: number | false = await tx.set('g', 'k', 'v', { ifAbsent: true })
+    const n: number = await tx.increment('g', 'n')
+    void [r, n]
+  })
   const pageOptions: PageOptions = { after: 'k', limit: 10, prefix: 'p' }
   const page: Page = await store.page('g', pageOptions)
   const entries: [key: string, value: string][] = page.entries

@@ -18,6 +18,8 @@ export interface PostgresBackendOptions {
   /** Undefined: the first schema of the connection's search_path. */
   schema: string | undefined
   table: string
+  /** Whether changes go to the change log. @default true */
+  changeLog?: boolean
 }
 
 type PgModule = typeof import('pg')
@@ -69,6 +71,8 @@ export class PostgresBackend implements Backend {
   readonly #pool: Pool
   readonly #sql: PostgresSql
   readonly #busyTimeout: number
+  /** Alone, a one-statement write may go in one round trip (not with `busyTimeout: 0`, whose lock is only tried). */
+  readonly #oneShot: boolean
   readonly #runner: BatchRunner
   readonly #errors = new WeakSet<object>()
   readonly #reader: PostgresReadQueries
@@ -81,6 +85,7 @@ export class PostgresBackend implements Backend {
     this.#pool = pool
     this.#sql = sql
     this.#busyTimeout = options.busyTimeout
+    this.#oneShot = options.busyTimeout > 0
     this.#runner = new BatchRunner(pool, sql, beginSql(sql, options), options.busyTimeout, this.#errors, {
       error: (method, err) => this.error(method, err),
       settle: (job, result) => this.#queue.settle(job, result),
@@ -165,6 +170,7 @@ export class PostgresBackend implements Backend {
         resolve: resolve as (value: unknown) => void,
         reject,
         transaction,
+        oneStatement: options?.oneStatement === true,
       })
     })
     if (!transaction) {
@@ -188,6 +194,8 @@ export class PostgresBackend implements Backend {
     const batch = this.#queue.take(MAX_BATCH)
     const at = batch.findIndex((job) => job.transaction)
     if (at >= 0) this.#queue.requeue(batch.splice(at))
+    const only = batch.length === 1 ? (batch[0] as Job) : undefined
+    if (only !== undefined && only.oneStatement && this.#oneShot) return this.#runner.runOneShot(only)
     return this.#runner.runBatch(batch)
   }
 

@@ -20,8 +20,9 @@ import { StoreError } from '../../errors.js'
 import type { MaybePromise, WriteQueries } from '../backend.js'
 import type { CommittedWrite } from '../write-queue.js'
 import { isConflict, isConnectionLost, pgError } from './postgres-errors.js'
+import { PostgresQueries } from './postgres-queries.js'
 import type { PostgresSql } from './postgres-queries.js'
-import { rollback, Session } from './postgres-session.js'
+import { OneShot, rollback, Session } from './postgres-session.js'
 
 /** A write waiting in the PostgreSQL backend's queue. */
 export interface Job extends CommittedWrite {
@@ -29,6 +30,8 @@ export interface Job extends CommittedWrite {
   readonly reject: (reason: unknown) => void
   /** A transaction callback: runs alone and is never run twice. */
   readonly transaction: boolean
+  /** One statement that records its own change: alone, it goes with its BEGIN and COMMIT ({@link BatchRunner.runOneShot}). */
+  readonly oneStatement: boolean
 }
 
 /** Attempts of an operation that failed in a way that is safe to retry. */
@@ -164,6 +167,45 @@ export class BatchRunner {
         return
       }
     }
+  }
+
+  /**
+   * Runs a write made of one statement that records its own change, alone:
+   * its BEGIN, write lock, statement and COMMIT go in one round trip (see
+   * {@link OneShot}). A failure that certainly committed nothing (no
+   * connection, a conflict) runs it again as a batch; a connection lost once
+   * the query was sent leaves the outcome unknown, and says so.
+   */
+  async runOneShot(job: Job): Promise<void> {
+    let client: PoolClient
+    try {
+      client = await this.#pool.connect()
+    } catch {
+      await this.runBatch([job])
+      return
+    }
+    const runner = new OneShot(client, this.#sql, this.#beginSql, this.#errors)
+    let result: unknown
+    try {
+      result = await job.fn(new PostgresQueries(this.#sql, runner))
+    } catch (err) {
+      const lost = isConnectionLost(err)
+      if (runner.failed && !lost) await client.query('ROLLBACK').catch(() => {})
+      client.release(lost)
+      const driver = err !== null && typeof err === 'object' && this.#errors.has(err)
+      if (driver && runner.sent && lost) {
+        job.reject(pgError(job.method, err, this.#busyTimeout, true))
+        return
+      }
+      if (driver && (lost || isConflict(err))) {
+        await this.runBatch([job])
+        return
+      }
+      job.reject(this.#error(job.method, err))
+      return
+    }
+    client.release(false)
+    this.#settle(job, result)
   }
 
   /** Runs a transaction callback on a connection of its own, once. */

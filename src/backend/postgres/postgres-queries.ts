@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { atomicTexts } from './postgres-atomic.js'
 import { prefixUpperBound } from '../backend.js'
 import type {
   ChangeRecord,
@@ -9,7 +10,10 @@ import type {
   RemovedGroup,
   RevisionRange,
   ReadQueries,
+  StoredEntry,
   StoredValue,
+  WriteCondition,
+  WriteOutcome,
   WriteQueries,
 } from '../backend.js'
 
@@ -35,25 +39,40 @@ export interface Runner {
 /** Where a write's statements run: one connection inside a write transaction. */
 export interface WriteRunner extends Runner {
   /**
-   * Upserts a row (strings already escaped), held back and sent with the
-   * next statement or the commit.
+   * Upserts a row (strings already escaped) with the next revision, held
+   * back and sent with the next statement or the commit; answers the revision.
    */
-  upsert(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void>
+  upsert(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<number>
   /**
    * Under the table's write lock: appends changes (strings already escaped)
-   * to the log, held back like {@link upsert}; answers the first revision.
+   * to the log, held back like {@link upsert}.
    */
-  append(changes: readonly NewChange[]): number
+  append(changes: readonly NewChange[]): void
+  /**
+   * Under the table's write lock: the next revision, taken (`take`) or not
+   * (`peek`); the counter is written with the held-back rows.
+   */
+  peek(): number
+  take(): number
+  /**
+   * Runs a statement that takes its own revision from the counter and logs
+   * its own change (see postgres-atomic), after what is held back; the
+   * runner adopts the revision it answers (column 0) and appends no log
+   * entry for it again.
+   */
+  runAtomic(statement: Statement, values: unknown[]): Promise<Rows>
 }
 
 /** Rows and changes held back by a write, sent in one statement. */
 export interface Pending {
-  /** Upserts: group, key, value, expires_at. */
-  rows: [string, string, string, number | null][]
+  /** Upserts: group, key, value, expires_at, revision. */
+  rows: [string, string, string, number | null, number][]
   /** Changes: revision, type, group, key, value, timestamp. */
   changes: [number, string, string, string, string | null, number][]
-  /** The log's latest revision once they are applied. */
+  /** The store's latest revision once they are applied. */
   latest: number
+  /** The counter must be set to `latest` (revisions were taken since it was last written). */
+  counter: boolean
 }
 
 /*
@@ -95,6 +114,11 @@ function literal(value: unknown): string {
   return s.includes('\\') ? `E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`
 }
 
+/** `statement` with its parameters inlined as SQL literals, for the simple protocol (which takes none). */
+export function inlined(statement: Statement, values: readonly unknown[]): string {
+  return statement.text.replace(/\$(\d+)/g, (_m, i: string) => literal(values[Number(i) - 1]))
+}
+
 function statement(text: string, writes = false): Statement {
   return { name: `gs_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`, text, writes }
 }
@@ -117,6 +141,16 @@ export class PostgresSql {
   readonly channel: string
 
   readonly get: Statement
+  readonly getEntry: Statement
+  readonly getMany: Statement
+  /** Whether changes go to the change log (the store's `changeLog` option). */
+  readonly log: boolean
+  readonly setIfAbsent: Statement
+  readonly setIfRevision: Statement
+  readonly increment: Statement
+  readonly assignRevision: Statement
+  readonly deleteIf: Statement
+  readonly deleteMany: Statement
   readonly delete: Statement
   readonly deleteExpired: Statement
   readonly deleteGroup: Statement
@@ -131,7 +165,8 @@ export class PostgresSql {
   readonly pruneChanges: Statement
   readonly #variants = new Map<string, Statement>()
 
-  constructor(schema: string, table: string) {
+  constructor(schema: string, table: string, log = true) {
+    this.log = log
     this.schema = schema
     this.table = table
     this.kv = `${ident(schema)}.${ident(table)}`
@@ -140,6 +175,15 @@ export class PostgresSql {
     this.channel = `groupstore_${createHash('sha1').update(`${schema}.${table}`).digest('hex').slice(0, 24)}`
     const kv = this.kv
     this.get = statement(`SELECT value, expires_at FROM ${kv} WHERE grp = $1 AND key = $2`)
+    this.getEntry = statement(`SELECT value, expires_at, revision FROM ${kv} WHERE grp = $1 AND key = $2`)
+    this.getMany = statement(`SELECT key, value FROM ${kv} WHERE grp = $1 AND key = ANY($2::text[]) AND ${LIVE.replace('$2', '$3')}`)
+    const atomic = atomicTexts({ kv, revision: this.revision, changes: this.changes, channel: this.channel }, log)
+    this.setIfAbsent = statement(atomic.ifAbsent, true)
+    this.setIfRevision = statement(atomic.ifRevision, true)
+    this.increment = statement(atomic.increment, true)
+    this.assignRevision = statement(`UPDATE ${kv} SET revision = $3 WHERE grp = $1 AND key = $2 AND revision IS NULL`, true)
+    this.deleteIf = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 AND revision = $3 RETURNING value, expires_at`, true)
+    this.deleteMany = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = ANY($2::text[]) RETURNING key, value, expires_at`, true)
     this.delete = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 RETURNING value, expires_at`, true)
     this.deleteExpired = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 AND expires_at <= $3`, true)
     this.deleteGroup = statement(
@@ -200,13 +244,13 @@ export class PostgresSql {
   flushText(param: (i: number) => string): string {
     const p = param
     return (
-      `WITH s AS (INSERT INTO ${this.kv} (grp, key, value, expires_at) ` +
-      `SELECT * FROM unnest(${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::bigint[]) ` +
-      'ON CONFLICT (grp, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at), ' +
+      `WITH s AS (INSERT INTO ${this.kv} (grp, key, value, expires_at, revision) ` +
+      `SELECT * FROM unnest(${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::bigint[], ${p(5)}::bigint[]) ` +
+      'ON CONFLICT (grp, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, revision = EXCLUDED.revision), ' +
       `c AS (INSERT INTO ${this.changes} (revision, type, grp, key, value, ts) ` +
-      `SELECT * FROM unnest(${p(5)}::bigint[], ${p(6)}::text[], ${p(7)}::text[], ${p(8)}::text[], ${p(9)}::text[], ${p(10)}::bigint[])), ` +
-      `r AS (UPDATE ${this.revision} SET latest = ${p(11)}::bigint WHERE latest < ${p(11)}::bigint) ` +
-      `SELECT pg_notify(${p(12)}::text, '') WHERE ${p(13)}::boolean`
+      `SELECT * FROM unnest(${p(6)}::bigint[], ${p(7)}::text[], ${p(8)}::text[], ${p(9)}::text[], ${p(10)}::text[], ${p(11)}::bigint[])), ` +
+      `r AS (UPDATE ${this.revision} SET latest = ${p(12)}::bigint WHERE latest < ${p(12)}::bigint) ` +
+      `SELECT pg_notify(${p(13)}::text, '') WHERE ${p(14)}::boolean`
     )
   }
 
@@ -215,7 +259,7 @@ export class PostgresSql {
     const column = <T>(rows: readonly (readonly unknown[])[], i: number): T[] => rows.map((r) => r[i] as T)
     const { rows, changes } = pending
     return [
-      column(rows, 0), column(rows, 1), column(rows, 2), column(rows, 3),
+      column(rows, 0), column(rows, 1), column(rows, 2), column(rows, 3), column(rows, 4),
       column(changes, 0), column(changes, 1), column(changes, 2), column(changes, 3), column(changes, 4), column(changes, 5),
       pending.latest, this.channel, changes.length > 0,
     ]
@@ -231,17 +275,15 @@ export class PostgresSql {
     const statements: string[] = []
     if (pending.rows.length > 0) {
       statements.push(
-        `INSERT INTO ${this.kv} (grp, key, value, expires_at) VALUES ${tuples(pending.rows)} ` +
-          'ON CONFLICT (grp, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at',
+        `INSERT INTO ${this.kv} (grp, key, value, expires_at, revision) VALUES ${tuples(pending.rows)} ` +
+          'ON CONFLICT (grp, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, revision = EXCLUDED.revision',
       )
     }
     if (pending.changes.length > 0) {
-      statements.push(
-        `INSERT INTO ${this.changes} (revision, type, grp, key, value, ts) VALUES ${tuples(pending.changes)}`,
-        `UPDATE ${this.revision} SET latest = ${literal(pending.latest)}`,
-        `SELECT pg_notify(${literal(this.channel)}, '')`,
-      )
+      statements.push(`INSERT INTO ${this.changes} (revision, type, grp, key, value, ts) VALUES ${tuples(pending.changes)}`)
     }
+    if (pending.counter) statements.push(`UPDATE ${this.revision} SET latest = ${literal(pending.latest)}`)
+    if (pending.changes.length > 0) statements.push(`SELECT pg_notify(${literal(this.channel)}, '')`)
     return statements.join('; ')
   }
 
@@ -307,6 +349,20 @@ export class PostgresReadQueries implements ReadQueries {
     const row = rows[0]
     if (row === undefined) return undefined
     return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
+  }
+
+  async getEntry(group: string, key: string): Promise<StoredEntry | undefined> {
+    const { rows } = await this.#run(this.#sql.getEntry, [encodeText(group), encodeText(key)])
+    const row = rows[0]
+    if (row === undefined) return undefined
+    return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]), revision: nullableNum(row[2]) }
+  }
+
+  async getMany(group: string, keys: readonly string[], now: number): Promise<(string | undefined)[]> {
+    const { rows } = await this.#run(this.#sql.getMany, [encodeText(group), keys.map(encodeText), ms(now)])
+    const found = new Map<string, string>()
+    for (const r of rows) found.set(decodeText(r[0] as string), decodeText(r[1] as string))
+    return keys.map((k) => found.get(k))
   }
 
   async count(group: string, now: number): Promise<number> {
@@ -419,8 +475,67 @@ export class PostgresQueries extends PostgresReadQueries implements WriteQueries
     return this.#runner.run(statement, values)
   }
 
+  nextRevision(): number {
+    return this.#runner.take()
+  }
+
+  async setIf(
+    group: string,
+    key: string,
+    value: string,
+    expiresAt: number | null,
+    condition: WriteCondition,
+    now: number,
+  ): Promise<WriteOutcome> {
+    const g = encodeText(group)
+    const k = encodeText(key)
+    const v = encodeText(value)
+    const { rows } =
+      condition.ifRevision !== undefined
+        ? await this.#runner.runAtomic(this.#sql.setIfRevision, [g, k, v, expiresAt, condition.ifRevision, ms(now), ms(now)])
+        : await this.#runner.runAtomic(this.#sql.setIfAbsent, [g, k, v, expiresAt, ms(now), ms(now)])
+    const row = rows[0]
+    if (row === undefined || row[0] === null) return { revision: false, found: undefined }
+    return { revision: num(row[0]), value }
+  }
+
+  async increment(group: string, key: string, by: number, expiresAt: number | null, now: number): Promise<WriteOutcome> {
+    const params = [encodeText(group), encodeText(key), String(by), expiresAt, by, ms(now), ms(now)]
+    const { rows } = await this.#runner.runAtomic(this.#sql.increment, params)
+    const row = rows[0] ?? []
+    if (row[0] !== null && row[0] !== undefined) return { revision: num(row[0]), value: row[1] as string }
+    // Without a revision written: the row found (its columns follow the notify count when there is a log).
+    const at = this.#sql.log ? 3 : 2
+    const found =
+      row[at] === null || row[at] === undefined
+        ? undefined
+        : { value: decodeText(row[at] as string), expiresAt: nullableNum(row[at + 1]), revision: nullableNum(row[at + 2]) }
+    return { revision: false, found }
+  }
+
+  async assignRevision(group: string, key: string): Promise<number | undefined> {
+    const revision = this.#runner.peek()
+    const { rowCount } = await this.#run(this.#sql.assignRevision, [encodeText(group), encodeText(key), revision])
+    if (rowCount > 0) return this.#runner.take()
+    return (await this.getEntry(group, key))?.revision ?? undefined
+  }
+
+  async deleteIf(group: string, key: string, revision: number): Promise<StoredValue | undefined> {
+    const { rows } = await this.#run(this.#sql.deleteIf, [encodeText(group), encodeText(key), revision])
+    const row = rows[0]
+    if (row === undefined) return undefined
+    return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
+  }
+
+  async deleteMany(group: string, keys: readonly string[]): Promise<(StoredValue | undefined)[]> {
+    const { rows } = await this.#run(this.#sql.deleteMany, [encodeText(group), keys.map(encodeText)])
+    const found = new Map<string, StoredValue>()
+    for (const r of rows) found.set(decodeText(r[0] as string), { value: decodeText(r[1] as string), expiresAt: nullableNum(r[2]) })
+    return keys.map((k) => found.get(k))
+  }
+
   /** Inside a write: the upsert is held back by the write's runner (see {@link Runner.upsert}). */
-  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void> {
+  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<number> {
     const g = encodeText(group)
     const k = encodeText(key)
     const v = encodeText(value)
@@ -465,13 +580,14 @@ export class PostgresQueries extends PostgresReadQueries implements WriteQueries
   }
 
   /**
-   * Appends changes to the log inside a write; answers the first revision.
-   * Only a write's runner can: it holds the table's write lock, so revisions
-   * follow commit order, and a rollback takes them back.
+   * Appends changes, with their revisions, to the log inside a write. Only a
+   * write's runner can: it holds the table's write lock, so revisions follow
+   * commit order, and a rollback takes them back.
    */
-  appendChanges(changes: readonly NewChange[]): number {
-    return this.#runner.append(
+  appendChanges(changes: readonly NewChange[]): void {
+    this.#runner.append(
       changes.map((c) => ({
+        revision: c.revision,
         type: c.type,
         group: encodeText(c.group),
         key: encodeText(c.key),

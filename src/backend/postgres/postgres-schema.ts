@@ -3,6 +3,7 @@ import type { Pool, PoolClient } from 'pg'
 import { StoreError } from '../../errors.js'
 import { isConnectionLost, redact } from './postgres-errors.js'
 import { PostgresSql } from './postgres-queries.js'
+import { upgradeRevisions } from './postgres-revisions.js'
 
 /** What opening and locking need from the store's options. */
 export interface SchemaOptions {
@@ -11,6 +12,8 @@ export interface SchemaOptions {
   /** Undefined: the first schema of the connection's search_path. */
   schema: string | undefined
   table: string
+  /** Whether changes go to the change log. @default true */
+  changeLog?: boolean
 }
 
 /** First half of every advisory lock key of this package ('gsto'). */
@@ -65,7 +68,7 @@ export async function initialise(pool: Pool, options: SchemaOptions, location: s
         `${method}: the database at ${redact(location)} uses encoding ${String(encoding)}; groupstore needs UTF8`,
       )
     }
-    const sql = new PostgresSql(options.schema ?? (await searchPathSchema(client, location)), options.table)
+    const sql = new PostgresSql(options.schema ?? (await searchPathSchema(client, location)), options.table, options.changeLog ?? true)
     const present = async (): Promise<boolean> => {
       const r = await client.query({
         text: 'SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL',
@@ -94,6 +97,7 @@ export async function initialise(pool: Pool, options: SchemaOptions, location: s
       }
     }
     await checkColumns(client, sql, location)
+    await upgradeRevisions(client, sql, lockKey(sql), options.busyTimeout)
     return sql
   } catch (err) {
     if (isConnectionLost(err)) broken = true

@@ -1,6 +1,6 @@
 import type { PoolClient } from 'pg'
 import type { MaybePromise, NewChange } from '../backend.js'
-import { PostgresQueries } from './postgres-queries.js'
+import { inlined, PostgresQueries } from './postgres-queries.js'
 import type { Pending, PostgresSql, Rows, Statement, WriteRunner } from './postgres-queries.js'
 
 /** Held-back writes past this many characters are sent at once rather than at commit. */
@@ -30,10 +30,14 @@ export class Session implements WriteRunner {
   wrote = false
   /** The connection dropped while checked out. */
   lost = false
-  /** The log's latest revision, counting held-back entries. */
+  /** The store's latest revision, counting those taken by held-back writes. */
   #latest = 0
-  #rows = new Map<string, [string, string, string, number | null]>()
+  /** The counter's value in the database, as this transaction last wrote or read it. */
+  #saved = 0
+  #rows = new Map<string, [string, string, string, number | null, number]>()
   #changes: [number, string, string, string, string | null, number][] = []
+  /** Revisions whose change a statement of {@link runAtomic} has logged already. */
+  readonly #logged = new Set<number>()
   #chars = 0
   readonly #onError = (): void => {
     this.lost = true
@@ -63,11 +67,12 @@ export class Session implements WriteRunner {
     const results = await this.#simple(`${begin}; SELECT latest FROM ${this.#sql.revision}`)
     const locked = results.at(-2)?.rows[0]?.[0]
     this.#latest = Number(results.at(-1)?.rows[0]?.[0] ?? 0)
+    this.#saved = this.#latest
     return locked !== false
   }
 
   async run(statement: Statement, values: unknown[]): Promise<Rows> {
-    if (this.#rows.size > 0 || this.#changes.length > 0) await this.#flush()
+    if (this.#rows.size > 0 || this.#changes.length > 0 || this.#latest > this.#saved) await this.#flush()
     if (statement.writes) this.wrote = true
     try {
       const result = await this.client.query({ name: statement.name, text: statement.text, values, rowMode: 'array' })
@@ -77,29 +82,50 @@ export class Session implements WriteRunner {
     }
   }
 
-  upsert(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<void> {
-    this.wrote = true
-    // Stored text never holds U+0000, so it separates group from key unambiguously.
-    this.#rows.set(`${group}\0${key}`, [group, key, value, expiresAt])
-    this.#chars += group.length + key.length + value.length
-    if (this.#chars > MAX_PENDING_CHARS) return this.#flush()
-    return undefined
+  peek(): number {
+    return this.#latest + 1
   }
 
-  append(changes: readonly NewChange[]): number {
+  take(): number {
+    return ++this.#latest
+  }
+
+  upsert(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<number> {
     this.wrote = true
-    const first = this.#latest + 1
+    const revision = ++this.#latest
+    // Stored text never holds U+0000, so it separates group from key unambiguously.
+    this.#rows.set(`${group}\0${key}`, [group, key, value, expiresAt, revision])
+    this.#chars += group.length + key.length + value.length
+    if (this.#chars > MAX_PENDING_CHARS) return this.#flush().then(() => revision)
+    return revision
+  }
+
+  async runAtomic(statement: Statement, values: unknown[]): Promise<Rows> {
+    const result = await this.run(statement, values)
+    const revision = result.rows[0]?.[0]
+    if (revision !== null && revision !== undefined) {
+      this.#latest = Number(revision)
+      this.#saved = this.#latest
+      if (this.#sql.log) this.#logged.add(this.#latest)
+    }
+    return result
+  }
+
+  append(changes: readonly NewChange[]): void {
+    this.wrote = true
     for (const c of changes) {
-      this.#changes.push([++this.#latest, c.type, c.group, c.key, c.value, c.timestamp])
+      if (this.#logged.delete(c.revision)) continue
+      this.#changes.push([c.revision, c.type, c.group, c.key, c.value, c.timestamp])
       this.#chars += c.group.length + c.key.length + (c.value?.length ?? 0)
     }
-    return first
   }
 
   /** What is held back, handed over and forgotten. */
   #take(): Pending | undefined {
-    if (this.#rows.size === 0 && this.#changes.length === 0) return undefined
-    const pending: Pending = { rows: [...this.#rows.values()], changes: this.#changes, latest: this.#latest }
+    const counter = this.#latest > this.#saved
+    if (this.#rows.size === 0 && this.#changes.length === 0 && !counter) return undefined
+    const pending: Pending = { rows: [...this.#rows.values()], changes: this.#changes, latest: this.#latest, counter }
+    this.#saved = this.#latest
     this.#rows = new Map()
     this.#changes = []
     this.#chars = 0
@@ -149,5 +175,89 @@ export async function rollback(session: Session): Promise<void> {
     await session.client.query('ROLLBACK')
   } catch {
     session.lost = true
+  }
+}
+
+/**
+ * The runner of a write made of one statement of postgres-atomic alone: it
+ * sends the statement with the transaction's `BEGIN`, the store's write
+ * lock and `COMMIT` in one simple-protocol query, so the write costs one
+ * round trip. The statement logs its own change; after the commit the
+ * runner runs reads (the feed catching up) on the same connection.
+ */
+export class OneShot implements WriteRunner {
+  readonly client: PoolClient
+  readonly #sql: PostgresSql
+  readonly #begin: string
+  readonly #errors: WeakSet<object>
+  /** The query went out: from then on its outcome may be unknown. */
+  sent = false
+  /** The query failed after its `BEGIN` may have run: the connection needs a `ROLLBACK`. */
+  failed = false
+  #logged: number | undefined
+
+  constructor(client: PoolClient, sql: PostgresSql, begin: string, errors: WeakSet<object>) {
+    this.client = client
+    this.#sql = sql
+    this.#begin = begin
+    this.#errors = errors
+  }
+
+  #failed(err: unknown): unknown {
+    if (err !== null && typeof err === 'object') this.#errors.add(err)
+    return err
+  }
+
+  async runAtomic(statement: Statement, values: unknown[]): Promise<Rows> {
+    if (this.sent) throw new Error('a one-statement write ran a second statement')
+    this.sent = true
+    let results: { command: string; rows: unknown[][]; rowCount: number | null }[]
+    try {
+      const answer = (await this.client.query({
+        text: `${this.#begin}; ${inlined(statement, values)}; COMMIT`,
+        rowMode: 'array',
+      })) as unknown
+      results = answer as typeof results
+    } catch (err) {
+      this.failed = true
+      throw this.#failed(err)
+    }
+    if (results.at(-1)?.command !== 'COMMIT') {
+      this.failed = true
+      throw this.#failed(new Error('the transaction was rolled back by the server instead of committing'))
+    }
+    const result = results.at(-2) as (typeof results)[number]
+    const revision = result.rows[0]?.[0]
+    if (revision !== null && revision !== undefined && this.#sql.log) this.#logged = Number(revision)
+    return { rows: result.rows, rowCount: result.rowCount ?? 0 }
+  }
+
+  async run(statement: Statement, values: unknown[]): Promise<Rows> {
+    if (!this.sent || statement.writes) throw new Error('a one-statement write ran another statement')
+    try {
+      const result = await this.client.query({ name: statement.name, text: statement.text, values, rowMode: 'array' })
+      return { rows: result.rows as unknown[][], rowCount: result.rowCount ?? 0 }
+    } catch (err) {
+      throw this.#failed(err)
+    }
+  }
+
+  upsert(): never {
+    throw new Error('a one-statement write ran another write')
+  }
+
+  peek(): never {
+    throw new Error('a one-statement write took a revision of its own')
+  }
+
+  take(): never {
+    throw new Error('a one-statement write took a revision of its own')
+  }
+
+  append(changes: readonly NewChange[]): void {
+    for (const c of changes) {
+      if (c.revision !== this.#logged) throw new Error('a one-statement write recorded a change its statement did not log')
+      this.#logged = undefined
+    }
   }
 }

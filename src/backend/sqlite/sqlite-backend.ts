@@ -10,17 +10,10 @@ import { openDatabase } from './sqlite-file.js'
 import type { SqliteFileOptions } from './sqlite-file.js'
 import { ChangeListener } from './sqlite-listener.js'
 import { SqliteQueries } from './sqlite-queries.js'
-
+import { SqliteRevisions } from './sqlite-revisions.js'
 
 /** Options the SQLite backend takes from the store's options. */
-export interface SqliteBackendOptions extends SqliteFileOptions {
-  /**
-   * The store appends each write's changes to the file's change log in the
-   * same write, so that every write runs at least two statements.
-   * @default true
-   */
-  changeLog?: boolean
-}
+export type SqliteBackendOptions = SqliteFileOptions
 
 const RESOLVED = Promise.resolve()
 
@@ -51,7 +44,10 @@ export class SqliteBackend implements Backend {
   readonly #queue = new WriteQueue<Op>(() => this.#runNext())
   /** A private in-memory database: no other connection, nothing to fsync. */
   readonly #memory: boolean
-  /** Every write also appends to the change log: none is one statement. */
+  /**
+   * Every write also takes its revision from the file's counter (and, with
+   * the log, appends to it): none is one statement.
+   */
   readonly #logged: boolean
   /**
    * Writes committed during their call (see {@link SqliteBackend.write}) whose
@@ -67,11 +63,12 @@ export class SqliteBackend implements Backend {
     this.#db = db
     this.#memory = location === ':memory:'
     this.changeLog = !this.#memory
-    this.#logged = this.changeLog && options.changeLog !== false
+    this.#logged = this.changeLog
     this.#busyTimeout = busyTimeout
     this.#location = location
-    this.#q = new SqliteQueries(db)
-    this.#txq = new SqliteQueries(db, true)
+    const revisions = new SqliteRevisions(db, this.#memory)
+    this.#q = new SqliteQueries(db, revisions)
+    this.#txq = new SqliteQueries(db, revisions, true)
     this.#runner = new BatchRunner(
       db,
       this.#q,
@@ -128,11 +125,12 @@ export class SqliteBackend implements Backend {
   }
 
   /**
-   * How a write runs follows from its kind and from whether the store logs
-   * its changes (`#logged`: then every write is two statements or more):
-   * - a point write without the log is one statement: alone in a queue
-   *   batch, it runs in autocommit, without BEGIN;
-   * - a checked write without the log reads, then runs one statement that
+   * How a write runs follows from its kind and from whether it is a file's
+   * (`#logged`: then every write takes its revision from the file's counter,
+   * and may append to the log, so it is two statements or more):
+   * - a point write in memory is one statement: alone in a queue batch, it
+   *   runs in autocommit, without BEGIN;
+   * - a checked write in memory reads, then runs one statement that
    *   writes, last: atomic without BEGIN where no other connection can write
    *   between them (a private in-memory database);
    * - anything else runs inside BEGIN … COMMIT.

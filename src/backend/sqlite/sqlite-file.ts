@@ -15,6 +15,7 @@ import { StoreError } from '../../errors.js'
 import { isCorrupt, openError } from './sqlite-errors.js'
 import { PK_INDEX } from './sqlite-queries.js'
 import { createSchema } from './sqlite-schema.js'
+import { upgradeRevisions } from './sqlite-revisions.js'
 
 /** Options the SQLite backend takes from the store's options. */
 export interface SqliteFileOptions {
@@ -63,6 +64,7 @@ export function openDatabase(location: string, options: SqliteFileOptions): Bett
     // Schema changes before the switch to WAL: on a file still in
     // rollback-journal mode a failed change is rolled back from the journal.
     createSchema(db, columns)
+    upgradeRevisions(db, memory)
     if (!memory) db.pragma('journal_mode = WAL')
     db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`)
     return db

@@ -7,16 +7,27 @@ import type {
   RangeOptions,
   RemovedGroup,
   RevisionRange,
+  StoredEntry,
   StoredValue,
+  WriteCondition,
+  WriteOutcome,
   WriteQueries,
 } from '../backend.js'
 import { hasCounts, isNamespace, makeCounts, NAMESPACE_TABLE } from './sqlite-counts.js'
 import { NotAtomic, TransactionLost } from './sqlite-errors.js'
+import type { SqliteRevisions } from './sqlite-revisions.js'
 
 type Db = BetterSqlite3.Database
 type Statement = BetterSqlite3.Statement
 
 const LIVE = '(expires_at IS NULL OR expires_at > @now)'
+/** The existing row (in an upsert's DO UPDATE) has expired. */
+const EXPIRED = '(kv.expires_at IS NOT NULL AND kv.expires_at <= @now)'
+/** `kv.value` is a base-10 integer: an optional '-' then digits, nothing else. */
+const INTEGER =
+  "((kv.value GLOB '[0-9]*' AND kv.value NOT GLOB '*[^0-9]*') OR " +
+  "(kv.value GLOB '-[0-9]*' AND substr(kv.value, 2) NOT GLOB '*[^0-9]*'))"
+const SUM = '(CAST(kv.value AS INTEGER) + CAST(@by AS INTEGER))'
 
 /** The index SQLite makes for `PRIMARY KEY (grp, key)`, in go-store's databases and ours. */
 export const PK_INDEX = 'sqlite_autoindex_kv_1'
@@ -24,10 +35,40 @@ export const PK_INDEX = 'sqlite_autoindex_kv_1'
 /** SQL of the ranged queries, exported for the query-plan test. */
 export const SQL = {
   get: 'SELECT value, expires_at AS expiresAt FROM kv WHERE grp = ? AND key = ?',
+  getEntry: 'SELECT value, expires_at AS expiresAt, revision FROM kv WHERE grp = ? AND key = ?',
+  /**
+   * The live values of the keys of a JSON array, as a JSON array in the same
+   * order (null where none), in one statement: one consistent read, and one
+   * string to parse rather than a row object per key. json_each is scanned
+   * in order, so the array follows it.
+   */
+  getMany:
+    'SELECT json_group_array(CASE WHEN kv.expires_at IS NULL OR kv.expires_at > @now THEN kv.value END) ' +
+    'FROM json_each(@keys) AS j LEFT JOIN kv ON kv.grp = @grp AND kv.key = j.value',
   set:
-    'INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?) ' +
-    'ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at',
+    'INSERT INTO kv (grp, key, value, expires_at, revision) VALUES (?, ?, ?, ?, ?) ' +
+    'ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, revision = excluded.revision',
+  /** Inserts, or replaces an expired row; a live row stays (no change). */
+  setIfAbsent:
+    'INSERT INTO kv (grp, key, value, expires_at, revision) VALUES (@grp, @key, @value, @expiresAt, @revision) ' +
+    'ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, revision = excluded.revision ' +
+    `WHERE ${EXPIRED}`,
+  setIfRevision:
+    'UPDATE kv SET value = @value, expires_at = @expiresAt, revision = @revision ' +
+    `WHERE grp = @grp AND key = @key AND revision = @if AND ${LIVE}`,
+  /**
+   * Adds @by to a live row holding an integer whose sum stays a safe
+   * integer; inserts @by (or replaces an expired row with it) with
+   * @expiresAt. Answers the new value, or no row when it wrote nothing.
+   */
+  increment:
+    'INSERT INTO kv (grp, key, value, expires_at, revision) VALUES (@grp, @key, @initial, @expiresAt, @revision) ' +
+    `ON CONFLICT (grp, key) DO UPDATE SET value = CASE WHEN ${EXPIRED} THEN excluded.value ELSE CAST(${SUM} AS TEXT) END, ` +
+    `expires_at = CASE WHEN ${EXPIRED} THEN excluded.expires_at ELSE kv.expires_at END, revision = excluded.revision ` +
+    `WHERE ${EXPIRED} OR (${INTEGER} AND abs(${SUM}) <= 9007199254740991) RETURNING value`,
+  assignRevision: 'UPDATE kv SET revision = ? WHERE grp = ? AND key = ? AND revision IS NULL',
   delete: 'DELETE FROM kv WHERE grp = ? AND key = ? RETURNING value, expires_at AS expiresAt',
+  deleteIf: 'DELETE FROM kv WHERE grp = ? AND key = ? AND revision = ? RETURNING value, expires_at AS expiresAt',
   deleteExpired: 'DELETE FROM kv WHERE grp = ? AND key = ? AND expires_at IS NOT NULL AND expires_at <= ?',
   /**
    * Rows of the group, counted in the key index alone, less its expired
@@ -58,20 +99,13 @@ export const SQL = {
   /** Whether the group holds an expired row, found through the expiry index. */
   hasExpired: 'SELECT 1 FROM kv INDEXED BY kv_expires_at WHERE expires_at <= @now AND grp = @grp LIMIT 1',
   purge: 'DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING grp, key',
-  appendChange: 'INSERT INTO kv_changes (type, grp, key, value, ts) VALUES (?, ?, ?, ?, ?)',
+  appendChange: 'INSERT INTO kv_changes (revision, type, grp, key, value, ts) VALUES (?, ?, ?, ?, ?, ?)',
   readChanges:
     'SELECT revision, type, grp AS "group", key, value, ts AS timestamp FROM kv_changes ' +
     'WHERE revision > ? ORDER BY revision LIMIT ?',
-  /**
-   * The log's newest entry is never pruned, so its revision is the latest
-   * ever given and the next is one more (SQLite gives a new row the largest
-   * rowid plus one): revisions are never reused, without the cost of
-   * `AUTOINCREMENT` (its `sqlite_sequence` row, written with every insert).
-   * A log made with `AUTOINCREMENT` by an earlier version is read the same.
-   */
-  revisionRange:
-    'SELECT (SELECT min(revision) FROM kv_changes) AS oldest, coalesce((SELECT max(revision) FROM kv_changes), 0) AS latest',
-  /** Keeps the newest `?` entries (at least one, see revisionRange) and those at or after the time. */
+  /** The oldest entry of the log; the latest revision is the counter's (see sqlite-revisions). */
+  oldestChange: 'SELECT min(revision) FROM kv_changes',
+  /** Keeps the newest `?` entries (at least one) and those at or after the time. */
   pruneChanges:
     'DELETE FROM kv_changes WHERE revision <= (SELECT coalesce(max(revision), 0) FROM kv_changes) - max(?, 1) AND ts < ?',
   /** A condition on `column` for a literal prefix, served by the primary-key index. */
@@ -153,8 +187,16 @@ export class SqliteQueries implements WriteQueries {
    */
   writes = 0
   readonly #get: Statement
+  readonly #getEntry: Statement
+  readonly #getMany: Statement
   readonly #set: Statement
+  readonly #setIfAbsent: Statement
+  readonly #setIfRevision: Statement
+  readonly #increment: Statement
+  readonly #assignRevision: Statement
   readonly #delete: Statement
+  readonly #deleteIf: Statement
+  readonly #revisions: SqliteRevisions
   readonly #deleteExpired: Statement
   readonly #countGroupLive: Statement
   /** The namespace count, once the database keeps counts (see sqlite-counts). */
@@ -177,17 +219,25 @@ export class SqliteQueries implements WriteQueries {
   readonly #purge: Statement
   readonly #appendChange: Statement
   readonly #readChanges: Statement
-  readonly #revisionRange: Statement
+  readonly #oldestChange: Statement
   readonly #pruneChanges: Statement
   /** Statements whose text depends on which bounds are present, made on first use. */
   readonly #variants = new Map<string, Statement>()
 
-  constructor(db: Db, inTransactionOnly = false) {
+  constructor(db: Db, revisions: SqliteRevisions, inTransactionOnly = false) {
     this.#db = db
+    this.#revisions = revisions
     this.#inTransactionOnly = inTransactionOnly
     this.#get = db.prepare(SQL.get)
+    this.#getEntry = db.prepare(SQL.getEntry)
+    this.#getMany = db.prepare(SQL.getMany).pluck()
     this.#set = db.prepare(SQL.set)
+    this.#setIfAbsent = db.prepare(SQL.setIfAbsent)
+    this.#setIfRevision = db.prepare(SQL.setIfRevision)
+    this.#increment = db.prepare(SQL.increment).pluck()
+    this.#assignRevision = db.prepare(SQL.assignRevision)
     this.#delete = db.prepare(SQL.delete)
+    this.#deleteIf = db.prepare(SQL.deleteIf)
     this.#deleteExpired = db.prepare(SQL.deleteExpired)
     this.#countGroupLive = db.prepare(SQL.countGroupLive).pluck()
     this.#deleteGroup = db.prepare(SQL.deleteGroup)
@@ -200,7 +250,7 @@ export class SqliteQueries implements WriteQueries {
     this.#purge = db.prepare(SQL.purge)
     this.#appendChange = db.prepare(SQL.appendChange)
     this.#readChanges = db.prepare(SQL.readChanges)
-    this.#revisionRange = db.prepare(SQL.revisionRange)
+    this.#oldestChange = db.prepare(SQL.oldestChange).pluck()
     this.#pruneChanges = db.prepare(SQL.pruneChanges)
   }
 
@@ -236,10 +286,76 @@ export class SqliteQueries implements WriteQueries {
     return this.#get.get(group, key) as StoredValue | undefined
   }
 
-  set(group: string, key: string, value: string, expiresAt: number | null): void {
+  getEntry(group: string, key: string): StoredEntry | undefined {
+    this.#check()
+    return this.#getEntry.get(group, key) as StoredEntry | undefined
+  }
+
+  getMany(group: string, keys: readonly string[], now: number): (string | undefined)[] {
+    this.#check()
+    const values = JSON.parse(this.#getMany.get({ grp: group, keys: JSON.stringify(keys), now }) as string) as (string | null)[]
+    return values.map((v) => v ?? undefined)
+  }
+
+  nextRevision(): number {
+    this.#check()
+    return this.#revisions.take()
+  }
+
+  revisionMark(): number {
+    return this.#revisions.mark()
+  }
+
+  rewindRevisions(mark: number): void {
+    this.#revisions.rewind(mark)
+  }
+
+  set(group: string, key: string, value: string, expiresAt: number | null): number {
     this.#beforeWrite()
-    this.#set.run(group, key, value, expiresAt)
+    const revision = this.#revisions.take()
+    this.#set.run(group, key, value, expiresAt, revision)
     this.writes++
+    return revision
+  }
+
+  setIf(
+    group: string,
+    key: string,
+    value: string,
+    expiresAt: number | null,
+    condition: WriteCondition,
+    now: number,
+  ): WriteOutcome {
+    this.#beforeWrite()
+    const revision = this.#revisions.peek()
+    const params = { grp: group, key, value, expiresAt, revision, now, if: condition.ifRevision }
+    const written =
+      condition.ifRevision !== undefined ? this.#setIfRevision.run(params).changes : this.#setIfAbsent.run(params).changes
+    this.writes++
+    if (written === 0) return { revision: false, found: undefined }
+    this.#revisions.take()
+    return { revision, value }
+  }
+
+  increment(group: string, key: string, by: number, expiresAt: number | null, now: number): WriteOutcome {
+    this.#beforeWrite()
+    const revision = this.#revisions.peek()
+    const value = this.#increment.get({ grp: group, key, initial: String(by), by, expiresAt, revision, now }) as
+      | string
+      | undefined
+    this.writes++
+    if (value === undefined) return { revision: false, found: this.getEntry(group, key) }
+    this.#revisions.take()
+    return { revision, value }
+  }
+
+  assignRevision(group: string, key: string): number | undefined {
+    this.#beforeWrite()
+    const revision = this.#revisions.peek()
+    const assigned = this.#assignRevision.run(revision, group, key).changes > 0
+    this.writes++
+    if (assigned) return this.#revisions.take()
+    return this.getEntry(group, key)?.revision ?? undefined
   }
 
   delete(group: string, key: string): StoredValue | undefined {
@@ -247,6 +363,22 @@ export class SqliteQueries implements WriteQueries {
     const row = this.#delete.get(group, key) as StoredValue | undefined
     this.writes++
     return row
+  }
+
+  deleteIf(group: string, key: string, revision: number): StoredValue | undefined {
+    this.#beforeWrite()
+    const row = this.#deleteIf.get(group, key, revision) as StoredValue | undefined
+    this.writes++
+    return row
+  }
+
+  deleteMany(group: string, keys: readonly string[]): (StoredValue | undefined)[] {
+    return keys.map((k) => {
+      this.#beforeWrite()
+      const row = this.#delete.get(group, k) as StoredValue | undefined
+      this.writes++
+      return row
+    })
   }
 
   deleteExpired(group: string, key: string, now: number): boolean {
@@ -380,17 +512,13 @@ export class SqliteQueries implements WriteQueries {
     return rows.map((r) => ({ group: r.grp, key: r.key }))
   }
 
-  appendChanges(changes: readonly NewChange[]): number {
-    this.#beforeWrite()
-    let first = 0
+  appendChanges(changes: readonly NewChange[]): void {
     for (let i = 0; i < changes.length; i++) {
       const c = changes[i] as NewChange
-      if (i > 0) this.#beforeWrite()
-      const revision = Number(this.#appendChange.run(c.type, c.group, c.key, c.value, c.timestamp).lastInsertRowid)
+      this.#beforeWrite()
+      this.#appendChange.run(c.revision, c.type, c.group, c.key, c.value, c.timestamp)
       this.writes++
-      if (i === 0) first = revision
     }
-    return first
   }
 
   readChanges(after: number, limit: number): ChangeRecord[] {
@@ -400,7 +528,7 @@ export class SqliteQueries implements WriteQueries {
 
   revisionRange(): RevisionRange {
     this.#check()
-    return this.#revisionRange.get() as RevisionRange
+    return { oldest: this.#oldestChange.get() as number | null, latest: this.#revisions.latest() }
   }
 
   pruneChanges(before: number, keep: number): number {

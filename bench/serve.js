@@ -1,0 +1,127 @@
+// `npm run bench:serve`: groupstore serve over loopback HTTP, as ratios to a
+// bare Fastify route returning a constant, measured in the same run:
+//   - GET of one key        (target ≥ 0.7× the bare route's requests/s)
+//   - PUT, durability normal (target ≥ 0.5×)
+//   - 1,000 open SSE watchers while a writer sets 1,000 keys/s: every watcher
+//     receives every event, in order, and the server's event loop never
+//     stalls more than 50 ms (monitorEventLoopDelay in the server process).
+// The server runs in a child process; autocannon and the watchers run here.
+//
+// Options: --duration S (per HTTP workload, default 5), --connections N
+// (default 32), --watchers N (default 1000), --events N (default 5000),
+// --only http|sse (one half).
+import { spawn } from 'node:child_process'
+import http from 'node:http'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import autocannon from 'autocannon'
+
+const { values: flags } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '32' },
+    watchers: { type: 'string', default: '1000' },
+    events: { type: 'string', default: '5000' },
+    only: { type: 'string' },
+  },
+})
+const duration = Number(flags.duration)
+const connections = Number(flags.connections)
+const watcherCount = Number(flags.watchers)
+const events = Number(flags.events)
+const TOKEN = 'bench-token'
+
+const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_FLAGS?.split(' ') ?? []), fileURLToPath(new URL('./lib/serve-child.js', import.meta.url))], { stdio: ['pipe', 'pipe', 'inherit'] })
+const answers = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+const next = async () => JSON.parse((await answers.next()).value)
+const ports = await next()
+
+function cannon(options) {
+  return new Promise((resolve, reject) => {
+    autocannon({ connections, duration, pipelining: 1, ...options }, (err, result) => (err ? reject(err) : resolve(result)))
+  })
+}
+
+function check(result, what) {
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${what}: ${result.non2xx} non-2xx answers, ${result.errors} errors`)
+  return result.requests.average
+}
+
+const auth = { authorization: `Bearer ${TOKEN}` }
+if (flags.only !== 'sse') await httpWorkloads()
+if (flags.only !== 'http') await sseWorkload()
+child.stdin.end(`${JSON.stringify({ type: 'stop' })}\n`)
+await new Promise((resolve) => child.on('close', resolve))
+
+async function httpWorkloads() {
+console.log(`groupstore serve bench: ${connections} connections, ${duration} s per workload, loopback`)
+// A short warm-up of every route, then the measured runs.
+await cannon({ url: `http://127.0.0.1:${ports.bare}/bare`, duration: 1 })
+await cannon({ url: `http://127.0.0.1:${ports.server}/v1/groups/bench/keys/one`, headers: auth, duration: 1 })
+const bare = check(await cannon({ url: `http://127.0.0.1:${ports.bare}/bare` }), 'bare route')
+const get = check(await cannon({ url: `http://127.0.0.1:${ports.server}/v1/groups/bench/keys/one`, headers: auth }), 'GET')
+let n = 0
+const put = check(
+  await cannon({
+    url: `http://127.0.0.1:${ports.server}`,
+    requests: [{ method: 'PUT', headers: auth, setupRequest: (req) => ({ ...req, path: `/v1/groups/bench-put/keys/k${n++ % 1000}`, body: `value ${n}` }) }],
+  }),
+  'PUT',
+)
+const row = (name, rps, target) =>
+  console.log(`${name.padEnd(34)} ${rps.toFixed(0).padStart(8)} req/s  ${(rps / bare).toFixed(2)}×${target === undefined ? '' : `  (target ≥ ${target}×: ${rps / bare >= target ? 'met' : 'NOT met'})`}`)
+row('bare Fastify route (constant)', bare)
+row('GET /v1/groups/:g/keys/:k', get, 0.7)
+row('PUT /v1/groups/:g/keys/:k (normal)', put, 0.5)
+}
+
+// ---- SSE fan-out --------------------------------------------------------
+
+/** Opens one watcher; answers its state, updated as events arrive. */
+function openWatcher() {
+  return new Promise((resolve, reject) => {
+    const w = { count: 0, last: 0, ordered: true, first: undefined }
+    const req = http.get({ host: '127.0.0.1', port: ports.server, path: '/v1/watch?group=bench-sse', headers: auth, agent: false }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`watch answered ${res.statusCode}`))
+      let tail = ''
+      res.setEncoding('latin1')
+      res.on('data', (chunk) => {
+        // Whole lines only; the rest waits for the next chunk.
+        const text = tail + chunk
+        const end = text.lastIndexOf('\n') + 1
+        tail = text.slice(end)
+        let i = text.indexOf('id: ')
+        while (i !== -1 && i < end) {
+          const id = Number(text.slice(i + 4, text.indexOf('\n', i)))
+          if (w.first === undefined) w.first = id
+          else if (id !== w.last + 1) w.ordered = false
+          w.last = id
+          w.count++
+          i = text.indexOf('id: ', i + 4)
+        }
+      })
+      resolve(w)
+    })
+    w.close = () => req.destroy()
+    req.on('error', reject)
+  })
+}
+
+async function sseWorkload() {
+const watchers = []
+for (let i = 0; i < watcherCount; i += 50) {
+  watchers.push(...(await Promise.all(Array.from({ length: Math.min(50, watcherCount - i) }, openWatcher))))
+}
+child.stdin.write(`${JSON.stringify({ type: 'write', total: events, rate: 1000 })}\n`)
+const written = await next()
+const deadline = Date.now() + 30_000
+while (Date.now() < deadline && watchers.some((w) => w.count < events)) await new Promise((resolve) => setTimeout(resolve, 50))
+const complete = watchers.filter((w) => w.count === events && w.first === written.first && w.last === written.last && w.ordered).length
+console.log(
+  `SSE: ${watcherCount} watchers, ${events} sets at ${(events / written.seconds).toFixed(0)}/s: ` +
+    `${complete}/${watcherCount} received every event in order (target: all: ${complete === watcherCount ? 'met' : 'NOT met'}); ` +
+    `server CPU ${(written.cpuShare * 100).toFixed(0)}% of a core, event loop max delay ${written.maxDelayMs.toFixed(1)} ms, p99 ${written.p99DelayMs.toFixed(1)} ms (target ≤ 50 ms: ${written.maxDelayMs <= 50 ? 'met' : 'NOT met'})`,
+)
+for (const w of watchers) w.close()
+}

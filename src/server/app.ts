@@ -1,0 +1,154 @@
+/**
+ * The HTTP server of `groupstore serve`, as a Fastify instance built from an
+ * open Store: the `/v1` API, the watch stream, `/healthz` and the console.
+ * The command line and the tests build it the same way.
+ *
+ * @module
+ */
+import { createServer } from 'node:http'
+import type { RequestListener } from 'node:http'
+import Fastify from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Store } from '../store.js'
+import { Authenticator } from './auth.js'
+import type { Need, Principal } from './auth.js'
+import { registerConsole } from './console.js'
+import { Problem, sendProblem, toProblem } from './problem.js'
+import { registerRoutes } from './routes.js'
+import { EventStreams } from './sse.js'
+import type { StreamOptions } from './sse.js'
+import type { TokenTable } from './tokens.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The access the route needs; `public` routes need no token. */
+    need?: Need
+    /** The route also takes the token as `?access_token=` (EventSource cannot set headers). */
+    queryToken?: boolean
+  }
+  interface FastifyRequest {
+    /** Who sent the request; set before any handler runs. */
+    principal: Principal
+  }
+}
+
+/** Options of {@link buildServer}. */
+export interface ServerOptions {
+  /** The tokens; undefined gives every request full access. */
+  tokens?: TokenTable | undefined
+  /** Largest request body in bytes, on every route. @default 1048576 */
+  maxBody?: number
+  /** ms a client has to send its request headers. @default 10000 */
+  headersTimeout?: number
+  /** ms a client has to send its whole request. @default 30000 */
+  requestTimeout?: number
+  /** Event stream limits. */
+  streams?: StreamOptions
+  /** Where the server reports its own failures. @default a line on stderr */
+  log?: (line: string) => void
+}
+
+/** Default {@link ServerOptions.maxBody}: 1 MiB. */
+export const DEFAULT_MAX_BODY = 1024 * 1024
+
+/** Security headers of every API response. */
+const API_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'cache-control': 'no-store',
+}
+
+/**
+ * Builds the server for `store` (not yet listening). Closing it ends every
+ * event stream; the store stays open and is the caller's to close.
+ *
+ * @example
+ * ```ts
+ * const app = buildServer(store, { tokens: TokenTable.parse(text) })
+ * await app.listen({ host: '127.0.0.1', port: 8080 })
+ * ```
+ */
+export function buildServer(store: Store, options: ServerOptions = {}): FastifyInstance {
+  const maxBody = options.maxBody ?? DEFAULT_MAX_BODY
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`))
+  const auth = new Authenticator(store, options.tokens)
+  const streams = new EventStreams(store, options.streams)
+  const app = Fastify({
+    logger: false,
+    bodyLimit: maxBody,
+    routerOptions: { maxParamLength: 65_536, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false },
+    // The request line may carry a long percent-encoded key.
+    serverFactory: (handler: RequestListener) =>
+      createServer(
+        {
+          headersTimeout: options.headersTimeout ?? 10_000,
+          requestTimeout: options.requestTimeout ?? 30_000,
+          connectionsCheckingInterval: Math.min(1000, options.headersTimeout ?? 1000),
+          maxHeaderSize: 64 * 1024,
+        },
+        handler,
+      ),
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  })
+  app.decorateRequest('principal', null as unknown as Principal)
+
+  // Every body is taken as bytes; the routes decide what they mean.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req: FastifyRequest, body: Buffer, done: (err: null, body: Buffer) => void) => done(null, body))
+
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const config = request.routeOptions.config
+    const need = config.need ?? 'read'
+    if (need !== 'public') {
+      reply.headers(API_HEADERS)
+      request.principal = auth.authenticate(request, need, config.queryToken === true)
+    }
+    const length = Number(request.headers['content-length'] ?? 0)
+    if (length > maxBody) {
+      // Refuse before reading; the connection is closed, so the rest is never read.
+      reply.header('connection', 'close')
+      throw new Problem('ERR_TOO_LARGE', `the request body is ${length} bytes; the limit is ${maxBody}`)
+    }
+  })
+
+  app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const { problem, internal } = toProblem(err)
+    if (internal) log(`groupstore serve: ${request.method} ${request.routeOptions.url ?? 'unknown route'} failed: ${describe(err)}`)
+    if (problem.status === 413) reply.header('connection', 'close')
+    return sendProblem(reply, problem)
+  })
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>
+    sendProblem(reply, new Problem('ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`)),
+  )
+
+  app.get('/healthz', { config: { need: 'public' } }, async () => ({ ok: true }))
+  methodNotAllowed(app, '/healthz', ['GET', 'HEAD'], 'public')
+  registerRoutes(app, streams)
+  registerConsole(app)
+
+  app.addHook('preClose', async () => streams.closeAll())
+  return app
+}
+
+/** Every method Fastify routes that a path does not take answers 405 with `Allow`. */
+export function methodNotAllowed(app: FastifyInstance, url: string, allowed: string[], need: Need = 'read'): void {
+  const others = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS'].filter((m) => !allowed.includes(m))
+  app.route({
+    method: others,
+    url,
+    config: { need },
+    exposeHeadRoute: false,
+    handler: async (request: FastifyRequest, reply: FastifyReply) => {
+      reply.header('allow', allowed.join(', '))
+      throw new Problem('ERR_METHOD_NOT_ALLOWED', `${request.method} is not allowed here; allowed: ${allowed.join(', ')}`)
+    },
+  })
+}
+
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  const cause = err.cause instanceof Error ? ` (cause: ${err.cause.message})` : ''
+  return `${err.message}${cause}`
+}
+

@@ -1,0 +1,172 @@
+// Groups, paging, templates, errors and limits of the HTTP contract.
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import net from 'node:net'
+import { describe, it } from 'node:test'
+import { keyPath, noRevisions, request, seg } from './http.js'
+import { assertProblem } from './suite.js'
+
+export function groupTests(ctx) {
+  describe('groups', () => {
+    it('GET /v1/groups?prefix= lists live groups, ascending, the prefix taken literally', async () => {
+      const { server, store } = ctx
+      for (const group of ['lit%a', 'lit_b', 'litXc', 'lit%%d']) await store.set(group, 'k', 'v')
+      const all = await request(server, 'GET', '/v1/groups?prefix=lit')
+      assert.equal(all.status, 200)
+      assert.deepEqual(all.json, { groups: ['lit%%d', 'lit%a', 'litXc', 'lit_b'] })
+      assert.deepEqual((await request(server, 'GET', `/v1/groups?prefix=${seg('lit%')}`)).json, { groups: ['lit%%d', 'lit%a'] })
+      assert.deepEqual((await request(server, 'GET', `/v1/groups?prefix=${seg('lit_')}`)).json, { groups: ['lit_b'] })
+    })
+
+    it('GET /v1/groups/:group answers the count; DELETE removes the group and answers how many', async () => {
+      const { server, store } = ctx
+      await store.set('count/me', 'a', '1')
+      await store.set('count/me', 'b', '2')
+      await store.set('count/me', 'c', '3', { ttl: 1 })
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      const count = await request(server, 'GET', `/v1/groups/${seg('count/me')}`)
+      assert.equal(count.status, 200)
+      assert.deepEqual(count.json, { group: 'count/me', count: 2 })
+      assert.deepEqual((await request(server, 'GET', '/v1/groups/never-written')).json, { group: 'never-written', count: 0 })
+      const deleted = await request(server, 'DELETE', `/v1/groups/${seg('count/me')}`)
+      assert.equal(deleted.status, 200)
+      assert.deepEqual(deleted.json, { deleted: 2 })
+      assert.equal(await store.count('count/me'), 0)
+    })
+
+    it('GET …/keys pages in key order with next, prefix and after', { skip: noRevisions }, async () => {
+      const { server, store } = ctx
+      for (let i = 0; i < 7; i++) await store.set('paged', `k${i}`, `v${i}`)
+      await store.set('paged', 'other', 'x', { ttl: 60_000 })
+      const first = await request(server, 'GET', '/v1/groups/paged/keys?prefix=k&limit=3')
+      assert.equal(first.status, 200)
+      assert.deepEqual(
+        first.json.entries.map((e) => [e.key, e.value]),
+        [['k0', 'v0'], ['k1', 'v1'], ['k2', 'v2']],
+      )
+      assert.equal(first.json.next, 'k2')
+      for (const e of first.json.entries) {
+        assert.deepEqual(Object.keys(e).sort(), ['expiresAt', 'key', 'revision', 'value'])
+        assert.equal(e.revision, (await store.getEntry('paged', e.key)).revision)
+        assert.equal(e.expiresAt, null)
+      }
+      const last = await request(server, 'GET', '/v1/groups/paged/keys?prefix=k&limit=3&after=k5')
+      assert.deepEqual(last.json.entries.map((e) => e.key), ['k6'])
+      assert.equal('next' in last.json, false)
+      const other = (await request(server, 'GET', '/v1/groups/paged/keys?prefix=o')).json.entries[0]
+      assert.equal(other.key, 'other')
+      assert.ok(other.expiresAt > Date.now())
+    })
+
+    it('a bad limit or an unknown query parameter is 400', async () => {
+      for (const q of ['limit=0', 'limit=-1', 'limit=x', 'limit=1001', 'limit=2.5', 'color=red']) {
+        assertProblem(await request(ctx.server, 'GET', `/v1/groups/paged/keys?${q}`), 400, 'ERR_INVALID')
+      }
+    })
+  })
+
+  describe('render', () => {
+    it("POST …/render answers the template rendered with the group's keys, as text/plain", async () => {
+      const { server, store } = ctx
+      await store.set('db', 'host', 'h')
+      await store.set('db', 'port', '5432')
+      const res = await request(server, 'POST', '/v1/groups/db/render', { body: 'postgres://{{ host }}:{{ port }}/{{ nope }}' })
+      assert.equal(res.status, 200)
+      assert.match(res.headers['content-type'], /^text\/plain/)
+      assert.equal(res.text, 'postgres://h:5432/')
+    })
+
+    it('a syntax error, or strict=true and a missing variable, is 422 ERR_TEMPLATE', async () => {
+      const { server } = ctx
+      assertProblem(await request(server, 'POST', '/v1/groups/db/render?strict=true', { body: '{{ nope }}' }), 422, 'ERR_TEMPLATE')
+      assertProblem(await request(server, 'POST', '/v1/groups/db/render', { body: '{% if %}' }), 422, 'ERR_TEMPLATE')
+      assertProblem(await request(server, 'POST', '/v1/groups/db/render?strict=yes', { body: 'x' }), 400, 'ERR_INVALID')
+    })
+  })
+
+  describe('errors and limits', () => {
+    it('an unknown route is 404 ERR_NOT_FOUND', async () => {
+      for (const path of ['/nope', '/v1', '/v1/groups/a/b', '/v1/groups/g/keys/k/extra', '/v2/groups']) {
+        assertProblem(await request(ctx.server, 'GET', path), 404, 'ERR_NOT_FOUND')
+      }
+    })
+
+    it('a known path with a method it does not take is 405 ERR_METHOD_NOT_ALLOWED, with Allow', async () => {
+      const cases = [
+        ['POST', '/v1/groups', 'GET'],
+        ['PUT', '/v1/groups/g', 'DELETE'],
+        ['DELETE', '/v1/groups/g/keys', 'GET'],
+        ['POST', keyPath('g', 'k'), 'PUT'],
+        ['PATCH', keyPath('g', 'k'), 'GET'],
+        ['GET', `${keyPath('g', 'k')}/increment`, 'POST'],
+        ['GET', '/v1/groups/g/render', 'POST'],
+        ['POST', '/v1/watch', 'GET'],
+        ['DELETE', '/healthz', 'GET'],
+      ]
+      for (const [method, path, allowed] of cases) {
+        const res = await request(ctx.server, method, path, { body: method === 'GET' ? undefined : '' })
+        assertProblem(res, 405, 'ERR_METHOD_NOT_ALLOWED')
+        assert.ok(res.headers.allow.split(', ').includes(allowed), `${method} ${path}: Allow ${res.headers.allow}`)
+      }
+    })
+
+    it('a body over the limit is 413 ERR_TOO_LARGE, by Content-Length before it is read, and chunked as it streams', async () => {
+      const { server, store } = ctx
+      const big = Buffer.alloc(1024 * 1024 + 1, 'x')
+      assertProblem(await request(server, 'PUT', keyPath('limits', 'big'), { body: big }), 413, 'ERR_TOO_LARGE')
+      assertProblem(await request(server, 'POST', '/v1/groups/limits/render', { body: big }), 413, 'ERR_TOO_LARGE')
+      assertProblem(await request(server, 'POST', `${keyPath('limits', 'n')}/increment`, { body: big }), 413, 'ERR_TOO_LARGE')
+      // Announced as 10 GB: answered at once, without waiting for (or reading) the body.
+      const announced = await rawHead(server, `PUT ${keyPath('limits', 'huge')} HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\nxxxx`)
+      assert.match(announced, /^HTTP\/1\.1 413 /)
+      // Chunked, no length: cut off once the limit is passed.
+      const chunked = await new Promise((resolve, reject) => {
+        const req = http.request({ port: server.port, host: '127.0.0.1', method: 'PUT', path: keyPath('limits', 'chunked'), headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+          const chunks = []
+          res.on('data', (c) => chunks.push(c))
+          res.on('end', () => resolve({ status: res.statusCode, json: JSON.parse(Buffer.concat(chunks).toString()) }))
+        })
+        req.on('error', reject)
+        const piece = Buffer.alloc(64 * 1024, 'y')
+        let sent = 0
+        const pump = () => {
+          while (sent < 40 && req.write(piece)) sent++
+          if (sent < 40) req.once('drain', pump)
+          else req.end()
+        }
+        pump()
+      }).catch((err) => ({ status: 'reset', err }))
+      if (chunked.status !== 'reset') {
+        assert.equal(chunked.status, 413)
+        assert.equal(chunked.json.code, 'ERR_TOO_LARGE')
+      }
+      assert.equal(await store.get('limits', 'big'), undefined)
+      assert.equal(await store.get('limits', 'chunked'), undefined)
+      assert.equal(await store.get('limits', 'huge'), undefined)
+    })
+
+    it('every error is problem+json with status, code, title and detail, and no stack', async () => {
+      const res = await request(ctx.server, 'GET', '/v1/groups?prefix=a&prefix=b')
+      assertProblem(res, 400, 'ERR_INVALID')
+      assert.deepEqual(Object.keys(res.json).sort(), ['code', 'detail', 'status', 'title'])
+    })
+  })
+}
+
+/** Sends `text` on a fresh socket and answers the answer's head. */
+export function rawHead(server, text) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(server.port, '127.0.0.1', () => socket.write(text))
+    let answer = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (d) => {
+      answer += d
+      if (answer.includes('\r\n\r\n')) {
+        socket.destroy()
+        resolve(answer)
+      }
+    })
+    socket.on('error', reject)
+    socket.on('close', () => resolve(answer))
+  })
+}

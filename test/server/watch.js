@@ -1,0 +1,99 @@
+// The watch route: Server-Sent Events, filters, resume with since and Last-Event-ID.
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { openStream, request, seg, until } from './http.js'
+import { assertProblem } from './suite.js'
+
+export function watchTests(ctx) {
+  describe('watch', () => {
+    it('streams text/event-stream: id = revision, event = type, data = the event as JSON with an ISO timestamp', async (t) => {
+      const { server, store } = ctx
+      const stream = await openStream(server, '/v1/watch?group=w1')
+      t.after(() => stream.close())
+      assert.equal(stream.status, 200)
+      assert.match(stream.headers['content-type'], /^text\/event-stream/)
+      await store.set('w1', 'k', 'v\nwith "newline"')
+      await store.delete('w1', 'k')
+      await store.set('w1', 'x', '1')
+      await store.deleteGroup('w1')
+      const [set, del, , group] = await stream.take(4)
+      assert.equal(set.event, 'set')
+      assert.equal(set.id, String(set.data.revision))
+      assert.deepEqual(Object.keys(set.data).sort(), ['group', 'key', 'revision', 'timestamp', 'type', 'value'])
+      assert.equal(set.data.value, 'v\nwith "newline"')
+      assert.equal(new Date(set.data.timestamp).toISOString(), set.data.timestamp)
+      assert.equal(del.event, 'delete')
+      assert.equal(Number(del.id), set.data.revision + 1)
+      assert.deepEqual([group.event, group.data.group, group.data.key], ['delete_group', 'w1', ''])
+    })
+
+    it('without since, a change committed right after the headers arrive is carried', async (t) => {
+      const { server, store } = ctx
+      for (let i = 0; i < 5; i++) {
+        const stream = await openStream(server, `/v1/watch?group=w2&key=k${i}`)
+        t.after(() => stream.close())
+        await store.set('w2', `k${i}`, String(i))
+        const message = await stream.next()
+        assert.deepEqual([message.data.key, message.data.value], [`k${i}`, String(i)])
+      }
+    })
+
+    it('group and key filter the events (G and K default to *); a key watch sees its delete_group', async (t) => {
+      const { server, store } = ctx
+      const all = await openStream(server, '/v1/watch')
+      const group = await openStream(server, `/v1/watch?group=${seg('w3/g')}`)
+      const key = await openStream(server, `/v1/watch?group=${seg('w3/g')}&key=${seg('a b')}`)
+      t.after(() => [all, group, key].forEach((s) => s.close()))
+      await store.set('w3/other', 'a b', '0')
+      await store.set('w3/g', 'c', '1')
+      await store.set('w3/g', 'a b', '2')
+      await store.deleteGroup('w3/g')
+      const seen = async (stream, n) => (await stream.take(n)).map((m) => `${m.event} ${m.data.group} ${m.data.key}`)
+      assert.deepEqual(await seen(all, 4), ['set w3/other a b', 'set w3/g c', 'set w3/g a b', 'delete_group w3/g '])
+      assert.deepEqual(await seen(group, 3), ['set w3/g c', 'set w3/g a b', 'delete_group w3/g '])
+      assert.deepEqual(await seen(key, 2), ['set w3/g a b', 'delete_group w3/g '])
+    })
+
+    it('since=R replays after R; Last-Event-ID takes precedence; a resumed stream has no gap and no duplicate', async (t) => {
+      const { server, store } = ctx
+      const start = await store.revision()
+      for (let i = 0; i < 10; i++) await store.set('w4', `k${i}`, String(i))
+      const replay = await openStream(server, `/v1/watch?group=w4&since=${start}`)
+      t.after(() => replay.close())
+      const first = await replay.take(4)
+      assert.deepEqual(first.map((m) => m.data.key), ['k0', 'k1', 'k2', 'k3'])
+      replay.close()
+      // Written while nobody listens, and while the resumed stream replays.
+      for (let i = 10; i < 15; i++) await store.set('w4', `k${i}`, String(i))
+      const resumed = await openStream(server, '/v1/watch?group=w4&since=0', { headers: { 'last-event-id': first[3].id } })
+      t.after(() => resumed.close())
+      const writing = (async () => {
+        for (let i = 15; i < 40; i++) await store.set('w4', `k${i}`, String(i))
+      })()
+      const rest = await resumed.take(36)
+      await writing
+      assert.deepEqual(
+        rest.map((m) => m.data.key),
+        Array.from({ length: 36 }, (_, i) => `k${i + 4}`),
+      )
+      const ids = rest.map((m) => Number(m.id))
+      assert.deepEqual(ids, [...ids].sort((a, b) => a - b))
+      await store.set('w4', 'after', 'x')
+      assert.equal((await resumed.next()).data.key, 'after')
+      assert.equal(resumed.pending(), 0)
+    })
+
+    it('idle streams get a comment line at the heartbeat', async (t) => {
+      const stream = await openStream(ctx.server, '/v1/watch?group=quiet')
+      t.after(() => stream.close())
+      await until('a comment line', () => stream.comments >= 2)
+    })
+
+    it('a bad since or Last-Event-ID is 400 before any stream starts', async () => {
+      for (const q of ['since=-1', 'since=x', 'since=1.5', 'bogus=1']) {
+        assertProblem(await request(ctx.server, 'GET', `/v1/watch?${q}`), 400, 'ERR_INVALID')
+      }
+      assertProblem(await request(ctx.server, 'GET', '/v1/watch', { headers: { 'last-event-id': 'abc' } }), 400, 'ERR_INVALID')
+    })
+  })
+}
