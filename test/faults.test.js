@@ -1,0 +1,136 @@
+// Faults of a real deployment, short versions (`npm run faults` runs the long
+// ones and prints the figures of docs/reliability.md): PostgreSQL connections
+// cut and the server restarted under 4 writer and 2 watcher processes,
+// `groupstore serve` killed under HTTP load, a disk that fills while writes
+// stream in. The PostgreSQL cases start a throwaway server of their own
+// (initdb on a free port), never the one GROUPSTORE_TEST_PG names, and are
+// skipped, with the reason, where PostgreSQL's server programs are missing
+// or cannot run; the disk case needs root to mount a tmpfs.
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { diskFill, mountTmpfs } from './reliability/disk-fill.js'
+import { checkFaultRun } from './reliability/pg-fault-check.js'
+import { pgFaults } from './reliability/pg-fault-run.js'
+import { startInstance } from './reliability/pg-instance.js'
+import { serveKillRounds } from './reliability/serve-kill.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'groupstore-faults-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+/** The promises every PostgreSQL fault run must keep. */
+function assertPgRun(r) {
+  assert.deepEqual(r.failures, [])
+  assert.equal(r.stats.lost, 0)
+  assert.equal(r.stats.duplicated, 0)
+  assert.equal(r.stats.appliedThoughRefused, 0)
+  assert.equal(r.stats.hangs, 0)
+  assert.equal(r.stats.escaped, 0)
+  assert.ok(r.faults > 0, 'faults were injected')
+  assert.ok(r.stats.acknowledged > 0, 'writes were acknowledged')
+  assert.ok(r.stats.watcherEvents > 0, 'watchers saw events')
+}
+
+describe('PostgreSQL faults under 4 writer and 2 watcher processes (a throwaway server)', () => {
+  let instance
+  let unavailable
+  before(async () => {
+    try {
+      instance = await startInstance()
+    } catch (err) {
+      unavailable = `cannot start a throwaway PostgreSQL server: ${err.message}`
+    }
+  })
+  after(() => instance?.destroy())
+
+  it('connections ended with pg_terminate_backend: nothing acknowledged lost, failures coded, watchers complete', async (t) => {
+    if (unavailable) return t.skip(unavailable)
+    const r = await pgFaults(instance, { mode: 'terminate', durationMs: 2500, seed: 3 })
+    assertPgRun(r)
+  })
+
+  it('the server stopped and started again: the same promises, and the stores recover without reopening', async (t) => {
+    if (unavailable) return t.skip(unavailable)
+    const r = await pgFaults(instance, { mode: 'restart', restarts: 1, downMs: 1000, gapMs: 800, seed: 5 })
+    assertPgRun(r)
+    assert.ok((r.stats.byOutcome.ERR_STORE_UNAVAILABLE ?? 0) > 0, 'writes during the outage failed with ERR_STORE_UNAVAILABLE')
+  })
+})
+
+describe('groupstore serve killed under HTTP load', () => {
+  it('every PUT answered 2xx survives SIGKILL; the event stream resumes with Last-Event-ID missing nothing', async () => {
+    const r = await serveKillRounds({ dir: mkdtempSync(join(dir, 'serve-')), rounds: 5, seed: 2, maxDelay: 300 })
+    assert.deepEqual(r.failures, [])
+    assert.equal(r.stats.rounds, 5)
+    assert.equal(r.stats.lost, 0)
+    assert.equal(r.stats.duplicated, 0)
+    assert.equal(r.stats.streamGaps, 0)
+    assert.equal(r.stats.streamDuplicates, 0)
+    assert.ok(r.stats.puts > 0)
+    assert.equal(r.stats.streamEvents, r.stats.revisions)
+  })
+})
+
+describe('a disk that fills under load', () => {
+  it('writes fail with a StoreError saying so, reads go on, nothing acknowledged is lost, writes resume once space is freed', async (t) => {
+    const mount = mountTmpfs('2m')
+    if (typeof mount === 'string') return t.skip(mount)
+    try {
+      const r = await diskFill({ dir: mount.dir, fillerBytes: 1024 * 1024 })
+      assert.deepEqual(r.failures, [])
+      assert.ok(r.stats.writeFailures > 0, 'the disk filled')
+      assert.deepEqual(Object.keys(r.stats.codes), ['ERR_STORE'])
+      assert.match(r.stats.message, /^store\.(set|increment): cannot write '.*fill\.db': the disk is full/)
+      assert.equal(r.stats.readFailures, 0)
+      assert.ok(r.stats.reads > 0)
+      assert.equal(r.stats.writesAfterFreeing, 20)
+      assert.equal(r.stats.lost, 0)
+      assert.equal(r.stats.hangs, 0)
+    } finally {
+      mount.unmount()
+    }
+  })
+})
+
+describe('the PostgreSQL fault checker', () => {
+  // Keeps the harness honest: the same checks on a run made up to break each promise.
+  const change = (revision, grp, key, value) => ({ revision, type: 'set', grp, key, value })
+  const writer = (ops) => ({ id: 0, ops, slowestMs: 1, hangs: [], escaped: [], recoveryErrors: [] })
+
+  it('passes a run that kept every promise', () => {
+    const changes = [change(1, 'bank', 'a', '1000'), change(2, 'bank', 'b', '1000'), change(3, 'p0', 's0', 'v'), change(4, 'counters', 'w0', '1')]
+    const rows = changes.map((c) => ({ grp: c.grp, key: c.key, value: c.value }))
+    const ops = [
+      { op: 'set', g: 'p0', k: 's0', v: 'v', outcome: 'ack' },
+      { op: 'set', g: 'p0', k: 's1', v: 'w', outcome: 'ERR_STORE_UNAVAILABLE' },
+      { op: 'incr', g: 'counters', k: 'w0', outcome: 'ack', result: 1 },
+      { op: 'incr', g: 'counters', k: 'w0', outcome: 'ERR_COMMIT_UNKNOWN' },
+    ]
+    const watcher = { id: 0, since: 0, events: changes.map((c) => [c.revision, 'set', c.grp, c.key, c.value]), errors: [], resumes: 0, missed: 0, escaped: [], hang: false }
+    const r = checkFaultRun({ rows, changes, latest: 4, writerReports: [writer(ops)], watcherReports: [watcher] })
+    assert.deepEqual(r.failures, [])
+  })
+
+  it('notices a lost write, a write applied after a refusal, a counter past its bounds, a wrong code and a watcher gap', () => {
+    const changes = [change(1, 'bank', 'a', '1000'), change(2, 'bank', 'b', '1000'), change(3, 'p0', 's1', 'w'), change(4, 'counters', 'w0', '3')]
+    const rows = changes.map((c) => ({ grp: c.grp, key: c.key, value: c.value }))
+    const ops = [
+      { op: 'set', g: 'p0', k: 's0', v: 'v', outcome: 'ack' },
+      { op: 'set', g: 'p0', k: 's1', v: 'w', outcome: 'ERR_STORE_UNAVAILABLE' },
+      { op: 'set', g: 'p0', k: 's2', v: 'x', outcome: 'ERR_STORE', message: 'store.set: something else' },
+      { op: 'incr', g: 'counters', k: 'w0', outcome: 'ack', result: 1 },
+    ]
+    const watcher = { id: 0, since: 0, events: [1, 2, 4].map((n) => [n, 'set', changes[n - 1].grp, changes[n - 1].key, changes[n - 1].value]), errors: [], resumes: 0, missed: 0, escaped: [], hang: false }
+    const r = checkFaultRun({ rows, changes, latest: 4, writerReports: [writer(ops)], watcherReports: [watcher] })
+    assert.equal(r.stats.lost, 1)
+    assert.equal(r.stats.appliedThoughRefused, 1)
+    assert.equal(r.stats.duplicated, 2)
+    assert.ok(r.failures.some((f) => f.includes('p0/s0: acknowledged but missing')))
+    assert.ok(r.failures.some((f) => f.includes('p0/s1: rejected with ERR_STORE_UNAVAILABLE (nothing applied) but present')))
+    assert.ok(r.failures.some((f) => f.includes('p0/s2 failed with ERR_STORE')))
+    assert.ok(r.failures.some((f) => f.includes('counter 3 above 1 acknowledged + 0 unknown')))
+    assert.ok(r.failures.some((f) => f.includes('watcher 0: saw revision 4 where 3 was due')))
+  })
+})
