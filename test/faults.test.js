@@ -10,7 +10,9 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { EventEmitter } from 'node:events'
 import { after, before, describe, it } from 'node:test'
+import { OneShot } from '../dist/backend/postgres/postgres-session.js'
 import { diskFill, mountTmpfs } from './reliability/disk-fill.js'
 import { checkFaultRun } from './reliability/pg-fault-check.js'
 import { pgFaults } from './reliability/pg-fault-run.js'
@@ -132,5 +134,21 @@ describe('the PostgreSQL fault checker', () => {
     assert.ok(r.failures.some((f) => f.includes('p0/s2 failed with ERR_STORE')))
     assert.ok(r.failures.some((f) => f.includes('counter 3 above 1 acknowledged + 0 unknown')))
     assert.ok(r.failures.some((f) => f.includes('watcher 0: saw revision 4 where 3 was due')))
+  })
+})
+
+describe('a PostgreSQL connection that drops between the queries of a one-statement write', () => {
+  // Found by the connection-cutting run: the driver emits 'error' on a
+  // checked-out client that has no query running; unheard, it ended the
+  // writer process with an uncaught exception.
+  it('is heard, and the connection is closed instead of going back to the pool', () => {
+    const client = new EventEmitter()
+    const released = []
+    client.release = (broken) => released.push(broken)
+    const runner = new OneShot(client, {}, 'BEGIN', new WeakSet())
+    client.emit('error', new Error('terminating connection due to administrator command'))
+    runner.release(false)
+    assert.deepEqual(released, [true])
+    assert.equal(client.listenerCount('error'), 0)
   })
 })

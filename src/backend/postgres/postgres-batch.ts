@@ -191,7 +191,7 @@ export class BatchRunner {
     } catch (err) {
       const lost = isConnectionLost(err)
       if (runner.failed && !lost) await client.query('ROLLBACK').catch(() => {})
-      client.release(lost)
+      runner.release(lost)
       const driver = err !== null && typeof err === 'object' && this.#errors.has(err)
       if (driver && runner.sent && lost) {
         job.reject(pgError(job.method, err, this.#busyTimeout, true))
@@ -204,7 +204,7 @@ export class BatchRunner {
       job.reject(this.#error(job.method, err))
       return
     }
-    client.release(false)
+    runner.release(false)
     this.#settle(job, result)
   }
 

@@ -195,12 +195,25 @@ export class OneShot implements WriteRunner {
   /** The query failed after its `BEGIN` may have run: the connection needs a `ROLLBACK`. */
   failed = false
   #logged: number | undefined
+  /** The connection dropped while checked out. */
+  lost = false
+  readonly #onError = (): void => {
+    this.lost = true
+  }
 
   constructor(client: PoolClient, sql: PostgresSql, begin: string, errors: WeakSet<object>) {
     this.client = client
     this.#sql = sql
     this.#begin = begin
     this.#errors = errors
+    // A connection that drops between queries emits 'error' on the client: unheard, it would end the process.
+    client.on('error', this.#onError)
+  }
+
+  /** Returns the connection to the pool, or closes it when it may be unusable. */
+  release(broken: boolean): void {
+    this.client.removeListener('error', this.#onError)
+    this.client.release(broken || this.lost)
   }
 
   #failed(err: unknown): unknown {
