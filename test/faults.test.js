@@ -11,7 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { EventEmitter } from 'node:events'
+import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
+import { Store } from 'groupstore'
 import { OneShot } from '../dist/backend/postgres/postgres-session.js'
 import { diskFill, mountTmpfs } from './reliability/disk-fill.js'
 import { checkFaultRun } from './reliability/pg-fault-check.js'
@@ -58,6 +60,152 @@ describe('PostgreSQL faults under 4 writer and 2 watcher processes (a throwaway 
     const r = await pgFaults(instance, { mode: 'restart', restarts: 1, downMs: 1000, gapMs: 800, seed: 5 })
     assertPgRun(r)
     assert.ok((r.stats.byOutcome.ERR_STORE_UNAVAILABLE ?? 0) > 0, 'writes during the outage failed with ERR_STORE_UNAVAILABLE')
+  })
+})
+
+/**
+ * A TCP proxy in front of `url` that, once armed, cuts the next message
+ * holding COMMIT: `'deliver'` passes it to the server and then cuts the
+ * client off (the transaction commits, its answer is lost); `'drop'` cuts
+ * both sides without passing it (the transaction aborts).
+ */
+async function commitCutter(url) {
+  const target = new URL(url)
+  let armed
+  let refusing = false
+  const sockets = new Set()
+  const server = net.createServer((client) => {
+    if (refusing) {
+      client.destroy()
+      return
+    }
+    const upstream = net.connect(Number(target.port), target.hostname)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+      s.on('error', () => {})
+    }
+    upstream.pipe(client)
+    client.on('data', (chunk) => {
+      if (armed !== undefined && chunk.includes('COMMIT')) {
+        const how = armed
+        armed = undefined
+        if (how === 'deliver') upstream.end(chunk)
+        else upstream.destroy()
+        client.destroy()
+        return
+      }
+      upstream.write(chunk)
+    })
+    client.on('end', () => upstream.end())
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const location = new URL(url)
+  location.port = String(server.address().port)
+  return {
+    url: location.toString(),
+    arm: (how) => {
+      armed = how
+    },
+    get armed() {
+      return armed
+    },
+    /** While true, new connections are cut at once: the server cannot be asked anything. */
+    refuse: (on) => {
+      refusing = on
+    },
+    close: () => {
+      for (const s of sockets) s.destroy()
+      return new Promise((resolve) => server.close(resolve))
+    },
+  }
+}
+
+describe('PostgreSQL: a connection lost during COMMIT (a throwaway server behind a proxy)', () => {
+  let instance
+  let unavailable
+  let proxy
+  let store
+  before(async () => {
+    try {
+      instance = await startInstance()
+    } catch (err) {
+      unavailable = `cannot start a throwaway PostgreSQL server: ${err.message}`
+      return
+    }
+    proxy = await commitCutter(instance.url)
+    store = await Store.open(proxy.url, { schema: 'cut', purgeInterval: 0 })
+  })
+  after(async () => {
+    await store?.close()
+    await proxy?.close()
+    instance?.destroy()
+  })
+
+  // The server is asked (txid_status) whether the transaction committed: the
+  // caller learns the outcome instead of ERR_COMMIT_UNKNOWN.
+  it('a write whose COMMIT reached the server resolves, applied once', async (t) => {
+    if (unavailable) return t.skip(unavailable)
+    proxy.arm('deliver')
+    await store.set('g', 'delivered', 'v')
+    assert.equal(proxy.armed, undefined, 'the COMMIT was cut')
+    assert.equal(await store.get('g', 'delivered'), 'v')
+    const events = []
+    for await (const e of store.watch('g', 'delivered', { since: 0 })) {
+      events.push(e)
+      if (e.revision === (await store.revision())) break
+    }
+    assert.equal(events.length, 1)
+  })
+
+  it('a write whose COMMIT never arrived runs again and resolves, applied once', async (t) => {
+    if (unavailable) return t.skip(unavailable)
+    proxy.arm('drop')
+    await store.set('g', 'dropped', 'v')
+    assert.equal(proxy.armed, undefined, 'the COMMIT was cut')
+    assert.equal(await store.get('g', 'dropped'), 'v')
+  })
+
+  it('a write whose COMMIT was cut while the server cannot be asked rejects with ERR_COMMIT_UNKNOWN', async (t) => {
+    if (unavailable) return t.skip(unavailable)
+    proxy.arm('deliver')
+    proxy.refuse(true)
+    try {
+      await assert.rejects(store.set('g', 'unknown', 'v'), (err) => {
+        assert.equal(err.code, 'ERR_COMMIT_UNKNOWN')
+        assert.match(err.message, /^store\.set: lost the connection to PostgreSQL while committing, so the write may or may not have been applied/)
+        return true
+      })
+    } finally {
+      proxy.refuse(false)
+    }
+    assert.equal(await store.get('g', 'unknown'), 'v', 'it had committed')
+  })
+
+  it('a transaction whose COMMIT reached the server resolves with its result', async (t) => {
+    if (unavailable) return t.skip(unavailable)
+    proxy.arm('deliver')
+    const result = await store.transaction(async (tx) => {
+      await tx.set('tx', 'a', '1')
+      await tx.set('tx', 'b', '2')
+      return 'done'
+    })
+    assert.equal(proxy.armed, undefined, 'the COMMIT was cut')
+    assert.equal(result, 'done')
+    assert.deepEqual({ ...(await store.getAll('tx')) }, { a: '1', b: '2' })
+  })
+
+  it('a transaction whose COMMIT never arrived rejects with ERR_STORE_UNAVAILABLE and left nothing', async (t) => {
+    if (unavailable) return t.skip(unavailable)
+    proxy.arm('drop')
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        await tx.set('tx', 'c', '3')
+      }),
+      (err) => err.code === 'ERR_STORE_UNAVAILABLE' && /^store\.transaction: lost the connection/.test(err.message),
+    )
+    assert.equal(proxy.armed, undefined, 'the COMMIT was cut')
+    assert.equal(await store.get('tx', 'c'), undefined)
   })
 })
 
