@@ -66,7 +66,7 @@ try {
         out('')
         out('PostgreSQL, 4 writer and 2 watcher processes (busyTimeout 5,000 ms):')
         out('| fault | faults | seconds | acknowledged | ERR_STORE_UNAVAILABLE | ERR_STORE_BUSY | ERR_COMMIT_UNKNOWN | lost | duplicated | applied though refused | hangs | slowest call (ms) | slowest failed call (ms) | watcher events | watcher resumes | load average |')
-        out('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
+        out('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
         const runs = []
         if (only.has('terminate')) runs.push({ label: `connections ended for ${seconds} s`, mode: 'terminate', durationMs: seconds * 1000 })
         if (only.has('restart')) runs.push({ label: `server stopped 5 s, ${restarts} times`, mode: 'restart', restarts, downMs: 5000, gapMs: 10_000 })
