@@ -108,13 +108,15 @@ export class StoreCore implements Executor {
         const emit: Emit = (type, group, key, value, revision) => {
           changes.push({ revision: revision ?? q.nextRevision(), type, group, key, value: value ?? null, timestamp: clock() })
         }
-        return then(rewindOnFailure(q, () => fn(q, emit)), (result) => {
-          if (changes.length === 0) return result
-          return then(feed.record(q, changes), (r) => {
-            recorded = r
-            return result
-          })
-        })
+        return rewindOnFailure(q, () =>
+          then(fn(q, emit), (result) => {
+            if (changes.length === 0) return result
+            return then(feed.record(q, changes), (r) => {
+              recorded = r
+              return result
+            })
+          }),
+        )
       },
       () => {
         if (recorded !== undefined) feed.deliver(recorded)

@@ -7,13 +7,14 @@
  */
 import * as atomic from './atomic.js'
 import type { Entry, OpContext } from './atomic.js'
+import * as calls from './atomic-calls.js'
 import { then } from './backend/backend.js'
 import type { MaybePromise, ReadQueries, StoredValue, WriteOptions, WriteQueries } from './backend/backend.js'
 import type { StoreEventType } from './events.js'
 import { checkQuota, live } from './quota.js'
 import type { Quota } from './quota.js'
 import type { Renderer } from './render.js'
-import { checkOptionalString, checkOptions, checkString, checkTtl } from './validate.js'
+import { checkOptionalString, checkOptions, checkString } from './validate.js'
 
 export type { Quota } from './quota.js'
 
@@ -122,8 +123,6 @@ const POINT: WriteOptions = { kind: 'point' }
 const CHECKED: WriteOptions = { kind: 'checked' }
 const PAGE_SIZE = 256
 const MAX_LIMIT = 10_000
-/** The largest time a Date can hold; a TTL past it is refused. */
-const MAX_TIME = 8.64e15
 
 /** Method names, made once per kind of object so the hot path builds no strings. */
 function names(kind: string) {
@@ -250,7 +249,7 @@ export abstract class Operations {
       checkString(method, 'value', value)
       if (options !== undefined) {
         checkOptions(method, options, ['ttl', 'ifRevision', 'ifAbsent'])
-        if (options.ttl !== undefined) expiresAt = this.#expiry(method, options.ttl)
+        if (options.ttl !== undefined) expiresAt = calls.expiry(exec, method, options.ttl)
         condition = atomic.setCondition(method, options)
       }
     } catch (err) {
@@ -281,14 +280,6 @@ export abstract class Operations {
         ),
       CHECKED,
     )
-  }
-
-  /** The expiry time of a write with `ttl`, or a throw for a bad one. */
-  #expiry(method: string, ttl: unknown): number {
-    const checked = checkTtl(method, ttl)
-    const expiresAt = Math.ceil(this.#exec.now() + checked)
-    if (expiresAt > MAX_TIME) throw new RangeError(`${method}: options.ttl is too large (${checked} ms)`)
-    return expiresAt
   }
 
   /**
@@ -571,16 +562,7 @@ export abstract class Operations {
    * ```
    */
   getEntry(group: string, key: string): Promise<Entry | undefined> {
-    const method = this.#m.getEntry
-    const refused = this.#exec.refuse(method)
-    if (refused !== undefined) return Promise.reject(refused)
-    try {
-      checkString(method, 'group', group)
-      checkString(method, 'key', key)
-    } catch (err) {
-      return Promise.reject(err)
-    }
-    return atomic.getEntry(this.#ctx, method, this.#prefix + group, key)
+    return calls.getEntry(this.#ctx, this.#m.getEntry, group, key)
   }
 
   /**
@@ -596,21 +578,7 @@ export abstract class Operations {
    * ```
    */
   increment(group: string, key: string, by?: number, options?: TtlOptions): Promise<number> {
-    const method = this.#m.increment
-    const refused = this.#exec.refuse(method)
-    if (refused !== undefined) return Promise.reject(refused)
-    let step: number
-    let expiresAt: number | null = null
-    try {
-      checkString(method, 'group', group)
-      checkString(method, 'key', key)
-      step = atomic.checkBy(method, by)
-      checkOptions(method, options, ['ttl'])
-      if (options?.ttl !== undefined) expiresAt = this.#expiry(method, options.ttl)
-    } catch (err) {
-      return Promise.reject(err)
-    }
-    return atomic.increment(this.#ctx, method, this.#prefix + group, key, step, expiresAt)
+    return calls.increment(this.#ctx, this.#m.increment, group, key, by, options)
   }
 
   /**
@@ -622,16 +590,7 @@ export abstract class Operations {
    * ```
    */
   getMany(group: string, keys: string[]): Promise<(string | undefined)[]> {
-    const method = this.#m.getMany
-    const refused = this.#exec.refuse(method)
-    if (refused !== undefined) return Promise.reject(refused)
-    try {
-      checkString(method, 'group', group)
-      atomic.checkKeys(method, keys)
-    } catch (err) {
-      return Promise.reject(err)
-    }
-    return atomic.getMany(this.#ctx, method, this.#prefix + group, keys)
+    return calls.getMany(this.#ctx, this.#m.getMany, group, keys)
   }
 
   /**
@@ -646,20 +605,7 @@ export abstract class Operations {
    * ```
    */
   setMany(group: string, entries: Record<string, string> | Iterable<[string, string]>, options?: TtlOptions): Promise<number> {
-    const method = this.#m.setMany
-    const refused = this.#exec.refuse(method)
-    if (refused !== undefined) return Promise.reject(refused)
-    let pairs: [string, string][]
-    let expiresAt: number | null = null
-    try {
-      checkString(method, 'group', group)
-      pairs = atomic.checkPairs(method, entries)
-      checkOptions(method, options, ['ttl'])
-      if (options?.ttl !== undefined) expiresAt = this.#expiry(method, options.ttl)
-    } catch (err) {
-      return Promise.reject(err)
-    }
-    return atomic.setMany(this.#ctx, method, this.#prefix + group, pairs, expiresAt)
+    return calls.setMany(this.#ctx, this.#m.setMany, group, entries, options)
   }
 
   /**
@@ -671,15 +617,6 @@ export abstract class Operations {
    * ```
    */
   deleteMany(group: string, keys: string[]): Promise<number> {
-    const method = this.#m.deleteMany
-    const refused = this.#exec.refuse(method)
-    if (refused !== undefined) return Promise.reject(refused)
-    try {
-      checkString(method, 'group', group)
-      atomic.checkKeys(method, keys)
-    } catch (err) {
-      return Promise.reject(err)
-    }
-    return atomic.deleteMany(this.#ctx, method, this.#prefix + group, keys)
+    return calls.deleteMany(this.#ctx, this.#m.deleteMany, group, keys)
   }
 }

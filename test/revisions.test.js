@@ -75,6 +75,28 @@ describe('revisions on a file', () => {
     })
   }
 
+  it('a watcher reads past revisions the log does not hold (a store without the log, a write outside the package), dropping nothing', async (t) => {
+    const path = join(tempDir(t), 'holes.db')
+    const logged = await open(t, path)
+    const quiet = await open(t, path, { changeLog: false })
+    const since = await logged.revision()
+    const r1 = await logged.set('g', 'a', '1')
+    const hole = await quiet.set('g', 'quiet', 'x')
+    const raw = new Database(path)
+    t.after(() => raw.close())
+    raw.prepare("INSERT INTO kv (grp, key, value) VALUES ('g', 'raw', 'y')").run()
+    const r2 = await logged.set('g', 'b', '2')
+    assert.ok(r1 < hole && hole < r2 - 1, `${r1} ${hole} ${r2}`)
+    const watcher = logged.watch('g', '*', { since })
+    const seen = []
+    for await (const e of watcher) {
+      seen.push([e.key, e.revision, e.missed])
+      if (e.key === 'b') break
+    }
+    assert.deepEqual(seen, [['a', r1, undefined], ['b', r2, undefined]])
+    assert.equal(watcher.dropped, 0)
+  })
+
   it('a write made outside the package gives the key a new revision, so a pending ifRevision fails', async (t) => {
     const path = join(tempDir(t), 'outside.db')
     const store = await open(t, path)

@@ -152,9 +152,10 @@ export interface WriteQueries extends ReadQueries {
    */
   nextRevision(): number
   /**
-   * A private in-memory database only, whose counter is not rolled back with
-   * the database: where the counter stands, and putting it back there after
-   * a write that took revisions was rolled back.
+   * Where the revision counter stands, and putting it back there after a
+   * write that took revisions was rolled back, for a backend that counts
+   * revisions in memory (a private in-memory database; a file within its
+   * write transaction) and so does not see the rollback.
    */
   revisionMark?(): number
   rewindRevisions?(mark: number): void

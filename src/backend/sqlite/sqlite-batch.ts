@@ -110,6 +110,7 @@ export class BatchRunner {
 
   /** Rolls back the open transaction, if any; a failure to do so leaves SQLite to undo it. */
   rollback(): void {
+    this.txq.openRevisions()
     if (!this.#db.inTransaction) return
     try {
       this.tx.rollback.run()
@@ -144,6 +145,7 @@ export class BatchRunner {
     const attempt = (): unknown => {
       try {
         this.tx.begin.run()
+        this.txq.openRevisions()
         return undefined
       } catch (err) {
         return err
@@ -395,8 +397,13 @@ class BatchTry {
     const runner = this.#runner
     const allFailed = this.#ops.length === 1 && this.#failed[0] === true
     try {
-      if (allFailed) runner.tx.rollback.run()
-      else runner.tx.commit.run()
+      if (allFailed) {
+        runner.txq.openRevisions()
+        runner.tx.rollback.run()
+      } else {
+        runner.txq.saveRevisions()
+        runner.tx.commit.run()
+      }
     } catch (err) {
       runner.rollback()
       this.state = 'uncommitted'

@@ -75,65 +75,88 @@ export function upgradeRevisions(db: BetterSqlite3.Database, memory: boolean): v
 
 /**
  * The store's revision counter, for the queries of one connection. On a
- * file every call reads or writes the counter's row, inside the write that
- * takes the revision; in memory it is a number.
+ * file a write transaction reads the counter once, when it first takes a
+ * revision, counts on from there in memory, and writes it back just before
+ * its COMMIT ({@link save}): nobody else can take one meanwhile, as the
+ * transaction holds the write lock. In memory it is a number.
  */
 export class SqliteRevisions {
-  readonly #memory: boolean
-  #latest = 0
-  readonly #read: BetterSqlite3.Statement | undefined
-  readonly #take: BetterSqlite3.Statement | undefined
   readonly #db: BetterSqlite3.Database
+  readonly #memory: boolean
+  /** In memory: the latest revision taken. On a file: the latest, counting this transaction's, once read. */
+  #latest = 0
+  /** On a file: the counter as this transaction read it, or undefined until it takes a revision. */
+  #read: number | undefined
+  readonly #select: BetterSqlite3.Statement | undefined
+  readonly #update: BetterSqlite3.Statement | undefined
 
   constructor(db: BetterSqlite3.Database, memory: boolean) {
     this.#db = db
     this.#memory = memory
     if (!memory) {
-      this.#read = db.prepare(`SELECT latest FROM ${REVISION_TABLE}`).pluck()
-      this.#take = db.prepare(`UPDATE ${REVISION_TABLE} SET latest = latest + 1 RETURNING latest`).pluck()
+      this.#select = db.prepare(`SELECT latest FROM ${REVISION_TABLE}`).pluck()
+      this.#update = db.prepare(`UPDATE ${REVISION_TABLE} SET latest = ?`)
     }
   }
 
-  /** In memory: the counter's position (see {@link rewind}); on a file, 0. */
+  /** The counter's position (see {@link rewind}); -1 on a file whose transaction has not read it yet. */
   mark(): number {
-    return this.#latest
+    return this.#memory || this.#read !== undefined ? this.#latest : -1
   }
 
   /**
-   * In memory: puts the counter back where {@link mark} found it, after the
-   * write that took revisions since was rolled back. A file's counter is
-   * rolled back with its transaction.
+   * Puts the counter back where {@link mark} found it, after a write that
+   * took revisions since was rolled back (alone, to its savepoint, or in a
+   * transaction of its own): the next write takes them again, so that a
+   * rolled-back write leaves no revision behind.
    */
   rewind(mark: number): void {
-    if (this.#memory && mark < this.#latest) this.#latest = mark
+    if (this.#memory) {
+      if (mark < this.#latest) this.#latest = mark
+    } else if (this.#read !== undefined) {
+      this.#latest = mark < 0 ? this.#read : Math.min(mark, this.#latest)
+    }
   }
 
-  /** The latest revision taken. */
+  /** On a file: a transaction began or ended without {@link save}: the counter is read again when needed. */
+  open(): void {
+    this.#read = undefined
+  }
+
+  /** On a file, just before COMMIT: writes the revisions this transaction took to the counter. */
+  save(): void {
+    const read = this.#read
+    if (read === undefined) return
+    this.#read = undefined
+    if (this.#latest !== read) (this.#update as BetterSqlite3.Statement).run(this.#latest)
+  }
+
+  /** The latest revision taken (inside a write transaction, counting its own). */
   latest(): number {
-    if (this.#memory) return this.#latest
-    return (this.#read as BetterSqlite3.Statement).get() as number
+    if (this.#memory || this.#read !== undefined) return this.#latest
+    return (this.#select as BetterSqlite3.Statement).get() as number
   }
 
   /** The revision {@link take} would answer, taking nothing. Inside a write. */
   peek(): number {
-    if (this.#memory) return this.#latest + 1
-    this.#inWrite()
-    return ((this.#read as BetterSqlite3.Statement).get() as number) + 1
+    if (!this.#memory && this.#read === undefined) this.#load()
+    return this.#latest + 1
   }
 
   /** Takes the next revision. Inside a write. */
   take(): number {
-    if (this.#memory) return ++this.#latest
-    this.#inWrite()
-    return (this.#take as BetterSqlite3.Statement).get() as number
+    if (!this.#memory && this.#read === undefined) this.#load()
+    return ++this.#latest
   }
 
   /**
-   * A file's revision is taken in the transaction of the change that uses
-   * it: taken in a statement of its own, another process could write the
-   * same key between the two.
+   * Reads a file's counter at the transaction's first revision. A revision
+   * is taken only inside a write transaction: taken in a statement of its
+   * own, another process could write the same key in between.
    */
-  #inWrite(): void {
+  #load(): void {
     if (!this.#db.inTransaction) throw new Error('a revision of a file database is taken only inside a write transaction')
+    this.#read = (this.#select as BetterSqlite3.Statement).get() as number
+    this.#latest = this.#read
   }
 }
