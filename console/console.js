@@ -246,6 +246,7 @@ function tick() {
   for (const tr of $('key-rows').children) {
     const row = state.rows.get(tr.dataset.key)
     const cell = tr.lastElementChild
+    cell.classList.toggle('muted', row === undefined || row.expiresAt === null)
     if (row === undefined || row.expiresAt === null) {
       cell.textContent = '—'
       continue

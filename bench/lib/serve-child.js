@@ -22,6 +22,10 @@ const app = buildServer(store, { tokens: new TokenTable([{ token: TOKEN, access:
 await app.listen({ host: '127.0.0.1', port: 0 })
 const bare = Fastify({ logger: false })
 bare.get('/bare', async () => ({ ok: true }))
+// A reference for PUT: the bare framework calling store.set alone, with no server of ours around it.
+bare.removeAllContentTypeParsers()
+bare.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+bare.put('/bare-set/:key', async (request) => ({ revision: await store.set('bench-bare', request.params.key, request.body.toString()) }))
 await bare.listen({ host: '127.0.0.1', port: 0 })
 
 const send = (message) => process.stdout.write(`${JSON.stringify(message)}\n`)

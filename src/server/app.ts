@@ -13,6 +13,7 @@ import type { Store } from '../store.js'
 import { Authenticator } from './auth.js'
 import type { Need, Principal } from './auth.js'
 import { registerConsole } from './console.js'
+import { methodNotAllowed } from './method-not-allowed.js'
 import { Problem, sendProblem, toProblem } from './problem.js'
 import { registerRoutes } from './routes.js'
 import { EventStreams } from './sse.js'
@@ -90,6 +91,15 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
         handler,
       ),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // A path that is not valid percent-encoded UTF-8 matches no route: 401 without a token, else 400.
+    frameworkErrors: (_err: Error, request: FastifyRequest, reply: FastifyReply) => {
+      try {
+        auth.authenticate(request, 'read', false)
+      } catch (problem) {
+        return sendProblem(reply.headers(API_HEADERS), problem as Problem)
+      }
+      return sendProblem(reply.headers(API_HEADERS), new Problem('ERR_INVALID', 'the path is not valid percent-encoded UTF-8'))
+    },
   })
   app.decorateRequest('principal', null as unknown as Principal)
 
@@ -97,19 +107,25 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req: FastifyRequest, body: Buffer, done: (err: null, body: Buffer) => void) => done(null, body))
 
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const config = request.routeOptions.config
-    const need = config.need ?? 'read'
-    if (need !== 'public') {
-      reply.headers(API_HEADERS)
-      request.principal = auth.authenticate(request, need, config.queryToken === true)
+  // A callback hook, not an async one: no promise on every request's path.
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+    try {
+      const config = request.routeOptions.config
+      const need = config.need ?? 'read'
+      if (need !== 'public') {
+        reply.headers(API_HEADERS)
+        request.principal = auth.authenticate(request, need, config.queryToken === true)
+      }
+      const length = Number(request.headers['content-length'] ?? 0)
+      if (length > maxBody) {
+        // Refused before reading; the connection is closed, so the rest is never read.
+        reply.header('connection', 'close')
+        throw new Problem('ERR_TOO_LARGE', `the request body is ${length} bytes; the limit is ${maxBody}`)
+      }
+    } catch (err) {
+      return done(err as Error)
     }
-    const length = Number(request.headers['content-length'] ?? 0)
-    if (length > maxBody) {
-      // Refuse before reading; the connection is closed, so the rest is never read.
-      reply.header('connection', 'close')
-      throw new Problem('ERR_TOO_LARGE', `the request body is ${length} bytes; the limit is ${maxBody}`)
-    }
+    done()
   })
 
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
@@ -119,7 +135,7 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
     return sendProblem(reply, problem)
   })
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>
-    sendProblem(reply, new Problem('ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`)),
+    sendProblem(reply, new Problem('ERR_NOT_FOUND', `no route answers ${request.method} on this path; see /v1 in the server's documentation`)),
   )
 
   app.get('/healthz', { config: { need: 'public' } }, async () => ({ ok: true }))
@@ -129,21 +145,6 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
 
   app.addHook('preClose', async () => streams.closeAll())
   return app
-}
-
-/** Every method Fastify routes that a path does not take answers 405 with `Allow`. */
-export function methodNotAllowed(app: FastifyInstance, url: string, allowed: string[], need: Need = 'read'): void {
-  const others = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS'].filter((m) => !allowed.includes(m))
-  app.route({
-    method: others,
-    url,
-    config: { need },
-    exposeHeadRoute: false,
-    handler: async (request: FastifyRequest, reply: FastifyReply) => {
-      reply.header('allow', allowed.join(', '))
-      throw new Problem('ERR_METHOD_NOT_ALLOWED', `${request.method} is not allowed here; allowed: ${allowed.join(', ')}`)
-    },
-  })
 }
 
 function describe(err: unknown): string {

@@ -7,7 +7,6 @@
 import type { FastifyRequest } from 'fastify'
 import type { Store } from '../store.js'
 import type { ScopedStore } from '../scope.js'
-import type { Target } from './target.js'
 import { Problem } from './problem.js'
 import type { Access, TokenTable } from './tokens.js'
 
@@ -15,9 +14,7 @@ import type { Access, TokenTable } from './tokens.js'
 export interface Principal {
   readonly access: Access
   /** The store, or the scope of the token's namespace. */
-  readonly store: Store | ScopedStore
-  /** The same, through the methods the routes call. */
-  readonly target: Target
+  readonly target: Store | ScopedStore
   /** The token's namespace; undefined for the whole store. */
   readonly namespace: string | undefined
 }
@@ -67,6 +64,5 @@ export class Authenticator {
 }
 
 function principal(access: Access, store: Store | ScopedStore, namespace: string | undefined): Principal {
-  // The library's methods are the ones Target names; the cast only widens set's answer to its conditional form.
-  return { access, store, target: store as unknown as Target, namespace }
+  return { access, target: store, namespace }
 }

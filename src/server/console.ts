@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { extname } from 'node:path'
 import type { FastifyInstance, FastifyReply } from 'fastify'
-import { methodNotAllowed } from './app.js'
+import { methodNotAllowed } from './method-not-allowed.js'
 import { Problem } from './problem.js'
 
 const TYPES: Record<string, string> = {

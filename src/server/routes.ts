@@ -5,7 +5,9 @@
  * @module
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { methodNotAllowed } from './app.js'
+import { methodNotAllowed } from './method-not-allowed.js'
+import type { ScopedStore } from '../scope.js'
+import type { Store } from '../store.js'
 import { Problem } from './problem.js'
 import type { EventStreams } from './sse.js'
 
@@ -126,9 +128,9 @@ export function registerRoutes(app: FastifyInstance, streams: EventStreams): voi
         if (!new RegExp(WHOLE).test(lastEventId.trim())) throw new Problem('ERR_INVALID', 'Last-Event-ID must be a revision: a whole number')
         since = Number(lastEventId.trim())
       }
-      const { store, namespace } = request.principal
+      const { target, namespace } = request.principal
       const headers = reply.getHeaders() as Record<string, string>
-      streams.open(reply.raw, headers, { target: store, namespace, group: request.query.group ?? '*', key: request.query.key ?? '*', since }, () =>
+      streams.open(reply.raw, headers, { target, namespace, group: request.query.group ?? '*', key: request.query.key ?? '*', since }, () =>
         reply.hijack(),
       )
     },
@@ -138,7 +140,13 @@ export function registerRoutes(app: FastifyInstance, streams: EventStreams): voi
 
 function registerKeyRoutes(app: FastifyInstance): void {
   const url = '/v1/groups/:group/keys/:key'
-  app.get<{ Params: KeyParams }>(url, { schema: { params: keyParams, querystring: query({}) } }, async (request, reply) => {
+  const entry = {
+    type: 'object',
+    properties: { group: text, key: text, value: text, revision: { type: 'integer' }, expiresAt: { type: ['integer', 'null'] } },
+    required: ['group', 'key', 'value', 'revision', 'expiresAt'],
+  }
+  // The response schema lets Fastify serialise the entry with a compiled function.
+  app.get<{ Params: KeyParams }>(url, { schema: { params: keyParams, querystring: query({}), response: { 200: entry } } }, async (request, reply) => {
     const { group, key } = request.params
     const entry = await request.principal.target.getEntry(group, key)
     if (entry === undefined) throw new Problem('ERR_NOT_FOUND', 'no live key by that name')
@@ -224,14 +232,34 @@ async function putKey(request: FastifyRequest<{ Params: KeyParams; Querystring: 
     if (revision === false) throw new Problem('ERR_PRECONDITION_FAILED', 'the key exists')
     created = true
   } else {
-    // One transaction, so that 201 and 200 tell the truth against any other writer.
-    ;[created, revision] = await target.transaction(async (tx) => {
-      const existed = await tx.has(group, key)
-      return [!existed, await tx.set(group, key, value, options)] as const
-    })
+    ;[created, revision] = await putUnconditional(target, group, key, value, options)
   }
   return reply
     .code(created ? 201 : 200)
     .header('etag', etag(revision))
     .send({ revision })
+}
+
+/**
+ * An unconditional PUT, telling 201 from 200 truthfully against any other
+ * writer: the write is made conditional on what a read found (absent, or at
+ * its revision), and read again if someone wrote in between. One read and one
+ * write in the usual case, rather than a transaction.
+ */
+async function putUnconditional(
+  target: Store | ScopedStore,
+  group: string,
+  key: string,
+  value: string,
+  options: { ttl?: number },
+): Promise<[created: boolean, revision: number]> {
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const entry = await target.getEntry(group, key)
+    const written = await (entry === undefined
+      ? target.set(group, key, value, { ...options, ifAbsent: true })
+      : target.set(group, key, value, { ...options, ifRevision: entry.revision }))
+    if (written !== false) return [entry === undefined, written]
+  }
+  // The key keeps changing under us: write anyway; it existed a moment ago.
+  return [false, await target.set(group, key, value, options)]
 }

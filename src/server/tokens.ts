@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { hash, timingSafeEqual } from 'node:crypto'
 import type { Quota } from '../operations.js'
 
 /** What a token may do: `read` (GET, watch, render), `write` (also PUT, DELETE, increment), `admin` (everything). */
@@ -38,7 +38,7 @@ const HEX_DIGEST = /^[0-9a-fA-F]{64}$/
 
 /** SHA-256 of a token, as raw bytes. */
 export function digestOf(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest()
+  return hash('sha256', token, 'buffer')
 }
 
 function checkQuota(where: string, quota: unknown): Quota {

@@ -4,8 +4,6 @@ import http from 'node:http'
 import { buildServer } from '../../dist/server/app.js'
 import { TokenTable } from '../../dist/server/tokens.js'
 
-/** Why tests of revisions and conditional writes cannot run yet, or false. */
-export const noRevisions = typeof (await import('groupstore')).Store.prototype.getEntry === 'function' ? false : 'the library has no getEntry yet'
 
 /**
  * Starts a server for `store` on 127.0.0.1 and a free port; `close()` stops

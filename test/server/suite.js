@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { groupTests } from './groups.js'
-import { keyPath, noRevisions, request, serve, until } from './http.js'
+import { keyPath, request, serve, until } from './http.js'
 import { watchTests } from './watch.js'
 
 /** Asserts an `application/problem+json` answer with `status` and `code`. */
@@ -53,7 +53,7 @@ export function httpSuite(name, { open, skip }) {
 }
 
 function keyTests(ctx) {
-  describe('keys', { skip: noRevisions }, () => {
+  describe('keys', () => {
     it('PUT creates (201) then replaces (200), each with its revision as ETag; GET answers the entry', async () => {
       const { server } = ctx
       const created = await put(server, 'k1', 'theme', 'dark')
