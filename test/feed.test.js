@@ -135,7 +135,7 @@ describe('a watcher whose live feed skips revisions', () => {
   const event = (revision) => ({ type: 'set', group: 'g', key: `k${revision}`, value: 'v', timestamp: new Date(0), revision })
   const source = (log) => ({
     delivered: 0,
-    read: async (after, limit) => log.filter((e) => e.revision > after).slice(0, limit),
+    read: async (after, limit) => ({ events: log.filter((e) => e.revision > after).slice(0, limit), oldest: log[0]?.revision }),
   })
 
   it('reads the skipped revisions back from the log, in order, before the live event', { timeout: 10_000 }, async () => {
