@@ -77,6 +77,7 @@ try {
           out(`| ${run.label} | ${r.faults} | ${r.seconds.toFixed(0)} | ${s.acknowledged} | ${by('ERR_STORE_UNAVAILABLE')} | ${by('ERR_STORE_BUSY')} | ${by('ERR_COMMIT_UNKNOWN')} | ${s.lost} | ${s.duplicated} | ${s.appliedThoughRefused} | ${s.hangs} | ${s.slowestMs} | ${s.slowestFailureMs} | ${s.watcherEvents} | ${s.watcherResumes} | ${load()} |`)
           const other = Object.entries(s.byOutcome).filter(([k]) => !['ack', 'ERR_STORE_UNAVAILABLE', 'ERR_STORE_BUSY', 'ERR_COMMIT_UNKNOWN'].includes(k))
           if (other.length > 0) out(`  other outcomes: ${other.map(([k, v]) => `${k} ${v}`).join(', ')}`)
+          if (Object.keys(s.unknownByOp).length > 0) out(`  ERR_COMMIT_UNKNOWN by operation: ${Object.entries(s.unknownByOp).map(([k, v]) => `${k} ${v}`).join(', ')}`)
           if (Object.keys(s.watcherErrors).length > 0) out(`  watcher errors: ${JSON.stringify(s.watcherErrors)}`)
           report(r.failures)
         }

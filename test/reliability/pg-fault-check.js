@@ -16,7 +16,7 @@ export function checkFaultRun({ rows, changes, latest, writerReports, watcherRep
   const fail = (s) => {
     if (failures.length < 200) failures.push(s)
   }
-  const stats = { acknowledged: 0, byOutcome: {}, lost: 0, duplicated: 0, appliedThoughRefused: 0, hangs: 0, slowestMs: 0, slowestFailureMs: 0, escaped: 0 }
+  const stats = { acknowledged: 0, byOutcome: {}, lost: 0, duplicated: 0, appliedThoughRefused: 0, hangs: 0, slowestMs: 0, slowestFailureMs: 0, escaped: 0, unknownByOp: {} }
   const data = new Map(rows.map((r) => [`${r.grp}\0${r.key}`, r.value]))
   const value = (g, k) => data.get(`${g}\0${k}`)
   /** How many log entries of each (group, key). */
@@ -57,6 +57,7 @@ export function checkFaultRun({ rows, changes, latest, writerReports, watcherRep
     for (const op of w.ops) {
       stats.byOutcome[op.outcome] = (stats.byOutcome[op.outcome] ?? 0) + 1
       if (op.outcome !== 'ack' && op.ms !== undefined) stats.slowestFailureMs = Math.max(stats.slowestFailureMs, op.ms)
+      if (op.outcome === UNKNOWN) stats.unknownByOp[op.op] = (stats.unknownByOp[op.op] ?? 0) + 1
       const at = `writer ${w.id}: ${op.op} ${op.g}/${op.k}`
       if (op.outcome === 'ack') stats.acknowledged++
       else if (!NOT_APPLIED.has(op.outcome) && op.outcome !== UNKNOWN) {
