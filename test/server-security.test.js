@@ -91,6 +91,22 @@ describe('tokens and access', () => {
     assert.equal(refused.status, 401)
   })
 
+  it('on one keep-alive connection, every request is judged by the token it carries', async (t) => {
+    const { server } = await setup(t)
+    // The helper's agent keeps one connection alive; make sure the requests share it.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    t.after(() => agent.destroy())
+    const one = { ...server, agent }
+    const sockets = new Set()
+    agent.on('free', (socket) => sockets.add(socket))
+    assert.equal((await request(one, 'PUT', keyPath('g', 'k'), { token: 'writer-secret', body: 'v' })).status, 201)
+    assertProblem(await request(one, 'PUT', keyPath('g', 'k'), { token: 'reader-secret', body: 'w' }), 403, 'ERR_FORBIDDEN')
+    assertProblem(await request(one, 'GET', keyPath('g', 'k'), { token: 'writer-secretx' }), 401, 'ERR_UNAUTHORIZED')
+    assertProblem(await request(one, 'GET', keyPath('g', 'k')), 401, 'ERR_UNAUTHORIZED')
+    assert.equal((await request(one, 'GET', keyPath('g', 'k'), { token: 'writer-secret' })).status, 200)
+    assert.equal(sockets.size, 1, 'one connection carried them all')
+  })
+
   it('the token table finds tokens by SHA-256 digest and refuses near misses', () => {
     const table = new TokenTable(TOKENS)
     assert.equal(table.find('admin-secret')?.access, 'admin')
@@ -255,10 +271,16 @@ describe('limits and failures', () => {
     socket.on('error', () => {})
     await until('the stream to open', () => new Promise((resolve) => server.app.server.getConnections((_e, n) => resolve(n > before))))
     socket.pause()
+    const start = await store.revision()
     const value = 'v'.repeat(32 * 1024)
-    const total = 400
-    for (let i = 0; i < total; i++) await store.set('flood', `k${String(i).padStart(3, '0')}`, value)
-    await until('the server to drop the stream', () => new Promise((resolve) => server.app.server.getConnections((_e, n) => resolve(n === before))))
+    const open = () => new Promise((resolve) => server.app.server.getConnections((_e, n) => resolve(n > before)))
+    // Write until the socket's and the server's buffers are full and the stream is dropped.
+    let total = 0
+    while (total < 4000 && (await open())) {
+      for (let j = 0; j < 50; j++) await store.set('flood', `k${String(total++).padStart(4, '0')}`, value)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    await until('the server to drop the stream', async () => !(await open()))
     assert.equal((await request(server, 'GET', '/healthz')).status, 200)
     // Read what did arrive, then resume after the last id.
     let received = ''
@@ -268,13 +290,14 @@ describe('limits and failures', () => {
     await new Promise((resolve) => socket.on('close', resolve))
     const ids = [...received.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))
     assert.ok(ids.length < total, `${ids.length} events reached the socket before the drop`)
-    const last = ids.at(-1) ?? (await store.revision()) - total
+    const last = ids.at(-1) ?? start
     const resumed = await openStream(server, '/v1/watch?group=flood', { token: 'reader-secret', headers: { 'last-event-id': String(last) } })
     t.after(() => resumed.close())
     const rest = await resumed.take(total - ids.length)
     const keys = [...ids.map((id) => id), ...rest.map((m) => Number(m.id))]
     assert.equal(new Set(keys).size, total, 'no duplicate')
     assert.deepEqual(keys, [...keys].sort((a, b) => a - b))
+    assert.equal(keys[0], start + 1, 'from the first event')
     assert.equal(keys.at(-1) - keys[0], total - 1, 'no gap')
   })
 

@@ -71,6 +71,11 @@ async function writer(total, rate) {
 for await (const line of createInterface({ input: process.stdin })) {
   const command = JSON.parse(line)
   if (command.type === 'write') send(await writer(command.total, command.rate))
+  // CPU time used by this process (µs), to turn a workload's requests into CPU per request.
+  if (command.type === 'cpu') {
+    const used = process.cpuUsage()
+    send({ cpu: used.user + used.system })
+  }
   if (command.type === 'stop') break
 }
 await app.close()

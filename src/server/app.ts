@@ -52,11 +52,9 @@ export interface ServerOptions {
 /** Default {@link ServerOptions.maxBody}: 1 MiB. */
 export const DEFAULT_MAX_BODY = 1024 * 1024
 
-/** Security headers of every API response. */
+/** Headers of every API response: never sniffed as another type, never cached. */
 const API_HEADERS = {
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
   'cache-control': 'no-store',
 }
 
@@ -79,13 +77,14 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
     logger: false,
     bodyLimit: maxBody,
     routerOptions: { maxParamLength: 65_536, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false },
-    // The request line may carry a long percent-encoded key.
+    // Node's own timeouts bound slow clients; headers are checked every second.
     serverFactory: (handler: RequestListener) =>
       createServer(
         {
           headersTimeout: options.headersTimeout ?? 10_000,
           requestTimeout: options.requestTimeout ?? 30_000,
           connectionsCheckingInterval: Math.min(1000, options.headersTimeout ?? 1000),
+          // The request line may carry a long percent-encoded key.
           maxHeaderSize: 64 * 1024,
         },
         handler,

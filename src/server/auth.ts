@@ -40,6 +40,13 @@ export class Authenticator {
   readonly #tokens: TokenTable | undefined
   readonly #open: Principal
   readonly #principals = new Map<number, Principal>()
+  /**
+   * The last Authorization header each connection presented and what it
+   * granted: a keep-alive client sends the same header on every request, and
+   * comparing it with what the same connection sent before reveals nothing
+   * that the client does not already know.
+   */
+  readonly #connections = new WeakMap<object, { header: string; found: Principal }>()
 
   constructor(store: Store, tokens: TokenTable | undefined) {
     this.#tokens = tokens
@@ -53,11 +60,20 @@ export class Authenticator {
   /** The principal of `request`, or a 401 / 403 problem. */
   authenticate(request: FastifyRequest, need: Exclude<Need, 'public'>, queryToken: boolean): Principal {
     if (this.#tokens === undefined) return this.#open
-    const token = tokenOf(request, queryToken)
-    if (token === undefined) throw new Problem('ERR_UNAUTHORIZED', 'a token is needed: send Authorization: Bearer <token>')
-    const grant = this.#tokens.find(token)
-    if (grant === undefined) throw new Problem('ERR_UNAUTHORIZED', 'the token is not known')
-    const found = this.#principals.get(grant.entry) as Principal
+    const header = request.headers.authorization
+    const socket = request.raw.socket
+    const known = header === undefined ? undefined : this.#connections.get(socket)
+    let found: Principal
+    if (known !== undefined && known.header === header) {
+      found = known.found
+    } else {
+      const token = tokenOf(request, queryToken)
+      if (token === undefined) throw new Problem('ERR_UNAUTHORIZED', 'a token is needed: send Authorization: Bearer <token>')
+      const grant = this.#tokens.find(token)
+      if (grant === undefined) throw new Problem('ERR_UNAUTHORIZED', 'the token is not known')
+      found = this.#principals.get(grant.entry) as Principal
+      if (header !== undefined) this.#connections.set(socket, { header, found })
+    }
     if (need === 'write' && found.access === 'read') throw new Problem('ERR_FORBIDDEN', 'this token may only read')
     return found
   }

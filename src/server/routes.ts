@@ -9,6 +9,7 @@ import { methodNotAllowed } from './method-not-allowed.js'
 import type { ScopedStore } from '../scope.js'
 import type { Store } from '../store.js'
 import { Problem } from './problem.js'
+import { TurnBatch } from './turn-batch.js'
 import type { EventStreams } from './sse.js'
 
 interface GroupParams {
@@ -140,6 +141,8 @@ export function registerRoutes(app: FastifyInstance, streams: EventStreams): voi
 
 function registerKeyRoutes(app: FastifyInstance): void {
   const url = '/v1/groups/:group/keys/:key'
+  // Unconditional PUTs of one turn start together (see TurnBatch).
+  const writes = new TurnBatch()
   const entry = {
     type: 'object',
     properties: { group: text, key: text, value: text, revision: { type: 'integer' }, expiresAt: { type: ['integer', 'null'] } },
@@ -162,7 +165,7 @@ function registerKeyRoutes(app: FastifyInstance): void {
   app.put<{ Params: KeyParams; Querystring: { ttl?: string } }>(
     url,
     { schema: { params: keyParams, querystring: query({ ttl: { type: 'string', pattern: POSITIVE } }) }, config: { need: 'write' } },
-    async (request, reply) => putKey(request, reply),
+    async (request, reply) => putKey(request, reply, writes),
   )
 
   app.delete<{ Params: KeyParams }>(url, { schema: { params: keyParams, querystring: query({}) }, config: { need: 'write' } }, async (request, reply) => {
@@ -212,7 +215,11 @@ function registerKeyRoutes(app: FastifyInstance): void {
   methodNotAllowed(app, `${url}/increment`, ['POST'])
 }
 
-async function putKey(request: FastifyRequest<{ Params: KeyParams; Querystring: { ttl?: string } }>, reply: FastifyReply): Promise<FastifyReply> {
+async function putKey(
+  request: FastifyRequest<{ Params: KeyParams; Querystring: { ttl?: string } }>,
+  reply: FastifyReply,
+  writes: TurnBatch,
+): Promise<FastifyReply> {
   const { group, key } = request.params
   const value = bodyText(request.body)
   const ttl = optionalNumber(request.query.ttl)
@@ -224,15 +231,15 @@ async function putKey(request: FastifyRequest<{ Params: KeyParams; Querystring: 
   let revision: number | false
   let created: boolean
   if (ifRevision !== undefined) {
-    revision = await target.set(group, key, value, { ...options, ifRevision })
+    revision = await writes.run(() => target.set(group, key, value, { ...options, ifRevision }))
     if (revision === false) throw new Problem('ERR_PRECONDITION_FAILED', `the key is not at revision ${ifRevision}`)
     created = false
   } else if (inm !== undefined) {
-    revision = await target.set(group, key, value, { ...options, ifAbsent: true })
+    revision = await writes.run(() => target.set(group, key, value, { ...options, ifAbsent: true }))
     if (revision === false) throw new Problem('ERR_PRECONDITION_FAILED', 'the key exists')
     created = true
   } else {
-    ;[created, revision] = await putUnconditional(target, group, key, value, options)
+    ;[created, revision] = await writes.run(() => putUnconditional(target, group, key, value, options))
   }
   return reply
     .code(created ? 201 : 200)

@@ -70,6 +70,19 @@ function keyTests(ctx) {
       assert.deepEqual(got.json, { group: 'k1', key: 'theme', value: 'light', revision: replaced.json.revision, expiresAt: null })
     })
 
+    it('of concurrent PUTs of a new key exactly one is 201; with If-None-Match: * the others are 412', async () => {
+      const { server, store } = ctx
+      const plain = await Promise.all(Array.from({ length: 20 }, (_, i) => put(server, 'race', 'plain', `v${i}`)))
+      assert.deepEqual(plain.map((r) => r.status).sort((a, b) => a - b), [...Array(19).fill(200), 201])
+      const revisions = plain.map((r) => r.json.revision)
+      assert.equal(new Set(revisions).size, 20, 'every write has its own revision')
+      assert.equal((await get(server, 'race', 'plain')).json.revision, Math.max(...revisions))
+      const once = await Promise.all(Array.from({ length: 20 }, (_, i) => put(server, 'race', 'once', `v${i}`, { headers: { 'if-none-match': '*' } })))
+      assert.deepEqual(once.map((r) => r.status).sort((a, b) => a - b), [201, ...Array(19).fill(412)])
+      const winner = once.findIndex((r) => r.status === 201)
+      assert.equal(await store.get('race', 'once'), `v${winner}`)
+    })
+
     it('GET of a missing key is 404 ERR_NOT_FOUND', async () => {
       assertProblem(await get(ctx.server, 'k1', 'missing'), 404, 'ERR_NOT_FOUND')
     })
