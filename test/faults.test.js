@@ -15,6 +15,7 @@ import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { Store } from 'groupstore'
 import { OneShot } from '../dist/backend/postgres/postgres-session.js'
+import { EventStreams } from '../dist/server/sse.js'
 import { diskFill, mountTmpfs } from './reliability/disk-fill.js'
 import { checkFaultRun } from './reliability/pg-fault-check.js'
 import { pgFaults } from './reliability/pg-fault-run.js'
@@ -220,6 +221,39 @@ describe('groupstore serve killed under HTTP load', () => {
     assert.equal(r.stats.streamDuplicates, 0)
     assert.ok(r.stats.puts > 0)
     assert.equal(r.stats.streamEvents, r.stats.revisions)
+  })
+})
+
+describe('an event stream that resumes while writes commit', () => {
+  // Found by the kill rounds: a stream resuming with Last-Event-ID left its
+  // replay at the first live event, and live events committed after that one
+  // during the replay were never sent (revisions 52 to 56 skipped).
+  it('carries every revision once, in order', async (t) => {
+    const store = await Store.open(':memory:')
+    t.after(() => store.close())
+    for (let i = 1; i <= 3; i++) await store.set('g', `k${i}`, 'v')
+    const streams = new EventStreams(store, { flushDelay: 1 })
+    const written = []
+    const res = Object.assign(new EventEmitter(), {
+      writableNeedDrain: false,
+      socket: { setNoDelay() {} },
+      writeHead() {},
+      write(chunk) {
+        written.push(String(chunk))
+        return true
+      },
+      end() {},
+      destroy() {},
+    })
+    streams.open(res, {}, { target: store, namespace: undefined, group: '*', key: '*', since: 0 }, () => {})
+    // Three writes commit while the stream replays revisions 1 to 3.
+    await Promise.all([store.set('g', 'k4', 'v'), store.set('g', 'k5', 'v'), store.set('g', 'k6', 'v')])
+    const ids = () => [...written.join('').matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))
+    for (let i = 0; i < 200 && !ids().includes(6); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    await store.set('g', 'k7', 'v')
+    for (let i = 0; i < 200 && !ids().includes(7); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    assert.deepEqual(ids(), [1, 2, 3, 4, 5, 6, 7])
+    streams.closeAll()
   })
 })
 

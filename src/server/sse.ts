@@ -7,8 +7,9 @@
  * later, so a thousand streams cost a thousand socket writes per flush, not
  * per event. A stream that resumes (`since`, `Last-Event-ID`) first reads
  * the change history through a library watcher, which never loses an event
- * the history holds, then joins the live subscription at the first revision
- * it has not sent: revisions only grow, so nothing is sent twice or skipped.
+ * the history holds, until it has sent every revision the live
+ * subscription saw meanwhile, then joins that subscription: revisions only
+ * grow, so nothing is sent twice or skipped.
  *
  * A client that does not read cannot hold the server's memory: a live
  * stream whose unsent output passes a bound is dropped (its client resumes
@@ -63,8 +64,8 @@ interface Stream {
   last: number
   /** True while the stream replays history through `watcher`. */
   replaying: boolean
-  /** While replaying: the first revision the live subscription saw after the stream opened. */
-  liveFrom: number | undefined
+  /** While replaying: the latest revision for this stream the live subscription has seen. */
+  liveLast: number | undefined
   watcher: Watcher | undefined
   /** Messages not yet written, and their length. */
   pending: string[]
@@ -130,7 +131,7 @@ export class EventStreams {
       key,
       last: since ?? 0,
       replaying: watcher !== undefined,
-      liveFrom: undefined,
+      liveLast: undefined,
       watcher,
       pending: [],
       pendingLength: 0,
@@ -181,21 +182,19 @@ export class EventStreams {
   #publish(event: StoreEvent): void {
     let plain: string | undefined
     for (const stream of this.#streams) {
+      if (!stream.replaying && event.revision <= stream.last) continue
+      let seen = event
+      if (stream.namespace !== undefined) {
+        if (!event.group.startsWith(stream.prefix)) continue
+        seen = { ...event, group: event.group.slice(stream.prefix.length) }
+      }
+      if (!matches(seen, stream.group, stream.key)) continue
       if (stream.replaying) {
-        stream.liveFrom ??= event.revision
+        // The replay sends it: the watcher sees every change the subscription does, in the same order.
+        stream.liveLast = event.revision
         continue
       }
-      if (event.revision <= stream.last) continue
-      let message: string
-      if (stream.namespace === undefined) {
-        if (!matches(event, stream.group, stream.key)) continue
-        message = plain ??= formatEvent(event)
-      } else {
-        if (!event.group.startsWith(stream.prefix)) continue
-        const seen = { ...event, group: event.group.slice(stream.prefix.length) }
-        if (!matches(seen, stream.group, stream.key)) continue
-        message = formatEvent(seen)
-      }
+      const message = stream.namespace === undefined ? (plain ??= formatEvent(event)) : formatEvent(seen)
       this.#send(stream, message, event.revision)
     }
     if (plain !== undefined) this.#batch.push(plain)
@@ -270,9 +269,11 @@ export class EventStreams {
   }
 
   /**
-   * Sends history through the library watcher until it has sent a revision
-   * at or after the first one the live subscription saw, then leaves the
-   * rest to that subscription: every later revision reaches it, in order.
+   * Sends history through the library watcher until it has sent every
+   * revision the live subscription has seen for the stream so far, then
+   * leaves the rest to that subscription: every later revision reaches it,
+   * in order. (Leaving at the first live revision would lose the ones
+   * published after it while the replay went on.)
    */
   async #replay(stream: Stream, watcher: Watcher): Promise<void> {
     try {
@@ -281,7 +282,7 @@ export class EventStreams {
         if (event.revision <= stream.last) continue
         this.#send(stream, formatEvent(event), event.revision)
         if (stream.closed) return
-        if (stream.liveFrom !== undefined && event.revision >= stream.liveFrom) {
+        if (stream.liveLast !== undefined && event.revision >= stream.liveLast) {
           stream.replaying = false
           stream.watcher = undefined
           watcher.close()
