@@ -1,16 +1,22 @@
-// The statements under the two targets that were hardest to meet, timed
-// alone and synchronously (no promise, no JavaScript layer of groupstore):
-// what a scoped set with a quota and a durable write with the change log
-// cost at the least, given the storage interface, and what the savepoints
-// and transactions that they no longer need would add. Figures in
+// The statements under the targets that were hardest to meet, timed alone
+// and synchronously (no promise, no JavaScript layer of groupstore): what a
+// scoped set with a quota and a durable write with the change log cost at
+// the least, given the storage interface, what the savepoints and
+// transactions that they no longer need would add, and what one durable
+// sequential write commits besides raw better-sqlite3's upsert. Figures in
 // docs/performance.md.
 //
 //   node bench/floors.js
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { SqliteBackend } from '../dist/backend/sqlite/sqlite-backend.js'
 import { SqliteQueries } from '../dist/backend/sqlite/sqlite-queries.js'
+import { SqliteRevisions } from '../dist/backend/sqlite/sqlite-revisions.js'
+
+/** The statements of a store's connection, with its revision counter. */
+const queriesOf = (db, memory) => new SqliteQueries(db, new SqliteRevisions(db, memory))
 
 const ROUNDS = 15
 const N = 5000
@@ -43,7 +49,7 @@ function print(title, results, base) {
 {
   const backend = SqliteBackend.open(':memory:', { durability: 'full', busyTimeout: 1000 })
   const db = backend.database
-  const q = new SqliteQueries(db)
+  const q = queriesOf(db, true)
   const begin = db.prepare('BEGIN IMMEDIATE')
   const commit = db.prepare('COMMIT')
   begin.run()
@@ -85,14 +91,15 @@ function print(title, results, base) {
   try {
     const backend = SqliteBackend.open(join(dir, 'floors.db'), { durability: 'full', busyTimeout: 1000 })
     const db = backend.database
-    const q = new SqliteQueries(db)
+    const q = queriesOf(db, false)
     const begin = db.prepare('BEGIN IMMEDIATE')
     const commit = db.prepare('COMMIT')
     const savepoint = db.prepare('SAVEPOINT op')
     const release = db.prepare('RELEASE op')
-    const change = (r, i) => [{ type: 'set', group: 'g', key: key(r, i), value: 'v', timestamp: 1 }]
+    const change = (r, i) => [{ revision: q.nextRevision(), type: 'set', group: 'g', key: key(r, i), value: 'v', timestamp: 1 }]
     // Inside one open transaction, as in a batch; committed at the end.
     begin.run()
+    q.openRevisions()
     print(
       'one write of a durable batch, on a file (statements alone, inside the batch transaction)',
       measure({
@@ -110,8 +117,77 @@ function print(title, results, base) {
       }),
       'set (changeLog: false)',
     )
+    q.saveRevisions()
     commit.run()
     await backend.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+// A durable sequential write, each its own commit with durability 'full' (an
+// fsync of the WAL): raw better-sqlite3's upsert in autocommit on go-store's
+// schema, then what groupstore's write runs, statement by statement, on a
+// store's file. The log's INSERT dirties a second page (the log's last
+// leaf) and the revision counter's UPDATE a third, which the commit writes
+// to the WAL and syncs with the row's page. Rounds of 200 commits, taking
+// turns.
+{
+  const dir = mkdtempSync(join(tmpdir(), 'groupstore-floors-'))
+  try {
+    const rawDb = new Database(join(dir, 'raw.db'))
+    rawDb.pragma('journal_mode = WAL')
+    rawDb.pragma('synchronous = FULL')
+    rawDb.exec('CREATE TABLE kv (grp TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (grp, key))')
+    const rawSet = rawDb.prepare(
+      'INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at',
+    )
+    const open = (name) => {
+      const backend = SqliteBackend.open(join(dir, name), { durability: 'full', busyTimeout: 1000 })
+      const db = backend.database
+      return { backend, q: queriesOf(db, false), begin: db.prepare('BEGIN IMMEDIATE'), commit: db.prepare('COMMIT') }
+    }
+    const row = open('row.db')
+    const logged = open('logged.db')
+    const pruned = open('pruned.db')
+    const change = (q, r, i) => [{ revision: q.nextRevision(), type: 'set', group: 'g', key: key(r, i), value: 'value', timestamp: Date.now() }]
+    /** A groupstore write: BEGIN, the revision counter read, the upsert, maybe more, the counter written, COMMIT. */
+    const write = (s, more) => (r, i) => {
+      s.begin.run()
+      s.q.openRevisions()
+      s.q.set('g', key(r, i), 'value', null)
+      more?.(r, i)
+      s.q.saveRevisions()
+      s.commit.run()
+    }
+    const DURABLE_N = 200
+    const variants = {
+      'raw: upsert (autocommit)': (r, i) => rawSet.run('g', key(r, i), 'value', null),
+      'BEGIN + upsert + counter + COMMIT': write(row),
+      '… + log INSERT (a logged write)': write(logged, (r, i) => logged.q.appendChanges(change(logged.q, r, i))),
+      // Every 1,000th write also prunes the 1,000 oldest entries, as groupstore's do.
+      '… + a prune of 1,000 every 1,000 writes': write(pruned, (r, i) => {
+        pruned.q.appendChanges(change(pruned.q, r, i))
+        if ((r * DURABLE_N + i) % 1000 === 999) pruned.q.pruneChanges(Number.MIN_SAFE_INTEGER, 1000, 2000)
+      }),
+    }
+    const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]))
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const [name, fn] of Object.entries(variants)) {
+        const start = process.hrtime.bigint()
+        for (let i = 0; i < DURABLE_N; i++) fn(r, i)
+        times[name].push(Number(process.hrtime.bigint() - start) / DURABLE_N / 1000)
+      }
+    }
+    const med = (v) => [...v].sort((a, b) => a - b)[v.length >> 1]
+    print(
+      'one durable sequential write, on a file (statements alone, each write its own commit and fsync)',
+      Object.fromEntries(Object.entries(times).map(([k, v]) => [k, med(v)])),
+      'raw: upsert (autocommit)',
+    )
+    rawDb.close()
+    for (const s of [row, logged, pruned]) await s.backend.close()
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

@@ -9,7 +9,7 @@
 //   --quick        | BENCH_QUICK=1     smaller sizes and 3 repeats (well under a minute)
 //   --repeat N     | BENCH_REPEAT=N    repeats of every workload (default 5, quick 3)
 //   --only a,b     | BENCH_ONLY=a,b    run only these workloads (set-get, ttl, group-reads,
-//                                      entries, scoped, watched, atomic, durable, memory)
+//                                      entries, scoped, watched, atomic, durable, stalls, memory)
 //   --systems a,b  | BENCH_SYSTEMS=a,b run only these systems (raw is always run): raw, groupstore,
 //                                      keyv, lmdb, and with a PostgreSQL server keyv-pg, groupstore-pg
 //
@@ -141,6 +141,15 @@ const targets = [
     unit: 'µs',
   },
   { name: 'durable concurrent > 20× sequential rate', value: gs('durableSet') / gs('durableConcurrent'), limit: 20, above: true },
+  // Five bursts of concurrent durable sets (10,000 each; a quick run 2,000): the event loop keeps running.
+  { name: 'bursts: longest gap between 1 ms timer ticks ≤ 10 ms', value: gs('stallMaxGap') / 1e6, limit: 10, unit: 'ms' },
+  { name: 'bursts: slowest get issued during a burst ≤ 10 ms', value: gs('stallReadMax') / 1e6, limit: 10, unit: 'ms' },
+  {
+    name: `bursts: durable concurrent set ≤ 10 µs${n.durableConcurrent === 10_000 ? '' : ` (bursts of ${n.durableConcurrent.toLocaleString('en-GB')})`}`,
+    value: gs('stallSet') / 1000,
+    limit: 10,
+    unit: 'µs',
+  },
   // The atomic operations, each as a ratio to groupstore's own plain operation in the same run.
   { name: 'conditional set (ifAbsent, ifRevision: the dearer) ≤ 1.2× plain set', value: conditional(gs), limit: 1.2 },
   { name: 'increment ≤ 1.3× plain set', value: gs('increment') / gs('atomicPlain'), limit: 1.3 },

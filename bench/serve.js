@@ -53,6 +53,12 @@ function check(result, what) {
   return result.requests.average
 }
 
+/** The server process's CPU time so far, in µs. */
+async function serverCpu() {
+  child.stdin.write(`${JSON.stringify({ type: 'cpu' })}\n`)
+  return (await next()).cpu
+}
+
 const auth = { authorization: `Bearer ${TOKEN}` }
 if (flags.only !== 'sse') await httpWorkloads()
 if (flags.only !== 'http') await sseWorkload()
@@ -82,15 +88,22 @@ async function httpWorkloads() {
   await cannon({ url: `http://127.0.0.1:${ports.bare}/bare`, duration: 1 })
   await cannon({ url: `http://127.0.0.1:${ports.server}/v1/groups/bench/keys/one`, headers: auth, duration: 1 })
   const runs = { bare: [], get: [], put: [], bareSet: [] }
+  const cpu = { bare: [], get: [], put: [], bareSet: [] }
   for (let round = 0; round < rounds; round++) {
-    for (const [name, run] of Object.entries(workloads)) runs[name].push(check(await run(), name))
+    for (const [name, run] of Object.entries(workloads)) {
+      const before = await serverCpu()
+      const result = await run()
+      runs[name].push(check(result, name))
+      cpu[name].push(((await serverCpu()) - before) / result.requests.total)
+    }
   }
   const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
   const ratio = (name, to = 'bare') => median(runs[name].map((rps, i) => rps / runs[to][i]))
   const row = (name, label, target) => {
     const r = ratio(name)
     const verdict = target === undefined ? '' : `  (target ≥ ${target}×: ${r >= target ? 'met' : 'NOT met'})`
-    console.log(`${label.padEnd(36)} ${median(runs[name]).toFixed(0).padStart(8)} req/s  ${r.toFixed(2)}×${verdict}   rounds: ${runs[name].map((v) => v.toFixed(0)).join(', ')}`)
+    const rounded = runs[name].map((v) => v.toFixed(0)).join(', ')
+    console.log(`${label.padEnd(36)} ${median(runs[name]).toFixed(0).padStart(8)} req/s  ${r.toFixed(2)}×${verdict}   server CPU ${median(cpu[name]).toFixed(1)} µs/request   rounds: ${rounded}`)
   }
   row('bare', 'bare Fastify route (constant)')
   row('get', 'GET /v1/groups/:g/keys/:k', 0.7)

@@ -8,7 +8,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { then } from './backend/backend.js'
-import type { Backend, MaybePromise, NewChange, ReadQueries, WriteOptions, WriteQueries } from './backend/backend.js'
+import type { Backend, Footprint, MaybePromise, NewChange, ReadQueries, WriteOptions, WriteQueries } from './backend/backend.js'
 import { StoreClosedError, StoreError } from './errors.js'
 import { DEFAULT_BUFFER_SIZE } from './events.js'
 import type { EventView, StoreEvent, Watcher, WatchOptions } from './events.js'
@@ -92,11 +92,16 @@ export class StoreCore implements Executor {
     return undefined
   }
 
-  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T> {
-    return this.backend.read(method, fn)
+  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>, footprint?: Footprint): Promise<T> {
+    return this.backend.read(method, fn, footprint)
   }
 
-  write<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions): Promise<T> {
+  write<T>(
+    method: string,
+    fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>,
+    options?: WriteOptions,
+    footprint?: Footprint,
+  ): Promise<T> {
     const feed = this.feed
     const clock = this.#clock
     let recorded: Recorded | undefined
@@ -111,7 +116,8 @@ export class StoreCore implements Executor {
         return rewindOnFailure(q, () =>
           then(fn(q, emit), (result) => {
             if (changes.length === 0) return result
-            return then(feed.record(q, changes), (r) => {
+            // A one-statement write runs nothing else: it leaves pruning to the next write.
+            return then(feed.record(q, changes, options?.oneStatement !== true), (r) => {
               recorded = r
               return result
             })
@@ -124,6 +130,7 @@ export class StoreCore implements Executor {
       // Without subscribers, delivering runs none of the caller's code. (With
       // a durable log, delivering reads other connections' changes first.)
       feed.durable || feed.hub.active ? options : inline(options),
+      footprint,
     )
   }
 
@@ -135,6 +142,7 @@ export class StoreCore implements Executor {
           if (deleted) emit('expire', group, key)
         }),
       POINT,
+      { group, key },
     ).catch(() => {
       // The key stays until the next purge; the read that found it has already answered.
     })

@@ -16,9 +16,9 @@ import type { ChangeSource, StoreEvent, StoreEventType } from './events.js'
 
 /** How long and how much history the log keeps. */
 export interface Retention {
-  /** Milliseconds an entry is kept at least. */
+  /** Milliseconds after which an entry is pruned; 0 for no limit by age. */
   maxAge: number
-  /** Entries kept at least, whatever their age. */
+  /** Entries kept at most (the newest is always kept). */
   maxCount: number
 }
 
@@ -42,6 +42,19 @@ export interface Logged {
 
 const RESOLVED = Promise.resolve()
 const CATCH_UP_PAGE = 1000
+/**
+ * Pruning as writes happen: a write prunes when this many revisions were
+ * recorded since the last prune, or {@link PRUNE_INTERVAL_MS} passed (by
+ * the store's clock, for the age limit), looking at no more than the
+ * {@link PRUNE_LIMIT} oldest revisions, plus as many as the write itself
+ * logged (so that a large transaction does not outgrow the pruning): a
+ * delete of at most that many rows, in the write's own transaction.
+ */
+const PRUNE_EVERY = 1000
+const PRUNE_INTERVAL_MS = 1000
+const PRUNE_LIMIT = 2000
+/** A `before` that no timestamp is older than: no limit by age. */
+const NO_AGE_LIMIT = Number.MIN_SAFE_INTEGER
 /** At most this many recent events are kept in memory by a store without a log. */
 export const MEMORY_HISTORY = 10_000
 
@@ -70,6 +83,10 @@ export class Feed implements ChangeSource {
   #unsubscribe: (() => void) | undefined
   #catchingUp = false
   #again = false
+  /** A write recording this revision or later prunes the log (see {@link PRUNE_EVERY}). */
+  #pruneNext = 0
+  /** A write at this time or later prunes the log. */
+  #pruneAt = 0
   /**
    * Without a log: the revision before the changes published to nobody in
    * this turn of the event loop (a write with nobody subscribed may be
@@ -104,20 +121,47 @@ export class Feed implements ChangeSource {
    * Inside a write: appends the write's changes to the log and answers them
    * with their revisions, preceded by changes other connections committed
    * since the last one published here (so that subscribers see every
-   * revision in order). Without a log, answers them as they are.
+   * revision in order). Without a log, answers them as they are. Prunes
+   * the log now and then (see {@link PRUNE_EVERY}), unless `prune` is false
+   * (a write that must run no other statement leaves it to the next).
    */
-  record(q: WriteQueries, changes: readonly NewChange[]): MaybePromise<Recorded> {
+  record(q: WriteQueries, changes: readonly NewChange[], prune = true): MaybePromise<Recorded> {
     if (!this.durable) return changes
     return then(q.appendChanges(changes), () => {
       const first = (changes[0] as NewChange).revision
       // Revisions this store recorded earlier in the same batch are not missing;
       // a revision handed out again means those earlier ones were rolled back.
       const from = first > this.#recorded ? Math.max(this.#delivered, this.#recorded) : this.#delivered
-      this.#recorded = (changes[changes.length - 1] as NewChange).revision
-      if (first <= from + 1) return { changes, before: undefined, checked: true }
-      if (!this.hub.active) return { changes, before: undefined, checked: false }
-      return then(q.readChanges(from, first - 1 - from), (before) => ({ changes, before, checked: true }))
+      const latest = (changes[changes.length - 1] as NewChange).revision
+      this.#recorded = latest
+      const recorded = (logged: Logged): MaybePromise<Recorded> => {
+        const now = (changes[0] as NewChange).timestamp
+        if (!prune || (latest < this.#pruneNext && now < this.#pruneAt)) return logged
+        return then(this.#pruneSome(q, latest, now, PRUNE_LIMIT + changes.length), () => logged)
+      }
+      if (first <= from + 1) return recorded({ changes, before: undefined, checked: true })
+      if (!this.hub.active) return recorded({ changes, before: undefined, checked: false })
+      return then(q.readChanges(from, first - 1 - from), (before) => recorded({ changes, before, checked: true }))
     })
+  }
+
+  /**
+   * Inside a write: prunes the oldest entries past retention, a bounded
+   * number of them (see {@link PRUNE_EVERY}), so that the log stays bounded
+   * between purges without a long delete. After a delete that filled its
+   * window, the next write prunes again.
+   */
+  #pruneSome(q: WriteQueries, latest: number, now: number, limit: number): MaybePromise<void> {
+    this.#pruneAt = now + PRUNE_INTERVAL_MS
+    this.#pruneNext = latest + PRUNE_EVERY
+    return then(q.pruneChanges(this.#before(now), this.#retention.maxCount, limit), (deleted) => {
+      if (deleted >= limit) this.#pruneNext = latest + 1
+    })
+  }
+
+  /** Entries older than this are past retention. */
+  #before(now: number): number {
+    return this.#retention.maxAge > 0 ? now - this.#retention.maxAge : NO_AGE_LIMIT
   }
 
   /** After commit: publishes recorded changes in revision order. */
@@ -224,10 +268,10 @@ export class Feed implements ChangeSource {
     return this.#backend.read(method, (q) => q.revisionRange()).then((r) => r.latest)
   }
 
-  /** Inside the purge: prunes the log by age and count. */
+  /** Inside the purge: prunes every entry past retention, by age and count. */
   prune(q: WriteQueries, now: number): MaybePromise<number> {
     if (!this.durable) return 0
-    return q.pruneChanges(now - this.#retention.maxAge, this.#retention.maxCount)
+    return q.pruneChanges(this.#before(now), this.#retention.maxCount)
   }
 
   #setActive(active: boolean): void {

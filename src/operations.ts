@@ -9,7 +9,9 @@ import * as atomic from './atomic.js'
 import type { Entry, OpContext } from './atomic.js'
 import * as calls from './atomic-calls.js'
 import { then } from './backend/backend.js'
-import type { MaybePromise, ReadQueries, StoredValue, WriteOptions, WriteQueries } from './backend/backend.js'
+import type { Footprint, MaybePromise, ReadQueries, StoredValue, WriteOptions, WriteQueries } from './backend/backend.js'
+import { ENTRY_PAGE, readEntryPage } from './entry-page.js'
+import type { EntryPage } from './entry-page.js'
 import type { StoreEventType } from './events.js'
 import { checkQuota, live } from './quota.js'
 import type { Quota } from './quota.js'
@@ -106,9 +108,14 @@ export type Emit = (type: StoreEventType, group: string, key: string, value?: st
 export interface Executor {
   /** The error to reject with before any work (closed store, settled transaction, misuse). */
   refuse(method: string): Error | undefined
-  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T>
-  /** Runs an atomic write; the changes `fn` emits are recorded with it and published after commit. */
-  write<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions): Promise<T>
+  /** Runs a read; `footprint`, the only rows it reads (see `Backend.read`). */
+  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>, footprint?: Footprint): Promise<T>
+  /**
+   * Runs an atomic write; the changes `fn` emits are recorded with it and
+   * published after commit. `footprint`: the only rows it may change (see
+   * `Backend.write`).
+   */
+  write<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions, footprint?: Footprint): Promise<T>
   /** Removes an expired key found by a read, emitting `expire`. */
   expire(group: string, key: string, now: number): void
   /** The latest revision of the store, as the executor sees it. */
@@ -180,6 +187,7 @@ export abstract class Operations {
         }
         return map(row, g, now)
       }),
+      { group: g, key },
     )
   }
 
@@ -267,6 +275,7 @@ export abstract class Operations {
             return revision
           }),
         POINT,
+        { group: g, key },
       )
     }
     return exec.write(
@@ -279,6 +288,7 @@ export abstract class Operations {
           }),
         ),
       CHECKED,
+      { group: g, key },
     )
   }
 
@@ -324,6 +334,7 @@ export abstract class Operations {
           return false
         }),
       POINT,
+      { group: g, key },
     )
   }
 
@@ -347,11 +358,15 @@ export abstract class Operations {
     }
     const g = this.#prefix + group
     const now = exec.now()
-    return exec.write(method, (q, emit) =>
-      then(q.deleteGroup(g, now), (n) => {
-        if (n > 0) emit('delete_group', g, '')
-        return n
-      }),
+    return exec.write(
+      method,
+      (q, emit) =>
+        then(q.deleteGroup(g, now), (n) => {
+          if (n > 0) emit('delete_group', g, '')
+          return n
+        }),
+      undefined,
+      { group: g },
     )
   }
 
@@ -398,7 +413,7 @@ export abstract class Operations {
     }
     const g = this.#prefix + group
     const now = exec.now()
-    return exec.read(method, (q) => fn(q, g, now))
+    return exec.read(method, (q) => fn(q, g, now), { group: g })
   }
 
   #readPrefix<T>(method: string, prefix: unknown, fn: (q: ReadQueries, p: string, now: number) => MaybePromise<T>): Promise<T> {
@@ -527,6 +542,14 @@ export abstract class Operations {
       if (rows.length < PAGE_SIZE) return
       after = (rows[rows.length - 1] as [string, string])[0]
     }
+  }
+
+  /**
+   * @internal A page of live keys with their values and expiries, in one
+   * read, for the command line's `export` (see entry-page.ts).
+   */
+  [ENTRY_PAGE](group: string, after: string | undefined, limit: number): Promise<EntryPage> {
+    return this.#readGroup(this.#m.entries, group, (q, g, now) => readEntryPage(q, g, now, after, limit))
   }
 
   /**

@@ -46,10 +46,12 @@ export interface StoreOptions {
   changeLog?: boolean
   /**
    * How much history the change log keeps for watchers that resume or fall
-   * behind; older entries are pruned with the expiry purge. An entry is
-   * pruned only when it is both older than `maxAge` ms and not among the
-   * latest `maxCount`.
-   * @default { maxAge: 86_400_000, maxCount: 100_000 }
+   * behind: at most the latest `maxCount` entries, none older than `maxAge`
+   * ms (0: no limit by age). The newest entry is always kept. Entries past
+   * either limit are pruned a few at a time as writes happen, and all at
+   * once by the expiry purge; a watcher resuming from a pruned revision is
+   * told what it missed. Raise both limits to keep more.
+   * @default { maxAge: 300_000, maxCount: 10_000 }
    */
   changeRetention?: { maxAge?: number; maxCount?: number }
   /**
@@ -83,6 +85,13 @@ export interface ResolvedOptions extends Required<Omit<StoreOptions, 'changeRete
   /** Undefined: the first schema of the connection's search_path. */
   schema: string | undefined
 }
+
+/**
+ * The change log's default retention: what a watcher that reconnects after
+ * a restart or a dropped connection needs (minutes of history, bounded in
+ * entries), not a day of writes with their values.
+ */
+export const DEFAULT_RETENTION = { maxAge: 300_000, maxCount: 10_000 } as const
 
 const COMMON = ['purgeInterval', 'durability', 'busyTimeout', 'now', 'changeLog', 'changeRetention']
 const POSTGRES_ONLY = ['poolSize', 'schema', 'table']
@@ -149,11 +158,11 @@ export function resolveOptions(options: unknown, postgres = false): ResolvedOpti
     }
   }
   const r = retention as { maxAge?: unknown; maxCount?: unknown }
-  const count = r.maxCount ?? 100_000
+  const count = r.maxCount ?? DEFAULT_RETENTION.maxCount
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 0) {
     throw new TypeError('Store.open: options.changeRetention.maxCount must be a non-negative integer')
   }
-  const age = r.maxAge ?? 86_400_000
+  const age = r.maxAge ?? DEFAULT_RETENTION.maxAge
   if (typeof age !== 'number' || !Number.isFinite(age) || age < 0) {
     throw new TypeError('Store.open: options.changeRetention.maxAge must be a non-negative number of ms')
   }

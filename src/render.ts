@@ -5,11 +5,22 @@
  * (no `constructor`, no `__proto__` lookups), no access to the environment,
  * and limits on template size, render time, memory and output.
  *
+ * LiquidJS is loaded the first time a template is rendered, so that a
+ * process that never renders (the command line's `get`) does not pay for it.
+ *
  * @module
  */
-import { Liquid, toValue } from 'liquidjs'
-import type { Context, Emitter, TagToken, Template } from 'liquidjs'
+import type { Context, Emitter, Liquid, TagToken, Template } from 'liquidjs'
 import { TemplateError } from './errors.js'
+
+type LiquidModule = typeof import('liquidjs')
+
+let liquidjs: Promise<LiquidModule> | undefined
+
+/** The LiquidJS module, imported once, on first use. */
+function loadLiquid(): Promise<LiquidModule> {
+  return (liquidjs ??= import('liquidjs'))
+}
 
 /** Limits applied to every render; documented in the README and docs/reliability.md. */
 export const RENDER_LIMITS = {
@@ -29,12 +40,12 @@ export const RENDER_LIMITS = {
   outputLimit: 10_000_000,
 } as const
 
-/** The text LiquidJS would write for a value (its own `stringify`). */
-function text(value: unknown): string {
+/** The text LiquidJS would write for a value (its own `stringify`); `toValue` is LiquidJS's. */
+function text(value: unknown, toValue: LiquidModule['toValue']): string {
   const v: unknown = toValue(value)
   if (typeof v === 'string') return v
   if (v === null || v === undefined) return ''
-  if (Array.isArray(v)) return v.map(text).join('')
+  if (Array.isArray(v)) return v.map((item) => text(item, toValue)).join('')
   return String(v)
 }
 
@@ -45,8 +56,10 @@ const written = new WeakMap<Context, { chars: number }>()
 class BoundedEmitter implements Emitter {
   buffer = ''
   readonly #used: { chars: number }
+  readonly #toValue: LiquidModule['toValue']
 
-  constructor(ctx: Context) {
+  constructor(ctx: Context, toValue: LiquidModule['toValue']) {
+    this.#toValue = toValue
     let used = written.get(ctx)
     if (used === undefined) {
       used = { chars: 0 }
@@ -56,7 +69,7 @@ class BoundedEmitter implements Emitter {
   }
 
   write(html: unknown): void {
-    const s = text(html)
+    const s = text(html, this.#toValue)
     this.#used.chars += s.length
     if (this.#used.chars > RENDER_LIMITS.outputLimit) {
       throw new RangeError(`output limit exceeded (${RENDER_LIMITS.outputLimit} characters)`)
@@ -79,8 +92,8 @@ function refusedTag(name: string): Parameters<Liquid['registerTag']>[1] {
   }
 }
 
-function engine(strict: boolean): Liquid {
-  const liquid = new Liquid({
+function engine(lib: LiquidModule, strict: boolean): Liquid {
+  const liquid = new lib.Liquid({
     strictVariables: strict,
     strictFilters: true,
     ownPropertyOnly: true,
@@ -98,17 +111,18 @@ function engine(strict: boolean): Liquid {
   const renderer = liquid.renderer
   const renderTemplates = renderer.renderTemplates.bind(renderer)
   renderer.renderTemplates = (templates: Template[], ctx: Context, emitter?: Emitter) =>
-    renderTemplates(templates, ctx, emitter ?? new BoundedEmitter(ctx))
+    renderTemplates(templates, ctx, emitter ?? new BoundedEmitter(ctx, lib.toValue))
   return liquid
 }
 
-/** Renders templates with a lenient and a strict engine made once. */
+/** Renders templates with a lenient and a strict engine, each made on first use. */
 export class Renderer {
   #lenient: Liquid | undefined
   #strict: Liquid | undefined
 
   async render(method: string, template: string, vars: Record<string, string>, strict: boolean): Promise<string> {
-    const liquid = strict ? (this.#strict ??= engine(true)) : (this.#lenient ??= engine(false))
+    const lib = await loadLiquid()
+    const liquid = strict ? (this.#strict ??= engine(lib, true)) : (this.#lenient ??= engine(lib, false))
     try {
       return await liquid.parseAndRender(template, vars)
     } catch (err) {

@@ -36,7 +36,7 @@ describe('groupstore: conventions', () => {
   it('--help lists every command, and each command has its own --help', async () => {
     const r = await run(['--help'])
     assert.equal(r.code, 0)
-    const commands = ['set', 'get', 'delete', 'delete-group', 'delete-prefix', 'list', 'count', 'groups', 'ttl', 'render', 'watch', 'purge', 'export', 'import']
+    const commands = ['set', 'get', 'delete', 'incr', 'delete-group', 'delete-prefix', 'list', 'count', 'groups', 'ttl', 'render', 'watch', 'purge', 'export', 'import']
     for (const c of commands) assert.match(r.out, new RegExp(`^  ${c} `, 'm'))
     const helps = await Promise.all(commands.map((c) => run([c, '--help'])))
     for (const [i, h] of helps.entries()) {
@@ -115,7 +115,9 @@ describe('groupstore: keys', () => {
     const db = database(t)
     assert.equal(await ok(db, ['set', 'config', 'theme', 'dark']), '')
     assert.equal(await ok(db, ['get', 'config', 'theme']), 'dark')
-    assert.equal(await ok(db, ['get', 'config', 'theme', '--json']), '"dark"\n')
+    const entry = JSON.parse(await ok(db, ['get', 'config', 'theme', '--json']))
+    assert.deepEqual(entry, { group: 'config', key: 'theme', value: 'dark', revision: entry.revision, expiresAt: null })
+    assert.ok(Number.isSafeInteger(entry.revision) && entry.revision > 0)
     const missing = await run(['--db', db, 'get', 'config', 'nope'])
     assert.equal(missing.code, 1)
     assert.equal(missing.out, '')

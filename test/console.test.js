@@ -34,6 +34,7 @@ describe('the web console in Chromium', { skip }, () => {
     await store.set('sessions', 'u-1042', '{"user":"ada","role":"admin"}', { ttl: 30 * 60_000 })
     await store.set('sessions', 'u-2210', '{"user":"linus","role":"dev"}', { ttl: 5 * 60_000 })
     await store.set('rate:api', 'ip:10.0.0.7', '17', { ttl: 45_000 })
+    await store.setMany('zz-many', Array.from({ length: 60 }, (_, i) => [`item-${String(i).padStart(2, '0')}`, String(i)]))
     server = await serve(store, { tokens: [{ token: TOKEN, access: 'write' }] })
     browser = await chromium.launch({
       executablePath,
@@ -81,7 +82,12 @@ describe('the web console in Chromium', { skip }, () => {
     await page.fill('#group-prefix', 'se')
     await page.waitForFunction(() => document.querySelectorAll('#group-list li').length === 1)
     await page.fill('#group-prefix', '')
-    await page.waitForFunction(() => document.querySelectorAll('#group-list li').length === 3)
+    await page.waitForFunction(() => document.querySelectorAll('#group-list li').length === 4)
+    await page.click('#group-list button[data-group="zz-many"]')
+    await page.waitForFunction(() => document.querySelectorAll('#key-rows tr').length === 50)
+    await page.click('#more')
+    await page.waitForFunction(() => document.querySelectorAll('#key-rows tr').length === 60)
+    assert.equal(await page.isHidden('#more'), true, 'no more pages')
     await page.click('#group-list button[data-group="config"]')
     await row('theme').waitFor()
     assert.deepEqual(await page.$$eval('#key-rows tr', (rows) => rows.map((r) => r.dataset.key)), ['db.url', 'feature.search', 'theme'])

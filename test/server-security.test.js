@@ -260,7 +260,7 @@ describe('limits and failures', () => {
     assert.equal((await request(server, 'GET', '/healthz')).status, 200)
   })
 
-  it('an event stream whose client never reads is dropped past its bound; it resumes with Last-Event-ID, losing nothing', async (t) => {
+  it('an event stream whose client never reads is dropped past its bound; it resumes with Last-Event-ID, losing nothing', { timeout: 60_000 }, async (t) => {
     const { server, store } = await setup(t, { streams: { maxPending: 256 * 1024, flushDelay: 1 } })
     const before = await new Promise((resolve) => server.app.server.getConnections((_e, n) => resolve(n)))
     // A raw socket that reads nothing after the headers.

@@ -74,7 +74,10 @@ function prefixQueries() {
     for (const name of ['countAll', 'groups', 'countGroups', 'prefixGroups', 'deletePrefix']) {
       out.push([`${name} (bounded ${bounded})`, SQL[name](bounded)])
     }
-    for (const after of [true, false]) out.push([`range (bounded ${bounded}, after ${after})`, SQL.range(after, bounded)])
+    for (const after of [true, false]) {
+      out.push([`range (bounded ${bounded}, after ${after})`, SQL.range(after, bounded)])
+      out.push([`range with expiries (bounded ${bounded}, after ${after})`, SQL.range(after, bounded, true)])
+    }
   }
   return out
 }

@@ -111,6 +111,9 @@ export const MEASUREMENTS = {
   durableGet: { label: 'file, durable: get', op: 'get' },
   durableSetNoLog: { label: 'file, durable: sequential set, changeLog: false', op: 'set' },
   durableConcurrentNoLog: { label: 'file, durable: 10k concurrent sets, changeLog: false', op: 'set' },
+  stallSet: { label: 'file, durable: 5 bursts of concurrent sets', op: 'set' },
+  stallMaxGap: { label: 'same bursts: longest gap between 1 ms timer ticks', op: 'gap' },
+  stallReadMax: { label: 'same bursts: slowest get of another group', op: 'get' },
   atomicPlain: { label: 'set (plain, beside the conditional sets)', op: 'set' },
   setIfAbsent: { label: 'set with ifAbsent, a new key', op: 'set' },
   setIfRevision: { label: 'set with ifRevision, a matching revision', op: 'set' },
@@ -127,6 +130,50 @@ export function sizes(quick) {
 }
 
 const memory = () => ({})
+
+/**
+ * Five bursts of `size` concurrent durable sets on a file. A 1 ms timer
+ * records the longest gap between its ticks while each burst commits (from
+ * the end of the loop that issues it, which is the caller's own code, to
+ * the last write's resolution), and each tick issues a get of a key in
+ * another group and records how long it takes. Answers ns per set, the
+ * longest gap and the slowest get, in ns.
+ */
+async function bursts(s, size) {
+  for (let i = 0; i < 1000; i++) await s.set('other', key(i), value(i))
+  let last = 0
+  let maxGap = 0
+  let slowestRead = 0
+  let inBurst = false
+  const reads = []
+  const timer = setInterval(() => {
+    if (!inBurst) return
+    const now = nowNs()
+    maxGap = Math.max(maxGap, now - last)
+    last = now
+    reads.push(s.get('other', key(Math.floor(Math.random() * 1000))).then(() => {
+      slowestRead = Math.max(slowestRead, nowNs() - now)
+    }))
+  }, 1)
+  let setNs = 0
+  try {
+    for (let b = 0; b < 5; b++) {
+      const start = nowNs()
+      const writes = Array.from({ length: size }, (_, i) => s.set('burst', key(b * size + i), value(i)))
+      last = nowNs()
+      inBurst = true
+      await Promise.all(writes)
+      maxGap = Math.max(maxGap, nowNs() - last)
+      inBurst = false
+      setNs += nowNs() - start
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    await Promise.all(reads)
+  } finally {
+    clearInterval(timer)
+  }
+  return { stallSet: setNs / (5 * size), stallMaxGap: maxGap, stallReadMax: slowestRead }
+}
 
 /**
  * Counts pg's Client#query calls, one round trip each (a simple query with
@@ -444,6 +491,25 @@ export const WORKLOADS = [
         } finally {
           for (const h of handles) await h.s.close()
         }
+      } finally {
+        tmp.remove()
+      }
+    },
+  },
+  {
+    name: 'stalls',
+    only: ['groupstore'],
+    async run(systems, n) {
+      const tmp = tempDir('stalls')
+      try {
+        return await withSystems(systems, (system) => ({ file: join(tmp.dir, `${system.name}.db`), durable: true }), async (handles) => {
+          const out = { stallSet: {}, stallMaxGap: {}, stallReadMax: {} }
+          for (const h of handles) {
+            const r = await bursts(h.s, n.durableConcurrent)
+            for (const [id, ns] of Object.entries(r)) out[id][h.system.name] = ns
+          }
+          return out
+        })
       } finally {
         tmp.remove()
       }

@@ -134,6 +134,8 @@ export interface ReadQueries {
   getAll(group: string, now: number): MaybePromise<Record<string, string>>
   /** Live pairs of a group in ascending key order. */
   range(group: string, now: number, options: RangeOptions): MaybePromise<[string, string][]>
+  /** As {@link range}, each pair with its expiry (Unix ms, or null): `[key, value, expiresAt]`. */
+  rangeEntries(group: string, now: number, options: RangeOptions): MaybePromise<[string, string, number | null][]>
   /** Log entries with a revision greater than `after`, ascending, at most `limit`. */
   readChanges(after: number, limit: number): MaybePromise<ChangeRecord[]>
   /** The oldest retained and the latest committed revision. */
@@ -202,10 +204,13 @@ export interface WriteQueries extends ReadQueries {
    */
   appendChanges(changes: readonly NewChange[]): MaybePromise<void>
   /**
-   * Deletes log entries older than timestamp `before`, keeping at least the
-   * latest `keep`; answers how many were deleted.
+   * Deletes the log entries older than timestamp `before` or not among the
+   * latest `keep` (a backend whose log holds its latest revision keeps its
+   * newest entry whatever `keep` says); answers how many were deleted. With
+   * `limit`, looks only at the `limit` oldest revisions, so that pruning
+   * while writes happen is a short delete whatever the log holds.
    */
-  pruneChanges(before: number, keep: number): MaybePromise<number>
+  pruneChanges(before: number, keep: number, limit?: number): MaybePromise<number>
 }
 
 /** Every query a backend implements: the {@link WriteQueries}. */
@@ -227,6 +232,23 @@ export type BackendQueries = WriteQueries
  *   is surfaced instead).
  */
 export type WriteKind = 'point' | 'checked' | 'multi' | 'transaction'
+
+/**
+ * The rows an operation touches: one key of a group, or every key of the
+ * group (no `key`). A read's footprint says which writes could change its
+ * answer; a write's, which rows it may change. No footprint: any row.
+ */
+export interface Footprint {
+  readonly group: string
+  readonly key?: string | undefined
+}
+
+/** True when a write to `write` could change the answer of a read of `read`. */
+export function overlaps(write: Footprint | undefined, read: Footprint): boolean {
+  if (write === undefined) return true
+  if (write.group !== read.group) return false
+  return write.key === undefined || read.key === undefined || write.key === read.key
+}
 
 /** What a write is, so the backend can pick the cheapest safe way to run it. */
 export interface WriteOptions {
@@ -272,14 +294,25 @@ export interface Backend {
    * without a shared change log never call it.
    */
   subscribe(wake: () => void): () => void
-  /** Runs a read. `method` names the public method in errors. */
-  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T>
-  /** Runs an atomic write (see the interface note). */
+  /**
+   * Runs a read. `method` names the public method in errors. The read sees
+   * every write issued before it; with a `footprint` (the only rows it
+   * reads), a backend may answer it before queued writes that cannot change
+   * those rows (see {@link Backend.write}).
+   */
+  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>, footprint?: Footprint): Promise<T>
+  /**
+   * Runs an atomic write (see the interface note). `footprint`: the only
+   * rows it may change; a backend that queues writes may answer a read
+   * whose footprint it does not overlap before the write commits, as the
+   * read's answer is the same either way. Undefined: any row.
+   */
   write<T>(
     method: string,
     fn: (q: WriteQueries) => MaybePromise<T>,
     onCommit?: (result: T) => void,
     options?: WriteOptions,
+    footprint?: Footprint,
   ): Promise<T>
   /**
    * The error to raise for `err` thrown by a query of this backend inside

@@ -1,6 +1,5 @@
 import type { ResolvedOptions } from '../options.js'
 import type { Backend } from './backend.js'
-import { PostgresBackend } from './postgres/postgres-backend.js'
 import { SqliteBackend } from './sqlite/sqlite-backend.js'
 
 /** True for a `postgres://` or `postgresql://` location. */
@@ -9,10 +8,13 @@ export function isPostgresLocation(location: string): boolean {
 }
 
 /**
- * Opens the backend a location names: PostgreSQL for a URL (loading the
- * optional `pg` package only then), else SQLite.
+ * Opens the backend a location names: PostgreSQL for a URL (loading its
+ * modules and the optional `pg` package only then), else SQLite.
  */
 export async function openBackend(location: string, options: ResolvedOptions): Promise<Backend> {
-  if (isPostgresLocation(location)) return PostgresBackend.open(location, options)
+  if (isPostgresLocation(location)) {
+    const { PostgresBackend } = await import('./postgres/postgres-backend.js')
+    return PostgresBackend.open(location, options)
+  }
   return SqliteBackend.open(location, options)
 }

@@ -90,6 +90,11 @@ export class WriteQueue<J> {
     if (this.#flushing === undefined) this.#kick()
   }
 
+  /** True when some job waiting passes `test`. */
+  some(test: (job: J) => boolean): boolean {
+    return this.#jobs.some(test)
+  }
+
   /** The first job waiting. */
   peek(): J | undefined {
     return this.#jobs[0]
@@ -132,6 +137,9 @@ export class WriteQueue<J> {
       while (this.#jobs.length > 0) {
         const pending = this.#runNext()
         if (pending !== undefined) await pending
+        // A step that ran on the event loop and left work (a capped commit
+        // group): let timers, I/O and other requests run before the next.
+        else if (this.#jobs.length > 0) await new Promise(setImmediate)
       }
     } finally {
       this.#flushing = undefined

@@ -1,10 +1,10 @@
 /**
  * Arguments shared by the commands: the database location and `--scope`.
- * Kept apart from the store so that help and usage errors load nothing else.
+ * Kept apart from the store so that help and usage errors load nothing else,
+ * and apart from commander so that the fast path of `get` loads neither.
  *
  * @module
  */
-import { InvalidArgumentError, Option } from 'commander'
 import { usageError } from './errors.js'
 
 /** The database file used when neither `--db` nor `GROUPSTORE_DB` names one. */
@@ -33,12 +33,7 @@ export function databaseLocation(db: string | undefined): string {
 
 const NAMESPACE = /^[a-zA-Z0-9-]+$/
 
-/** `--scope NAMESPACE`, validated while parsing (a bad one is a usage error). */
-export function scopeOption(): Option {
-  return new Option('--scope <namespace>', 'run in this tenant scope (groups stored as <namespace>:<group>)').argParser(
-    (value: string) => {
-      if (!NAMESPACE.test(value)) throw new InvalidArgumentError('a namespace holds only letters, digits and -')
-      return value
-    },
-  )
+/** The complaint about a `--scope` value, or undefined when it is a valid namespace. */
+export function badNamespace(value: string): string | undefined {
+  return NAMESPACE.test(value) ? undefined : 'a namespace holds only letters, digits and -'
 }

@@ -1,5 +1,6 @@
 /**
- * Durations on the command line (`90s`, `10m`, `1h`, `2d`), parsed by `ms`.
+ * Durations on the command line (`90s`, `10m`, `1h`, `2d`), parsed by `ms`
+ * while commander parses the options.
  *
  * @module
  */
@@ -22,24 +23,4 @@ export function parseDuration(text: string): number {
   }
   if (value <= 0) throw new InvalidArgumentError(`'${text}' must be longer than zero`)
   return value
-}
-
-/** A duration for people: `1h 2m 3s`, `450ms`. */
-export function formatDuration(milliseconds: number): string {
-  if (milliseconds < 1000) return `${milliseconds}ms`
-  const units: [string, number][] = [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-  ]
-  const parts: string[] = []
-  let rest = Math.floor(milliseconds / 1000) * 1000
-  for (const [name, size] of units) {
-    if (rest >= size) {
-      parts.push(`${Math.floor(rest / size)}${name}`)
-      rest %= size
-    }
-  }
-  return parts.join(' ')
 }

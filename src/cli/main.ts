@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 /**
- * The `groupstore` executable.
+ * The `groupstore` executable. A plain `get` is answered without loading
+ * commander (see fast-path.ts); every other call goes through the program.
  *
  * @module
  */
-import { CommanderError } from 'commander'
-import { buildProgram } from './program.js'
+import module from 'node:module'
 import { describeError, EXIT, exitCodeOf } from './errors.js'
+import { fastGet } from './fast-path.js'
+
+// Node 22.1 and later keep the code they compile in a cache on disk, so the
+// next call skips compiling the modules loaded from here on. Node 20 has no
+// such cache; it answers without one.
+;(module as { enableCompileCache?: () => unknown }).enableCompileCache?.()
 
 function fail(code: number, message: string): void {
   process.stderr.write(`groupstore: ${message}\n`)
@@ -20,20 +26,28 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   process.exit()
 })
 
-const program = buildProgram((p) => {
-  p.exitOverride()
-  p.configureOutput({
-    outputError: (text, write) => write(`groupstore: ${text.replace(/^error: /, '')}`),
+/** Parses `argv` with commander and runs the command it names. */
+async function runProgram(argv: string[]): Promise<void> {
+  const [{ CommanderError }, { buildProgram }] = await Promise.all([import('commander'), import('./program.js')])
+  const program = buildProgram((p) => {
+    p.exitOverride()
+    p.configureOutput({
+      outputError: (text, write) => write(`groupstore: ${text.replace(/^error: /, '')}`),
+    })
   })
-})
-
-try {
-  await program.parseAsync(process.argv)
-} catch (err) {
-  if (err instanceof CommanderError) {
+  try {
+    await program.parseAsync(argv)
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err
     // --help and --version end with code 0; every parsing error is a usage error.
     process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage
-  } else {
-    fail(exitCodeOf(err), describeError(err))
   }
+}
+
+try {
+  const get = fastGet(process.argv.slice(2))
+  if (get === undefined) await runProgram(process.argv)
+  else await (await import('./commands/keys.js')).getCommand(get.group, get.key, get.options)
+} catch (err) {
+  fail(exitCodeOf(err), describeError(err))
 }

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { DATABASE_ENV, DEFAULT_DATABASE, scopeOption } from './arguments.js'
+import { badNamespace, DATABASE_ENV, DEFAULT_DATABASE } from './arguments.js'
 import { parseDuration } from './duration.js'
 
 // Each command's module (and with it the store) is loaded only when the command runs,
@@ -38,7 +38,36 @@ function revision(value: string): number {
   return Number(value)
 }
 
+function positiveRevision(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
+    throw new InvalidArgumentError('must be a revision: a whole number greater than 0')
+  }
+  return Number(value)
+}
+
+function integer(value: string): number {
+  if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new InvalidArgumentError('must be a whole number (a safe integer, may be negative)')
+  }
+  return Number(value)
+}
+
 const json = (): Option => new Option('--json', 'print JSON for scripts')
+
+/** `--if-revision N`, the condition of a set or delete. */
+const ifRevision = (what: string): Option =>
+  new Option('--if-revision <revision>', `${what} only if the key is live at this revision (else exit 1)`).argParser(positiveRevision)
+
+/** `--scope NAMESPACE`, validated while parsing (a bad one is a usage error). */
+function scopeOption(): Option {
+  return new Option('--scope <namespace>', 'run in this tenant scope (groups stored as <namespace>:<group>)').argParser(
+    (value: string) => {
+      const complaint = badNamespace(value)
+      if (complaint !== undefined) throw new InvalidArgumentError(complaint)
+      return value
+    },
+  )
+}
 
 /** Options as commander hands them over, with the global ones merged in. */
 function opts<T>(command: Command): T {
@@ -63,7 +92,7 @@ export function buildProgram(configure: (program: Command) => void): Command {
       'after',
       `
 Durations (--ttl) take a unit: 500ms, 90s, 10m, 1h, 2d, 1w.
-Exit codes: 0 ok, 1 not found, 2 usage error or bad input, 3 store error.
+Exit codes: 0 ok, 1 not found or a condition not met, 2 usage error or bad input, 3 store error.
 
 Examples:
   $ groupstore set config theme dark --ttl 1h
@@ -79,8 +108,15 @@ Examples:
     .argument('<key>')
     .argument('[value]', 'the value; stdin when omitted')
     .option('--ttl <duration>', 'expire after this long (90s, 10m, 1h, 2d)', parseDuration)
+    .addOption(ifRevision('write'))
+    .addOption(new Option('--if-absent', 'write only if there is no live key (else exit 1)').conflicts('ifRevision'))
+    .addOption(new Option('--json', 'print {"group","key","revision"} of the write'))
     .addOption(scopeOption())
-    .addHelpText('after', '\nExamples:\n  $ groupstore set config theme dark\n  $ groupstore set session abc user-1 --ttl 30m\n  $ groupstore set files logo < logo.svg')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ groupstore set config theme dark\n  $ groupstore set session abc user-1 --ttl 30m\n  $ groupstore set files logo < logo.svg\n' +
+        '  $ groupstore set locks nightly "$HOSTNAME" --if-absent --ttl 5m --json   # a lock with a lease',
+    )
     .action(async (group: string, key: string, value: string | undefined, _o, cmd: Command) => (await keys()).setCommand(group, key, value, opts(cmd)))
 
   program
@@ -88,7 +124,7 @@ Examples:
     .description('print a value as stored (exit 1 when absent)')
     .argument('<group>')
     .argument('<key>')
-    .addOption(json())
+    .addOption(new Option('--json', 'print the entry {"group","key","value","revision","expiresAt"}'))
     .addOption(scopeOption())
     .action(async (group: string, key: string, _o, cmd: Command) => (await keys()).getCommand(group, key, opts(cmd)))
 
@@ -97,8 +133,20 @@ Examples:
     .description('delete a key (exit 1 when absent)')
     .argument('<group>')
     .argument('<key>')
+    .addOption(ifRevision('delete'))
     .addOption(scopeOption())
     .action(async (group: string, key: string, _o, cmd: Command) => (await keys()).deleteCommand(group, key, opts(cmd)))
+
+  program
+    .command('incr')
+    .description('add to a counter atomically and print its new value (a missing key counts as 0)')
+    .argument('<group>')
+    .argument('<key>')
+    .argument('[by]', 'the amount, may be negative', integer, 1)
+    .option('--ttl <duration>', 'when the key is created: expire after this long', parseDuration)
+    .addOption(scopeOption())
+    .addHelpText('after', '\nExamples:\n  $ groupstore incr stats visits\n  $ groupstore incr stats stock -3\n  $ groupstore incr ratelimit "user-1:$(date +%M)" --ttl 1m')
+    .action(async (group: string, key: string, by: number, _o, cmd: Command) => (await keys()).incrCommand(group, key, by, opts(cmd)))
 
   program
     .command('delete-group')

@@ -7,8 +7,8 @@
  * later, so a thousand streams cost a thousand socket writes per flush, not
  * per event. A stream that resumes (`since`, `Last-Event-ID`) first reads
  * the change history through a library watcher, which never loses an event
- * the history holds, until it has sent every revision the live
- * subscription saw meanwhile, then joins that subscription: revisions only
+ * the history holds, then joins the live subscription once the watcher has
+ * sent every matching change the subscription saw meanwhile: revisions only
  * grow, so nothing is sent twice or skipped.
  *
  * A client that does not read cannot hold the server's memory: a live
@@ -64,7 +64,7 @@ interface Stream {
   last: number
   /** True while the stream replays history through `watcher`. */
   replaying: boolean
-  /** While replaying: the latest revision for this stream the live subscription has seen. */
+  /** While replaying: the latest matching revision the live subscription has seen (and skipped). */
   liveLast: number | undefined
   watcher: Watcher | undefined
   /** Messages not yet written, and their length. */
@@ -182,19 +182,18 @@ export class EventStreams {
   #publish(event: StoreEvent): void {
     let plain: string | undefined
     for (const stream of this.#streams) {
-      if (!stream.replaying && event.revision <= stream.last) continue
-      let seen = event
+      if (event.revision <= stream.last) continue
+      let seen: StoreEvent | undefined = event
       if (stream.namespace !== undefined) {
-        if (!event.group.startsWith(stream.prefix)) continue
-        seen = { ...event, group: event.group.slice(stream.prefix.length) }
+        seen = event.group.startsWith(stream.prefix) ? { ...event, group: event.group.slice(stream.prefix.length) } : undefined
       }
-      if (!matches(seen, stream.group, stream.key)) continue
+      if (seen === undefined || !matches(seen, stream.group, stream.key)) continue
       if (stream.replaying) {
-        // The replay sends it: the watcher sees every change the subscription does, in the same order.
+        // The history reader sends it; it may hand over once it has sent this one.
         stream.liveLast = event.revision
         continue
       }
-      const message = stream.namespace === undefined ? (plain ??= formatEvent(event)) : formatEvent(seen)
+      const message = seen === event ? (plain ??= formatEvent(event)) : formatEvent(seen)
       this.#send(stream, message, event.revision)
     }
     if (plain !== undefined) this.#batch.push(plain)
@@ -269,11 +268,11 @@ export class EventStreams {
   }
 
   /**
-   * Sends history through the library watcher until it has sent every
-   * revision the live subscription has seen for the stream so far, then
-   * leaves the rest to that subscription: every later revision reaches it,
-   * in order. (Leaving at the first live revision would lose the ones
-   * published after it while the replay went on.)
+   * Sends history through the library watcher until it has sent the latest
+   * matching revision the live subscription has seen meanwhile, then leaves
+   * the rest to that subscription: everything up to there is sent, and every
+   * later revision reaches the subscription after the hand-over, in order.
+   * Until a matching change is committed, the watcher goes on alone.
    */
   async #replay(stream: Stream, watcher: Watcher): Promise<void> {
     try {

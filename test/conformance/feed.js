@@ -170,6 +170,68 @@ export default function feed({ open, capabilities = {} }) {
       assert.equal(watcher.dropped, 4)
     })
 
+    it('prunes the log past maxCount as writes happen, without a purge, and reports what a resuming watcher missed', { skip: capabilities.changeLog ? false : 'no durable change log' }, async (t) => {
+      let now = 1_700_000_000_000
+      const store = await fresh(t, { now: () => now, purgeInterval: 0, changeRetention: { maxAge: 0, maxCount: 3 } })
+      const since = await store.revision()
+      for (let i = 0; i < 10; i++) {
+        now += 60_000 // writes a minute apart: each one prunes
+        await store.set('g', `k${i}`, String(i))
+      }
+      const watcher = store.watch('*', '*', { since })
+      t.after(() => watcher.close())
+      const events = await take(watcher, 3)
+      assert.deepEqual(events.map((e) => e.key), ['k7', 'k8', 'k9'])
+      assert.equal(events[0].missed, 7, 'the pruned revisions are reported, not skipped in silence')
+      assert.equal(events[1].missed, undefined)
+      assert.equal(watcher.dropped, 7)
+    })
+
+    it('prunes entries older than maxAge as writes happen, without a purge', { skip: capabilities.changeLog ? false : 'no durable change log' }, async (t) => {
+      let now = 1_700_000_000_000
+      const store = await fresh(t, { now: () => now, purgeInterval: 0, changeRetention: { maxAge: 60_000, maxCount: 1_000_000 } })
+      const since = await store.revision()
+      for (let i = 0; i < 5; i++) await store.set('g', `old${i}`, String(i))
+      now += 30_000
+      await store.set('g', 'recent', 'r') // younger than maxAge when the next write prunes
+      now += 45_000
+      await store.set('g', 'new', 'n')
+      const watcher = store.watch('*', '*', { since })
+      t.after(() => watcher.close())
+      const [first, second] = await take(watcher, 2)
+      assert.deepEqual([first.key, first.missed], ['recent', 5])
+      assert.deepEqual([second.key, second.missed], ['new', undefined])
+    })
+
+    it('keeps more history when changeRetention asks for it', { skip: capabilities.changeLog ? false : 'no durable change log' }, async (t) => {
+      let now = 1_700_000_000_000
+      const store = await fresh(t, { now: () => now, purgeInterval: 0, changeRetention: { maxAge: 86_400_000, maxCount: 1_000_000 } })
+      const since = await store.revision()
+      for (let i = 0; i < 5; i++) {
+        now += 3_600_000 // an hour apart: past the default retention, within this one
+        await store.set('g', `k${i}`, String(i))
+      }
+      await store.purgeExpired()
+      const watcher = store.watch('*', '*', { since })
+      t.after(() => watcher.close())
+      const events = await take(watcher, 5)
+      assert.deepEqual(events.map((e) => e.key), ['k0', 'k1', 'k2', 'k3', 'k4'])
+      assert.ok(events.every((e) => e.missed === undefined))
+    })
+
+    it('by default keeps minutes of history, not a day', { skip: capabilities.changeLog ? false : 'no durable change log' }, async (t) => {
+      let now = 1_700_000_000_000
+      const store = await fresh(t, { now: () => now, purgeInterval: 0 })
+      const since = await store.revision()
+      await store.set('g', 'old', '1')
+      now += 3_600_000
+      await store.set('g', 'new', '2')
+      const watcher = store.watch('*', '*', { since })
+      t.after(() => watcher.close())
+      const [first] = await take(watcher, 1)
+      assert.deepEqual([first.key, first.missed], ['new', 1])
+    })
+
     it('never gives a revision twice, even after a prune asked to keep nothing', async (t) => {
       let now = 1_700_000_000_000
       const store = await fresh(t, { now: () => now, changeRetention: { maxAge: 0, maxCount: 0 } })

@@ -27,12 +27,14 @@ export function cleanEnv(extra = {}) {
  * stdin, which is then closed. Resolves with the exit code, stdout as bytes
  * and text, and stderr as text.
  *
+ * `nodeArgs` go to node before the script (`--import` of a preload).
+ *
  * @param {string[]} args
- * @param {{ input?: string | Buffer, cwd?: string, env?: Record<string, string> }} [options]
+ * @param {{ input?: string | Buffer, cwd?: string, env?: Record<string, string>, nodeArgs?: string[] }} [options]
  */
 export function run(args, options = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...args], {
       cwd: options.cwd,
       env: cleanEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -5,7 +5,8 @@ import { openStream, request, seg, until } from './http.js'
 import { assertProblem } from './suite.js'
 
 export function watchTests(ctx) {
-  describe('watch', () => {
+  // A lost event would leave a take() waiting: fail instead of hanging.
+  describe('watch', { timeout: 30_000 }, () => {
     it('streams text/event-stream: id = revision, event = type, data = the event as JSON with an ISO timestamp', async (t) => {
       const { server, store } = ctx
       const stream = await openStream(server, '/v1/watch?group=w1')
@@ -81,6 +82,21 @@ export function watchTests(ctx) {
       await store.set('w4', 'after', 'x')
       assert.equal((await resumed.next()).data.key, 'after')
       assert.equal(resumed.pending(), 0)
+    })
+
+    it('a stream resumed during a burst of writes hands over from history to live with no gap and no duplicate', async (t) => {
+      const { server, store } = ctx
+      const start = await store.revision()
+      for (let i = 0; i < 200; i++) await store.set('w5', `h${i}`, 'x')
+      const resumed = await openStream(server, '/v1/watch?group=w5', { headers: { 'last-event-id': String(start) } })
+      t.after(() => resumed.close())
+      // Concurrent writes: many are committed and published while the stream still reads history.
+      const burst = Promise.all(Array.from({ length: 300 }, (_, i) => store.set('w5', `b${i}`, 'y')))
+      const got = await resumed.take(500)
+      await burst
+      const ids = got.map((m) => Number(m.id))
+      assert.equal(new Set(ids).size, 500, 'no duplicate')
+      assert.deepEqual(ids, Array.from({ length: 500 }, (_, i) => start + 1 + i), 'every revision, in order')
     })
 
     it('idle streams get a comment line at the heartbeat', async (t) => {

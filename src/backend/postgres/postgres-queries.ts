@@ -163,6 +163,8 @@ export class PostgresSql {
   readonly readChanges: Statement
   readonly revisionRange: Statement
   readonly pruneChanges: Statement
+  /** The same among the oldest `$3` revisions only. */
+  readonly pruneSomeChanges: Statement
   readonly #variants = new Map<string, Statement>()
 
   constructor(schema: string, table: string, log = true) {
@@ -202,8 +204,10 @@ export class PostgresSql {
     this.revisionRange = statement(
       `SELECT (SELECT min(revision) FROM ${this.changes}), (SELECT latest FROM ${this.revision})`,
     )
-    this.pruneChanges = statement(
-      `DELETE FROM ${this.changes} WHERE revision <= (SELECT latest FROM ${this.revision}) - $2 AND ts < $1`,
+    const stale = `(revision <= (SELECT latest FROM ${this.revision}) - $2 OR ts < $1)`
+    this.pruneChanges = statement(`DELETE FROM ${this.changes} WHERE ${stale}`, true)
+    this.pruneSomeChanges = statement(
+      `DELETE FROM ${this.changes} WHERE revision < (SELECT min(revision) FROM ${this.changes}) + $3 AND ${stale}`,
       true,
     )
   }
@@ -413,6 +417,17 @@ export class PostgresReadQueries implements ReadQueries {
   }
 
   async range(group: string, now: number, options: RangeOptions): Promise<[string, string][]> {
+    const rows = await this.#range(group, now, options, false)
+    return rows.map((r) => [decodeText(r[0] as string), decodeText(r[1] as string)])
+  }
+
+  async rangeEntries(group: string, now: number, options: RangeOptions): Promise<[string, string, number | null][]> {
+    const rows = await this.#range(group, now, options, true)
+    return rows.map((r) => [decodeText(r[0] as string), decodeText(r[1] as string), nullableNum(r[2])])
+  }
+
+  /** The rows of `range`, with `expires_at` as a third column when `expiry`. */
+  async #range(group: string, now: number, options: RangeOptions, expiry: boolean): Promise<unknown[][]> {
     const lo = encodeText(options.prefix ?? '')
     const hi = prefixUpperBound(lo)
     const after = options.after === undefined ? undefined : encodeText(options.after)
@@ -428,12 +443,12 @@ export class PostgresReadQueries implements ReadQueries {
       conditions += ` AND key > $${params.length}`
     }
     params.push(options.limit)
-    const s = this.#sql.variant(`range:${hi !== undefined}:${after !== undefined}`, () =>
-      `SELECT key, value FROM ${this.#sql.kv} WHERE grp = $1 AND ${conditions} AND ${LIVE} ` +
+    const s = this.#sql.variant(`range:${hi !== undefined}:${after !== undefined}:${expiry}`, () =>
+      `SELECT key, value${expiry ? ', expires_at' : ''} FROM ${this.#sql.kv} WHERE grp = $1 AND ${conditions} AND ${LIVE} ` +
       `ORDER BY key LIMIT $${params.length}`,
     )
     const { rows } = await this.#run(s, params)
-    return rows.map((r) => [decodeText(r[0] as string), decodeText(r[1] as string)])
+    return rows as unknown[][]
   }
 
   /** Changes after revision `after`, ascending, at most `limit`. */
@@ -597,9 +612,15 @@ export class PostgresQueries extends PostgresReadQueries implements WriteQueries
     )
   }
 
-  /** Deletes changes older than `before` (ms), keeping at least the latest `keep`; answers how many. */
-  async pruneChanges(before: number, keep: number): Promise<number> {
-    const { rowCount } = await this.#run(this.#sql.pruneChanges, [ms(before), keep])
+  /**
+   * Deletes the changes older than `before` (ms) or not among the latest
+   * `keep`, among the `limit` oldest revisions when given; answers how many.
+   */
+  async pruneChanges(before: number, keep: number, limit?: number): Promise<number> {
+    const { rowCount } =
+      limit === undefined
+        ? await this.#run(this.#sql.pruneChanges, [ms(before), keep])
+        : await this.#run(this.#sql.pruneSomeChanges, [ms(before), keep, limit])
     return rowCount
   }
 }

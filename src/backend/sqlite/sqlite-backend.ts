@@ -1,9 +1,12 @@
+import { resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError } from '../../errors.js'
-import type { Backend, MaybePromise, ReadQueries, WriteOptions, WriteQueries } from '../backend.js'
+import { overlaps } from '../backend.js'
+import type { Backend, Footprint, MaybePromise, ReadQueries, WriteOptions, WriteQueries } from '../backend.js'
 import { WriteQueue } from '../write-queue.js'
 import type { CommittedWrite } from '../write-queue.js'
 import { BatchRunner } from './sqlite-batch.js'
+import { Checkpoints } from './sqlite-checkpoint.js'
 import type { Op } from './sqlite-batch.js'
 import { describeLocation, isCorrupt, sqliteError } from './sqlite-errors.js'
 import { openDatabase } from './sqlite-file.js'
@@ -11,6 +14,7 @@ import type { SqliteFileOptions } from './sqlite-file.js'
 import { ChangeListener } from './sqlite-listener.js'
 import { SqliteQueries } from './sqlite-queries.js'
 import { SqliteRevisions } from './sqlite-revisions.js'
+import { WalLimit } from './sqlite-wal.js'
 
 /** Options the SQLite backend takes from the store's options. */
 export type SqliteBackendOptions = SqliteFileOptions
@@ -57,6 +61,12 @@ export class SqliteBackend implements Backend {
   /** Set once an operation met a damaged page: every later write is refused. */
   #corrupt: string | undefined
   readonly #listener: ChangeListener
+  /** A file's WAL guard (see `sqlite-wal.ts`); undefined in memory. */
+  readonly #wal: WalLimit | undefined
+  /** A batch taken from the queue has not finished (it waits for the write lock, or for a transaction callback). */
+  #batchPending = false
+  /** A file's checkpoints, run off the event loop (see `sqlite-checkpoint.ts`); undefined in memory. */
+  readonly #checkpoints: Checkpoints | undefined
 
   private constructor(db: BetterSqlite3.Database, options: SqliteBackendOptions, location: string) {
     const busyTimeout = options.busyTimeout
@@ -66,6 +76,8 @@ export class SqliteBackend implements Backend {
     this.#logged = this.changeLog
     this.#busyTimeout = busyTimeout
     this.#location = location
+    this.#checkpoints = this.#memory ? undefined : new Checkpoints(resolve(location), options.durability)
+    this.#wal = this.#memory ? undefined : new WalLimit(db, location, () => this.#checkpoints?.running === true)
     const revisions = new SqliteRevisions(db, this.#memory)
     this.#q = new SqliteQueries(db, revisions)
     this.#txq = new SqliteQueries(db, revisions, true)
@@ -113,15 +125,28 @@ export class SqliteBackend implements Backend {
     return !this.#queue.busy && this.#queue.length === 0 && this.#announcing === undefined
   }
 
-  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T> {
-    if (this.#idle()) {
+  /**
+   * Runs a read at once when nothing is queued, or when its footprint
+   * overlaps no write queued or running: between two commit groups of a
+   * burst of writes, a read of other rows is answered from the committed
+   * state, which those writes cannot change, instead of waiting for all of
+   * them. Otherwise it queues behind the writes issued before it.
+   */
+  read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>, footprint?: Footprint): Promise<T> {
+    if (this.#idle() || (footprint !== undefined && this.#clearOf(footprint))) {
       try {
         return Promise.resolve(this.#runner.outside(fn))
       } catch (err) {
         return Promise.reject(this.error(method, err))
       }
     }
-    return this.#enqueue(false, false, false, method, fn, undefined)
+    return this.#enqueue(false, false, false, method, fn, undefined, undefined)
+  }
+
+  /** True when no transaction is open, no commit waits to be announced, and no queued write overlaps `footprint`. */
+  #clearOf(footprint: Footprint): boolean {
+    if (this.#batchPending || this.#db.inTransaction || this.#announcing !== undefined) return false
+    return !this.#queue.some((op) => op.write && overlaps(op.footprint, footprint))
   }
 
   /**
@@ -143,6 +168,7 @@ export class SqliteBackend implements Backend {
     fn: (q: WriteQueries) => MaybePromise<T>,
     onCommit?: (result: T) => void,
     options?: WriteOptions,
+    footprint?: Footprint,
   ): Promise<T> {
     const kind = options?.kind ?? 'multi'
     // On a private in-memory database there is no fsync to share, so a write
@@ -164,7 +190,7 @@ export class SqliteBackend implements Backend {
       return this.#runNow(method, fn, onCommit, alone, options?.inline === true)
     }
     const single = kind === 'point' && !this.#logged
-    return this.#enqueue(true, single, kind === 'transaction', method, fn, onCommit)
+    return this.#enqueue(true, single, kind === 'transaction', method, fn, onCommit, footprint)
   }
 
   #runNow<T>(
@@ -255,6 +281,7 @@ export class SqliteBackend implements Backend {
     method: string,
     fn: (q: WriteQueries) => MaybePromise<T>,
     onCommit: ((result: T) => void) | undefined,
+    footprint: Footprint | undefined,
   ): Promise<T> {
     const refused = this.#queue.refuse(method)
     if (refused !== undefined) return Promise.reject(refused)
@@ -279,12 +306,18 @@ export class SqliteBackend implements Backend {
         onCommit: onCommit as ((result: unknown) => void) | undefined,
         resolve: resolve as (value: unknown) => void,
         reject,
+        footprint,
       })
     })
   }
 
-  /** The queue's step: everything waiting runs as one batch. */
+  /**
+   * The queue's step: everything waiting runs as one batch, unless the WAL
+   * must be truncated first (writes issued meanwhile join the batch).
+   */
   #runNext(): Promise<void> | undefined {
+    const held = this.#wal?.beforeWrite()
+    if (held !== undefined) return held
     const batch = this.#queue.take()
     const failed = (err: unknown): void => {
       // Not expected: every step handles its own failures. Never leave a
@@ -292,8 +325,22 @@ export class SqliteBackend implements Backend {
       this.#runner.rollback()
       for (const op of batch) op.reject(this.error(op.method, err))
     }
+    let wrote = 0
+    if (this.#checkpoints !== undefined) for (const op of batch) if (op.write) wrote++
     try {
-      return this.#runner.run(batch)?.catch(failed)
+      const pending = this.#runner.run(batch)
+      if (pending === undefined) {
+        if (wrote > 0) this.#checkpoints?.afterWrite(wrote)
+        return undefined
+      }
+      this.#batchPending = true
+      return pending
+        .then(() => {
+          if (wrote > 0) this.#checkpoints?.afterWrite(wrote)
+        }, failed)
+        .finally(() => {
+          this.#batchPending = false
+        })
     } catch (err) {
       failed(err)
       return undefined
@@ -317,5 +364,6 @@ export class SqliteBackend implements Backend {
     this.#listener.close()
     await drained
     this.#db.close()
+    await this.#checkpoints?.close()
   }
 }

@@ -21,11 +21,16 @@
  *   after the failure run again in the next batch.
  * - **Commit failures** ({@link BatchTry.finish}): nothing was committed;
  *   the writes fail, the reads (which may have seen them) run again.
+ * - **Commit groups are capped** ({@link GROUP_BUDGET_MS}): better-sqlite3
+ *   runs on the event loop, so a batch of 10,000 writes would hold it for
+ *   some 80 ms. Once the ops of a try have run for that long, it commits
+ *   what ran and puts the rest back at the head of the queue, which yields
+ *   to the event loop (timers, I/O, other requests) before the next group.
  *
  * @module
  */
 import type BetterSqlite3 from 'better-sqlite3'
-import type { MaybePromise, WriteQueries } from '../backend.js'
+import type { Footprint, MaybePromise, WriteQueries } from '../backend.js'
 import type { CommittedWrite } from '../write-queue.js'
 import { isBusy } from './sqlite-errors.js'
 import type { SqliteQueries } from './sqlite-queries.js'
@@ -45,6 +50,8 @@ export interface Op extends CommittedWrite {
   careful: boolean
   readonly fn: (q: WriteQueries) => MaybePromise<unknown>
   readonly reject: (reason: unknown) => void
+  /** A write's footprint (see `WriteOptions.footprint`): reads of other rows need not wait for it. */
+  readonly footprint: Footprint | undefined
 }
 
 /** What the runner needs from its backend. */
@@ -59,6 +66,12 @@ export interface BatchHost {
 
 /** For how long after waiting for the write lock this connection yields it between batches. */
 const CONTENTION_MEMORY_MS = 100
+/**
+ * How long the ops of one commit group run before it commits and the rest
+ * wait for the next group: the event loop is held for about this long plus
+ * the commit (one fsync with `durability: 'full'`).
+ */
+export const GROUP_BUDGET_MS = 4
 
 /** Runs batches, lone writes and reads on one connection. */
 export class BatchRunner {
@@ -271,10 +284,16 @@ class BatchTry {
   readonly #shared: boolean
   /** A transaction callback is in the batch: no write of it may run twice. */
   readonly #guardAll: boolean
+  /** The ops from here on have not run and wait for the next group (see {@link GROUP_BUDGET_MS}). */
+  #end: number
+  /** When the group stops taking more ops. */
+  readonly #deadline: number
 
   constructor(runner: BatchRunner, ops: Op[]) {
     this.#runner = runner
     this.#ops = ops
+    this.#end = ops.length
+    this.#deadline = performance.now() + GROUP_BUDGET_MS
     this.#results = new Array(ops.length)
     this.#failed = new Array(ops.length).fill(false)
     this.#shared = ops.length > 1
@@ -289,7 +308,7 @@ class BatchTry {
   /** Runs the ops from `i` on; answers a promise when one of them answered one. */
   run(i: number): Promise<void> | undefined {
     const { tx, txq } = this.#runner
-    for (; i < this.#ops.length; i++) {
+    for (; i < this.#end; i++) {
       const op = this.#ops[i] as Op
       const guarded = this.guarded(op)
       const before = txq.writes
@@ -311,9 +330,15 @@ class BatchTry {
         continue
       }
       this.#results[i] = result
+      this.#cap(i)
     }
     this.finish()
     return undefined
+  }
+
+  /** After op `i` ran: ends the group there once its time is spent. */
+  #cap(i: number): void {
+    if (i + 1 < this.#end && performance.now() >= this.#deadline) this.#end = i + 1
   }
 
   #later(i: number, guarded: boolean, before: number, pending: Promise<unknown>): Promise<void> {
@@ -322,6 +347,7 @@ class BatchTry {
         try {
           if (guarded) this.#runner.tx.release.run()
           this.#results[i] = value
+          this.#cap(i)
         } catch (err) {
           this.fail(i, guarded, before, err)
         }
@@ -390,11 +416,15 @@ class BatchTry {
 
   /**
    * Commits (or, when the only op failed, rolls back) and announces each op
-   * in order. A failed COMMIT committed nothing: the writes fail; the reads
-   * may have seen those writes, so they run again in the next batch.
+   * that ran, in order; the ops a capped group did not run go back to the
+   * head of the queue. A failed COMMIT committed nothing: the writes fail;
+   * the reads may have seen those writes, so they run again in the next
+   * batch.
    */
   finish(): void {
     const runner = this.#runner
+    const end = this.#end
+    const rest = end < this.#ops.length ? this.#ops.slice(end) : []
     const allFailed = this.#ops.length === 1 && this.#failed[0] === true
     try {
       if (allFailed) {
@@ -407,17 +437,18 @@ class BatchTry {
     } catch (err) {
       runner.rollback()
       this.state = 'uncommitted'
-      const reads: Op[] = []
-      for (let i = 0; i < this.#ops.length; i++) {
+      const again: Op[] = []
+      for (let i = 0; i < end; i++) {
         const op = this.#ops[i] as Op
-        if (!op.write) reads.push(op)
+        if (!op.write) again.push(op)
         else op.reject(this.#failed[i] === true ? this.#results[i] : runner.host.error(op.method, err))
       }
-      runner.host.requeue(reads)
+      runner.host.requeue(again.concat(rest))
       return
     }
     this.state = 'committed'
-    for (let i = 0; i < this.#ops.length; i++) {
+    runner.host.requeue(rest)
+    for (let i = 0; i < end; i++) {
       const op = this.#ops[i] as Op
       if (this.#failed[i] === true) op.reject(this.#results[i])
       else runner.host.settle(op, this.#results[i])

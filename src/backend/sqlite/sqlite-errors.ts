@@ -4,9 +4,14 @@
  *
  * @module
  */
-import Database from 'better-sqlite3'
+import { createRequire } from 'node:module'
+import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError, wrapError } from '../../errors.js'
 import type { StoreErrorCode } from '../../errors.js'
+
+// better-sqlite3 is CommonJS: required rather than imported, so that Node does not
+// scan its source for named exports (a few milliseconds of every start-up).
+const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3
 
 /** How messages name the database: its path, or the in-memory database. */
 export function describeLocation(location: string): string {

@@ -8,14 +8,46 @@
  */
 import { accessSync, closeSync, constants, existsSync, openSync, readSync, statSync } from 'node:fs'
 import type { Stats } from 'node:fs'
-import { basename, dirname, resolve } from 'node:path'
-import Database from 'better-sqlite3'
+import { createRequire } from 'node:module'
+import { basename, dirname, join, resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError } from '../../errors.js'
 import { isCorrupt, openError } from './sqlite-errors.js'
 import { PK_INDEX } from './sqlite-queries.js'
 import { createSchema } from './sqlite-schema.js'
 import { upgradeRevisions } from './sqlite-revisions.js'
+
+const require = createRequire(import.meta.url)
+
+// better-sqlite3 is CommonJS: required rather than imported, so that Node does not
+// scan its source for named exports (a few milliseconds of every start-up).
+const Database = require('better-sqlite3') as typeof BetterSqlite3
+
+/** Where {@link nativeBinding} found the addon, once looked for. */
+let addon: { path: string | undefined } | undefined
+
+/**
+ * better-sqlite3's native addon where a normal install or build puts it
+ * (`build/Release`), handed to the driver so that it skips its search for
+ * the file (the `bindings` package: several milliseconds of every start-up).
+ * Undefined, and the driver searches as before, when the file is not there
+ * or when a build that the search tries first (`build/`, `build/Debug/`) is.
+ */
+function nativeBinding(): string | undefined {
+  if (addon === undefined) {
+    addon = { path: undefined }
+    try {
+      const build = join(dirname(require.resolve('better-sqlite3')), '..', 'build')
+      const file = 'better_sqlite3.node'
+      if (!existsSync(join(build, file)) && !existsSync(join(build, 'Debug', file)) && existsSync(join(build, 'Release', file))) {
+        addon.path = join(build, 'Release', file)
+      }
+    } catch {
+      // not resolvable from here: the driver searches
+    }
+  }
+  return addon.path
+}
 
 /** Options the SQLite backend takes from the store's options. */
 export interface SqliteFileOptions {
@@ -51,7 +83,7 @@ export function openDatabase(location: string, options: SqliteFileOptions): Bett
   const size = memory ? undefined : checkLocation(location)
   let db: BetterSqlite3.Database
   try {
-    db = new Database(location, { timeout: options.busyTimeout })
+    db = new Database(location, { timeout: options.busyTimeout, nativeBinding: nativeBinding() })
   } catch (err) {
     throw new StoreError(`${METHOD}: cannot open '${location}': ${(err as Error).message}`, { cause: err })
   }

@@ -96,9 +96,18 @@ export const SQL = {
     'WHERE revision > ? ORDER BY revision LIMIT ?',
   /** The oldest entry of the log; the latest revision is the counter's (see sqlite-revisions). */
   oldestChange: 'SELECT min(revision) FROM kv_changes',
-  /** Keeps the newest `?` entries (at least one) and those at or after the time. */
+  /**
+   * Deletes the entries not among the newest `@keep` or older than
+   * `@before`, never the newest (at least one entry is kept). A range of the
+   * rowid: the age test reads only the rows the range holds.
+   */
   pruneChanges:
-    'DELETE FROM kv_changes WHERE revision <= (SELECT coalesce(max(revision), 0) FROM kv_changes) - max(?, 1) AND ts < ?',
+    'DELETE FROM kv_changes WHERE revision < (SELECT max(revision) FROM kv_changes) ' +
+    'AND (revision <= (SELECT max(revision) FROM kv_changes) - @keep OR ts < @before)',
+  /** The same among the `@limit` oldest revisions only: a short delete while writes happen. */
+  pruneSomeChanges:
+    'DELETE FROM kv_changes WHERE revision < min((SELECT max(revision) FROM kv_changes), (SELECT min(revision) FROM kv_changes) + @limit) ' +
+    'AND (revision <= (SELECT max(revision) FROM kv_changes) - @keep OR ts < @before)',
   /** A condition on `column` for a literal prefix, served by the primary-key index. */
   prefix(column: string, bounded: boolean): string {
     return bounded ? `${column} >= @lo AND ${column} < @hi` : `${column} >= @lo`
@@ -131,8 +140,8 @@ export const SQL = {
    * @lo`), whichever is higher: given both, SQLite seeks to one and filters
    * on the other, and a page after the first would read every key before it.
    */
-  range: (after: boolean, bounded: boolean) =>
-    `SELECT key, value FROM kv WHERE grp = @grp AND ${after ? 'key > @after' : 'key >= @lo'}` +
+  range: (after: boolean, bounded: boolean, expiry = false) =>
+    `SELECT key, value${expiry ? ', expires_at' : ''} FROM kv WHERE grp = @grp AND ${after ? 'key > @after' : 'key >= @lo'}` +
     `${bounded ? ' AND key < @hi' : ''} AND ${LIVE} ORDER BY key LIMIT @limit`,
 }
 
@@ -213,6 +222,7 @@ export class SqliteQueries implements WriteQueries {
   readonly #readChanges: Statement
   readonly #oldestChange: Statement
   readonly #pruneChanges: Statement
+  readonly #pruneSomeChanges: Statement
   /** Statements whose text depends on which bounds are present, made on first use. */
   readonly #variants = new Map<string, Statement>()
 
@@ -244,6 +254,7 @@ export class SqliteQueries implements WriteQueries {
     this.#readChanges = db.prepare(SQL.readChanges)
     this.#oldestChange = db.prepare(SQL.oldestChange).pluck()
     this.#pruneChanges = db.prepare(SQL.pruneChanges)
+    this.#pruneSomeChanges = db.prepare(SQL.pruneSomeChanges)
   }
 
   /** Refuses a query once the batch transaction is gone (see the class note). */
@@ -505,18 +516,27 @@ export class SqliteQueries implements WriteQueries {
   }
 
   range(group: string, now: number, options: RangeOptions): [string, string][] {
+    return this.#range(group, now, options, false) as [string, string][]
+  }
+
+  rangeEntries(group: string, now: number, options: RangeOptions): [string, string, number | null][] {
+    return this.#range(group, now, options, true) as [string, string, number | null][]
+  }
+
+  /** The rows of `range`, with `expires_at` as a third column when `expiry`. */
+  #range(group: string, now: number, options: RangeOptions, expiry: boolean): unknown[] {
     this.#check()
     const b = bounds(options.prefix ?? '')
     const bounded = b.hi !== undefined
     // Past the prefix's start, the cursor is the lower bound; before it, the prefix is.
     const after = options.after !== undefined && compareCodePoints(options.after, b.lo) >= 0
-    const stmt = this.#variant(`range:${after}:${bounded}`, SQL.range(after, bounded), false)
+    const stmt = this.#variant(`range:${after}:${bounded}:${expiry}`, SQL.range(after, bounded, expiry), false)
     const params: Record<string, unknown> = { grp: group, now, limit: options.limit }
     if (after) params['after'] = options.after
     else params['lo'] = b.lo
     if (bounded) params['hi'] = b.hi
     stmt.raw(true)
-    return stmt.all(params) as [string, string][]
+    return stmt.all(params)
   }
 
   purgeExpired(now: number): ExpiredKey[] {
@@ -545,9 +565,12 @@ export class SqliteQueries implements WriteQueries {
     return { oldest: this.#oldestChange.get() as number | null, latest: this.#revisions.latest() }
   }
 
-  pruneChanges(before: number, keep: number): number {
+  pruneChanges(before: number, keep: number, limit?: number): number {
     this.#beforeWrite()
-    const pruned = this.#pruneChanges.run(keep, before).changes
+    const pruned =
+      limit === undefined
+        ? this.#pruneChanges.run({ keep, before }).changes
+        : this.#pruneSomeChanges.run({ keep, before, limit }).changes
     this.writes++
     return pruned
   }

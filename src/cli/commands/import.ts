@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { SingleBar } from 'cli-progress'
+import type { SingleBar } from 'cli-progress'
 import { withSession } from '../context.js'
 import { usageError } from '../errors.js'
 import { openInput, readLines } from '../io.js'
@@ -64,8 +64,9 @@ export function parseRecord(text: string, where: string): ExportRecord {
 export async function importCommand(file: string | undefined, options: JsonOptions & { progress?: boolean }): Promise<void> {
   const input = await openInput(file)
   const showBar = options.progress !== false && process.stderr.isTTY === true && input.size !== undefined && input.size >= PROGRESS_THRESHOLD
-  const bar = showBar
-    ? new SingleBar({
+  // The progress bar's module is loaded only when a bar is shown.
+  const bar: SingleBar | undefined = showBar
+    ? new (await import('cli-progress')).SingleBar({
         format: 'importing {bar} {percentage}% | {lines} lines | ETA {eta_formatted}',
         stream: process.stderr,
         hideCursor: true,

@@ -1,13 +1,12 @@
 /**
- * Commands on one key: set, get, delete, ttl.
+ * Commands on one key: set, get, delete, incr, ttl.
  *
  * @module
  */
 import { withSession } from '../context.js'
-import { formatDuration } from '../duration.js'
 import { notFound } from '../errors.js'
 import { readAll, write, writeRaw } from '../io.js'
-import { answer } from '../output.js'
+import { answer, formatDuration } from '../output.js'
 
 /** Options every data command takes. */
 export interface DataOptions {
@@ -24,28 +23,75 @@ function absent(group: string, key: string): Error {
   return notFound(`no key ${JSON.stringify(key)} in group ${JSON.stringify(group)}`)
 }
 
-/** `set <group> <key> [value] [--ttl D]`: the value from stdin when omitted, byte for byte. */
-export async function setCommand(group: string, key: string, value: string | undefined, options: DataOptions & { ttl?: number }): Promise<void> {
+/** Options of `set`. */
+export interface SetCommandOptions extends JsonOptions {
+  ttl?: number
+  ifRevision?: number
+  ifAbsent?: boolean
+}
+
+/**
+ * `set <group> <key> [value] [--ttl D] [--if-revision N | --if-absent] [--json]`:
+ * the value from stdin when omitted, byte for byte. A condition that does
+ * not hold writes nothing and exits 1. `--json` prints the write's revision.
+ */
+export async function setCommand(group: string, key: string, value: string | undefined, options: SetCommandOptions): Promise<void> {
   if (value === undefined && process.stdin.isTTY === true) {
     process.stderr.write('reading the value from stdin; end it with Ctrl-D\n')
   }
   const text = value ?? (await readAll(process.stdin, 'the value'))
-  await withSession(options.db, 'create', options.scope, (s) =>
-    s.target.set(group, key, text, options.ttl === undefined ? undefined : { ttl: options.ttl }),
-  )
+  const revision = await withSession(options.db, 'create', options.scope, (s) => {
+    if (options.ifRevision !== undefined) return s.target.set(group, key, text, { ttl: options.ttl, ifRevision: options.ifRevision })
+    if (options.ifAbsent === true) return s.target.set(group, key, text, { ttl: options.ttl, ifAbsent: true })
+    return s.target.set(group, key, text, options.ttl === undefined ? undefined : { ttl: options.ttl })
+  })
+  if (revision === false) {
+    throw notFound(
+      options.ifAbsent === true
+        ? `key ${JSON.stringify(key)} in group ${JSON.stringify(group)} already exists; nothing written`
+        : `key ${JSON.stringify(key)} in group ${JSON.stringify(group)} is not at revision ${options.ifRevision}; nothing written`,
+    )
+  }
+  if (options.json === true) await write(process.stdout, `${JSON.stringify({ group, key, revision })}\n`)
 }
 
-/** `get <group> <key>`: the raw value; exit 1 when absent. */
+/**
+ * `get <group> <key> [--json]`: the raw value, or with `--json` the entry
+ * `{"group","key","value","revision","expiresAt"}`; exit 1 when absent.
+ */
 export async function getCommand(group: string, key: string, options: JsonOptions): Promise<void> {
+  if (options.json === true) {
+    const entry = await withSession(options.db, 'existing', options.scope, (s) => s.target.getEntry(group, key))
+    if (entry === undefined) throw absent(group, key)
+    const { value, revision, expiresAt } = entry
+    await write(process.stdout, `${JSON.stringify({ group, key, value, revision, expiresAt })}\n`)
+    return
+  }
   const value = await withSession(options.db, 'existing', options.scope, (s) => s.target.get(group, key))
   if (value === undefined) throw absent(group, key)
-  await (options.json === true ? write(process.stdout, `${JSON.stringify(value)}\n`) : writeRaw(value))
+  await writeRaw(value)
 }
 
-/** `delete <group> <key>`: exit 1 when there was no live key. */
-export async function deleteCommand(group: string, key: string, options: DataOptions): Promise<void> {
-  const deleted = await withSession(options.db, 'existing', options.scope, (s) => s.target.delete(group, key))
-  if (!deleted) throw absent(group, key)
+/**
+ * `delete <group> <key> [--if-revision N]`: exit 1 when there was no live
+ * key, or (with `--if-revision`) when its revision was another.
+ */
+export async function deleteCommand(group: string, key: string, options: DataOptions & { ifRevision?: number }): Promise<void> {
+  const ifRevision = options.ifRevision
+  const deleted = await withSession(options.db, 'existing', options.scope, (s) =>
+    ifRevision === undefined ? s.target.delete(group, key) : s.target.delete(group, key, { ifRevision }),
+  )
+  if (deleted) return
+  if (ifRevision === undefined) throw absent(group, key)
+  throw notFound(`no key ${JSON.stringify(key)} in group ${JSON.stringify(group)} at revision ${ifRevision}; nothing deleted`)
+}
+
+/** `incr <group> <key> [by] [--ttl D]`: adds `by` (default 1) and prints the new value. */
+export async function incrCommand(group: string, key: string, by: number | undefined, options: DataOptions & { ttl?: number }): Promise<void> {
+  const value = await withSession(options.db, 'create', options.scope, (s) =>
+    s.target.increment(group, key, by ?? 1, options.ttl === undefined ? undefined : { ttl: options.ttl }),
+  )
+  await write(process.stdout, `${value}\n`)
 }
 
 /** `ttl <group> <key>`: the time left; exit 1 when absent. */
