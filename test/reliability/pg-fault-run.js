@@ -117,7 +117,8 @@ export async function pgFaults(instance, options) {
   const hangMs = 2 * busyTimeout + 10_000
   const started = Date.now()
 
-  const setup = await Store.open(instance.url, { schema, purgeInterval: 0 })
+  // Every store of the run keeps the whole change log (the default keeps the latest 10,000 entries).
+  const setup = await Store.open(instance.url, { schema, purgeInterval: 0, changeRetention: { maxAge: 0, maxCount: 100_000_000 } })
   await setup.set('bank', 'a', '1000')
   await setup.set('bank', 'b', '1000')
   await setup.close()

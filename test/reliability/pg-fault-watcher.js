@@ -34,7 +34,7 @@ lines.on('line', (line) => {
   }, task.hangMs).unref()
 })
 
-const store = await Store.open(task.url, { schema: task.schema, poolSize: 2, purgeInterval: 0 })
+const store = await Store.open(task.url, { schema: task.schema, poolSize: 2, purgeInterval: 0, changeRetention: { maxAge: 0, maxCount: 100_000_000 } })
 let last = task.since === 'now' ? await store.revision() : task.since
 report.since = last
 process.stdout.write('ready\n')

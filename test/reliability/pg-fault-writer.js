@@ -70,7 +70,8 @@ async function timed(op, call) {
   return op
 }
 
-const store = await Store.open(task.url, { schema: task.schema, poolSize: 4, busyTimeout: task.busyTimeout, purgeInterval: 0 })
+// The whole change log is kept, so that the checks can compare every revision with the data.
+const store = await Store.open(task.url, { schema: task.schema, poolSize: 4, busyTimeout: task.busyTimeout, purgeInterval: 0, changeRetention: { maxAge: 0, maxCount: 100_000_000 } })
 const atomic = typeof store.increment === 'function' && typeof store.getEntry === 'function'
 report.features.atomic = atomic
 process.stdout.write('ready\n')
