@@ -128,10 +128,12 @@ function print(title, results, base) {
 // A durable sequential write, each its own commit with durability 'full' (an
 // fsync of the WAL): raw better-sqlite3's upsert in autocommit on go-store's
 // schema, then what groupstore's write runs, statement by statement, on a
-// store's file. The log's INSERT dirties a second page (the log's last
-// leaf) and the revision counter's UPDATE a third, which the commit writes
-// to the WAL and syncs with the row's page. Rounds of 200 commits, taking
-// turns.
+// store's file. Without the log the revision counter's UPDATE dirties a
+// second page (the counter's); with it, the log's INSERT does (the log's
+// last leaf), and the counter is left alone, the log's newest entry holding
+// the latest revision (the fourth line writes it too, as groupstore did
+// before). The commit writes every dirty page to the WAL and syncs it with
+// the row's. Rounds of 200 commits, taking turns.
 {
   const dir = mkdtempSync(join(tmpdir(), 'groupstore-floors-'))
   try {
@@ -150,24 +152,30 @@ function print(title, results, base) {
     }
     const row = open('row.db')
     const logged = open('logged.db')
+    const counted = open('counted.db')
     const pruned = open('pruned.db')
+    const counter = counted.backend.database.prepare('UPDATE kv_revision SET latest = ?')
     const change = (q, r, i) => [{ revision: q.nextRevision(), type: 'set', group: 'g', key: key(r, i), value: 'value', timestamp: Date.now() }]
-    /** A groupstore write: BEGIN, the revision counter read, the upsert, maybe more, the counter written, COMMIT. */
+    /** A groupstore write: BEGIN, the latest revision read, the upsert, maybe more, the counter written if needed, COMMIT. */
     const write = (s, more) => (r, i) => {
       s.begin.run()
       s.q.openRevisions()
-      s.q.set('g', key(r, i), 'value', null)
-      more?.(r, i)
+      const revision = s.q.set('g', key(r, i), 'value', null)
+      more?.(r, i, revision)
       s.q.saveRevisions()
       s.commit.run()
     }
     const DURABLE_N = 200
     const variants = {
       'raw: upsert (autocommit)': (r, i) => rawSet.run('g', key(r, i), 'value', null),
-      'BEGIN + upsert + counter + COMMIT': write(row),
-      '… + log INSERT (a logged write)': write(logged, (r, i) => logged.q.appendChanges(change(logged.q, r, i))),
+      'BEGIN + upsert + counter + COMMIT (no log)': write(row),
+      'BEGIN + upsert + log INSERT + COMMIT (logged)': write(logged, (r, i) => logged.q.appendChanges(change(logged.q, r, i))),
+      '… + counter (a logged write before)': write(counted, (r, i) => {
+        counted.q.appendChanges(change(counted.q, r, i))
+        counter.run(counted.q.revisionMark())
+      }),
       // Every 1,000th write also prunes the 1,000 oldest entries, as groupstore's do.
-      '… + a prune of 1,000 every 1,000 writes': write(pruned, (r, i) => {
+      'logged + a prune of 1,000 every 1,000': write(pruned, (r, i) => {
         pruned.q.appendChanges(change(pruned.q, r, i))
         if ((r * DURABLE_N + i) % 1000 === 999) pruned.q.pruneChanges(Number.MIN_SAFE_INTEGER, 1000, 2000)
       }),
@@ -187,7 +195,7 @@ function print(title, results, base) {
       'raw: upsert (autocommit)',
     )
     rawDb.close()
-    for (const s of [row, logged, pruned]) await s.backend.close()
+    for (const s of [row, logged, counted, pruned]) await s.backend.close()
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

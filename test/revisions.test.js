@@ -129,6 +129,55 @@ describe('revisions on a file', () => {
     assert.equal(await store.delete('config', 'other', { ifRevision: next }), false)
   })
 
+  it('a logged write leaves the counter table alone; writes without the log and outside the package continue above the log', async (t) => {
+    const path = join(tempDir(t), 'counter.db')
+    const logged = await open(t, path)
+    const raw = new Database(path)
+    t.after(() => raw.close())
+    const counter = () => raw.prepare('SELECT latest FROM kv_revision').pluck().get()
+    const before = counter()
+    const r1 = await logged.set('g', 'a', '1')
+    await logged.increment('g', 'n')
+    const r2 = (await logged.getEntry('g', 'n')).revision
+    assert.equal(counter(), before, 'the log’s newest entry holds the latest revision')
+    assert.equal(await logged.revision(), r2)
+    raw.prepare("INSERT INTO kv (grp, key, value) VALUES ('g', 'raw', 'x')").run()
+    const outside = (await logged.getEntry('g', 'raw')).revision
+    assert.ok(outside > r2 && r2 > r1, `${r1} ${r2} ${outside}`)
+    assert.equal(counter(), outside, 'a trigger writes the revision it gave to the counter')
+    const quiet = await open(t, path, { changeLog: false })
+    const r3 = await quiet.set('g', 'b', '2')
+    assert.ok(r3 > outside)
+    assert.equal(counter(), r3, 'a write the log does not hold is written to the counter')
+    const r4 = await logged.set('g', 'c', '3')
+    assert.ok(r4 > r3)
+    assert.equal(await quiet.revision(), r4)
+    await logged.close()
+    await quiet.close()
+    const again = await open(t, path, { changeLog: false })
+    assert.ok((await again.set('g', 'd', '4')) > r4, 'after a restart, without the log')
+  })
+
+  it('a file with the triggers of an earlier version gets ones that count above the log too', async (t) => {
+    const path = join(tempDir(t), 'old-triggers.db')
+    const first = await Store.open(path, { purgeInterval: 0 })
+    const r1 = await first.set('g', 'a', '1')
+    await first.close()
+    const raw = new Database(path)
+    t.after(() => raw.close())
+    const old = 'BEGIN UPDATE kv_revision SET latest = latest + 1; UPDATE kv SET revision = (SELECT latest FROM kv_revision) WHERE rowid = new.rowid; END'
+    raw.exec(`DROP TRIGGER kv_revision_insert; DROP TRIGGER kv_revision_update;
+      CREATE TRIGGER kv_revision_insert AFTER INSERT ON kv WHEN new.revision IS NULL ${old};
+      CREATE TRIGGER kv_revision_update AFTER UPDATE ON kv WHEN new.revision IS old.revision ${old};
+      UPDATE kv_revision SET latest = 0;`)
+    const store = await open(t, path)
+    const r2 = await store.set('g', 'b', '2')
+    assert.ok(r2 > r1)
+    raw.prepare("UPDATE kv SET value = 'by hand' WHERE grp = 'g' AND key = 'a'").run()
+    const hand = (await store.getEntry('g', 'a')).revision
+    assert.ok(hand > r2, `${r2} ${hand}`)
+  })
+
   it('a write from the sqlite3 shell renews the revision', { skip: sqliteShell() ? false : 'the sqlite3 shell is not installed' }, async (t) => {
     const path = join(tempDir(t), 'shell.db')
     const store = await open(t, path)

@@ -96,7 +96,11 @@ for (const analysed of [false, true]) {
       })
     }
 
-    for (const name of ['get', 'delete', 'deleteExpired', 'deleteGroup', 'groupExists', 'getAll', 'getAllUnexpired']) {
+    it('incrementLive finds its row by rowid', async () => {
+      assertSearches(await database(analysed), 'incrementLive', SQL.incrementLive, /USING INTEGER PRIMARY KEY \(rowid=\?\)/)
+    })
+
+    for (const name of ['get', 'incrementRead', 'delete', 'deleteExpired', 'deleteGroup', 'groupExists', 'getAll', 'getAllUnexpired']) {
       it(`${name} searches the primary-key index`, async (t) => {
         assert.equal(typeof SQL[name], 'string', `SQL.${name}`)
         assertSearches(await database(analysed), name, SQL[name])

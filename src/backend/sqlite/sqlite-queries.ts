@@ -58,6 +58,14 @@ export const SQL = {
     'UPDATE kv SET value = ?, expires_at = ?, revision = ? ' +
     'WHERE grp = ? AND key = ? AND revision = ? AND (expires_at IS NULL OR expires_at > ?)',
   assignRevision: 'UPDATE kv SET revision = ? WHERE grp = ? AND key = ? AND revision IS NULL',
+  /** An increment's read: the row's value, expiry and rowid (for {@link SQL.incrementLive}). */
+  incrementRead: 'SELECT value, expires_at, rowid FROM kv WHERE grp = ? AND key = ?',
+  /**
+   * An increment of a live row, found by its rowid: one seek in the table,
+   * where the upsert seeks the key's index first; the expiry (an indexed
+   * column) is left out, as it stays. Binds: value, revision, rowid.
+   */
+  incrementLive: 'UPDATE kv SET value = ?, revision = ? WHERE rowid = ?',
   delete: 'DELETE FROM kv WHERE grp = ? AND key = ? RETURNING value, expires_at AS expiresAt',
   deleteIf: 'DELETE FROM kv WHERE grp = ? AND key = ? AND revision = ? RETURNING value, expires_at AS expiresAt',
   deleteExpired: 'DELETE FROM kv WHERE grp = ? AND key = ? AND expires_at IS NOT NULL AND expires_at <= ?',
@@ -94,7 +102,7 @@ export const SQL = {
   readChanges:
     'SELECT revision, type, grp AS "group", key, value, ts AS timestamp FROM kv_changes ' +
     'WHERE revision > ? ORDER BY revision LIMIT ?',
-  /** The oldest entry of the log; the latest revision is the counter's (see sqlite-revisions). */
+  /** The oldest entry of the log; the latest revision is SqliteRevisions' (the counter's or the log's newest). */
   oldestChange: 'SELECT min(revision) FROM kv_changes',
   /**
    * Deletes the entries not among the newest `@keep` or older than
@@ -189,7 +197,8 @@ export class SqliteQueries implements WriteQueries {
   readonly #get: Statement
   readonly #getEntry: Statement
   /** The get statement answering an array, for increment. */
-  readonly #getRaw: Statement
+  readonly #incrementRead: Statement
+  readonly #incrementLive: Statement
   readonly #getMany: Statement
   readonly #set: Statement
   readonly #setIfAbsent: Statement
@@ -232,7 +241,8 @@ export class SqliteQueries implements WriteQueries {
     this.#inTransactionOnly = inTransactionOnly
     this.#get = db.prepare(SQL.get)
     this.#getEntry = db.prepare(SQL.getEntry)
-    this.#getRaw = db.prepare(SQL.get).raw()
+    this.#incrementRead = db.prepare(SQL.incrementRead).raw()
+    this.#incrementLive = db.prepare(SQL.incrementLive)
     this.#getMany = db.prepare(SQL.getMany).pluck()
     this.#set = db.prepare(SQL.set)
     this.#setIfAbsent = db.prepare(SQL.setIfAbsent)
@@ -296,8 +306,9 @@ export class SqliteQueries implements WriteQueries {
 
   getMany(group: string, keys: readonly string[], now: number): (string | undefined)[] {
     this.#check()
-    const values = JSON.parse(this.#getMany.get(now, JSON.stringify(keys), group) as string) as (string | null)[]
-    return values.map((v) => v ?? undefined)
+    const values = JSON.parse(this.#getMany.get(now, JSON.stringify(keys), group) as string) as (string | null | undefined)[]
+    for (let i = 0; i < values.length; i++) if (values[i] === null) values[i] = undefined
+    return values as (string | undefined)[]
   }
 
   nextRevision(): number {
@@ -314,7 +325,7 @@ export class SqliteQueries implements WriteQueries {
     this.#revisions.open()
   }
 
-  /** Just before COMMIT: writes the revisions the transaction took to the file's counter. */
+  /** Just before COMMIT: writes the transaction's last revision to the file's counter, unless the log holds it. */
   saveRevisions(): void {
     this.#revisions.save()
   }
@@ -352,24 +363,28 @@ export class SqliteQueries implements WriteQueries {
   }
 
   /**
-   * Reads the row, adds in JavaScript, writes the sum with the set
-   * statement: a read and a write cost less than one upsert that computes
-   * the sum and returns it (`RETURNING`). Atomic as every write is: the
-   * caller runs it in a transaction, or alone on a private database.
+   * Reads the row, adds in JavaScript, and writes the sum: a live row's by
+   * its rowid (cheaper than the upsert, which seeks the key again), a new or
+   * expired one with the set statement. A read and a write cost less than
+   * one upsert that computes the sum and returns it (`RETURNING`). Atomic as
+   * every write is: the caller runs it in a transaction, or alone on a
+   * private database.
    */
   increment(group: string, key: string, by: number, expiresAt: number | null, now: number): WriteOutcome {
     this.#beforeWrite()
-    const row = this.#getRaw.get(group, key) as [string, number | null] | undefined
-    let value = String(by)
-    let expiry = expiresAt
+    const row = this.#incrementRead.get(group, key) as [string, number | null, number] | undefined
     if (row !== undefined && (row[1] === null || row[1] > now)) {
       const sum = INTEGER.test(row[0]) ? Number(row[0]) + by : Number.NaN
       if (!Number.isSafeInteger(sum)) return { revision: false, found: this.getEntry(group, key) }
-      value = String(sum)
-      expiry = row[1]
+      const value = String(sum)
+      const revision = this.#revisions.take()
+      this.#incrementLive.run(value, revision, row[2])
+      this.writes++
+      return { revision, value }
     }
+    const value = String(by)
     const revision = this.#revisions.take()
-    this.#set.run(group, key, value, expiry, revision)
+    this.#set.run(group, key, value, expiresAt, revision)
     this.writes++
     return { revision, value }
   }
@@ -552,6 +567,7 @@ export class SqliteQueries implements WriteQueries {
       this.#beforeWrite()
       this.#appendChange.run(c.revision, c.type, c.group, c.key, c.value, c.timestamp)
       this.writes++
+      this.#revisions.logged(c.revision)
     }
   }
 
