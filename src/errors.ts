@@ -14,8 +14,9 @@
  *   database (a foreign file or table); nothing was written.
  * - `ERR_STORE_UNAVAILABLE`: the database server cannot be reached or the
  *   connection was lost before the commit; nothing was written.
- * - `ERR_COMMIT_UNKNOWN`: the connection was lost while committing: the
- *   write may or may not have been applied (read before retrying).
+ * - `ERR_COMMIT_UNKNOWN`: the connection was lost while committing and the
+ *   server could not be asked whether it committed: the write may or may
+ *   not have been applied (read before retrying).
  * - `ERR_STORE`: any other store condition (I/O, a full disk, a read-only
  *   file, a misused transaction, other driver errors).
  * - `ERR_NOT_INTEGER`: `increment` met a stored value that is not an

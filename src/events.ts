@@ -129,6 +129,7 @@ class FeedWatcher implements Watcher {
   #behind: boolean
   #missed = 0
   #waiting: ((result: IteratorResult<StoreEvent>) => void) | undefined
+  #waitingFailed: ((reason: unknown) => void) | undefined
   /** True while this watcher keeps the process alive (see {@link hold}). */
   #holding = false
   readonly #capacity: number
@@ -161,7 +162,21 @@ class FeedWatcher implements Watcher {
   /** Takes a live event (every event the store publishes, in revision order). */
   push(event: StoreEvent): void {
     if (this.#closed || this.#behind) return
-    if (this.#seen !== undefined && event.revision <= this.#seen) return
+    if (this.#seen !== undefined) {
+      if (event.revision <= this.#seen) return
+      if (event.revision > this.#seen + 1) {
+        // The live feed skipped revisions this watcher has not seen (it may
+        // start again from the log's head after nobody listened): read them back.
+        this.#behind = true
+        const waiting = this.#waiting
+        const failed = this.#waitingFailed
+        if (waiting !== undefined) {
+          this.#release()
+          this.#readBack().then(waiting, failed)
+        }
+        return
+      }
+    }
     const seen = this.#view(event)
     if (seen === undefined) {
       this.#seen = event.revision
@@ -209,8 +224,9 @@ class FeedWatcher implements Watcher {
       return Promise.reject(new TypeError('watcher.next: a previous next() is still pending'))
     }
     if (this.#behind) return this.#readBack()
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       this.#waiting = resolve
+      this.#waitingFailed = reject
       this.#holding = true
       hold()
     })
@@ -218,6 +234,7 @@ class FeedWatcher implements Watcher {
 
   #release(): void {
     this.#waiting = undefined
+    this.#waitingFailed = undefined
     if (!this.#holding) return
     this.#holding = false
     unhold()

@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { Store } from 'groupstore'
+import { EventHub } from '../dist/events.js'
 import { take } from './conformance/helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'groupstore-feed-'))
@@ -123,5 +124,67 @@ describe('change feed on a file', () => {
     const db = new Database(path, { readonly: true })
     t.after(() => db.close())
     assert.equal(db.prepare('SELECT count(*) FROM kv_changes').pluck().get(), 0)
+  })
+})
+
+describe('a watcher whose live feed skips revisions', () => {
+  // The feed starts again from the log's head when somebody listens after
+  // nobody did; a watcher resumed with `since` must not lose what lies
+  // between (found by the PostgreSQL fault runs: watchers resumed while the
+  // head was being read saw revisions go missing, without `missed`).
+  const event = (revision) => ({ type: 'set', group: 'g', key: `k${revision}`, value: 'v', timestamp: new Date(0), revision })
+  const source = (log) => ({
+    delivered: 0,
+    read: async (after, limit) => ({ events: log.filter((e) => e.revision > after).slice(0, limit), oldest: log[0]?.revision }),
+  })
+
+  it('reads the skipped revisions back from the log, in order, before the live event', { timeout: 10_000 }, async () => {
+    const log = [1, 2, 3, 4, 5, 6].map(event)
+    const src = source(log.slice(0, 3))
+    src.delivered = 3
+    const hub = new EventHub()
+    const watcher = hub.watch(src, (e) => e, { bufferSize: 16, signal: undefined, since: 0 })
+    assert.deepEqual((await take(watcher, 3)).map((e) => e.revision), [1, 2, 3])
+    // The log gains 4..6; the live feed publishes 6 only.
+    src.read = source(log).read
+    src.delivered = 6
+    hub.publish(log[5])
+    const rest = await take(watcher, 3)
+    assert.deepEqual(rest.map((e) => e.revision), [4, 5, 6])
+    assert.equal(rest.some((e) => e.missed !== undefined), false)
+    assert.equal(watcher.dropped, 0)
+    watcher.close()
+  })
+
+  it('wakes a consumer already waiting, with the first skipped revision', { timeout: 10_000 }, async () => {
+    const log = [1, 2, 3, 4, 5].map(event)
+    const src = source(log)
+    src.delivered = 1
+    const hub = new EventHub()
+    const watcher = hub.watch(src, (e) => e, { bufferSize: 16, signal: undefined, since: 0 })
+    assert.equal((await watcher.next()).value.revision, 1)
+    const pending = watcher.next()
+    src.delivered = 5
+    hub.publish(log[4])
+    assert.equal((await pending).value.revision, 2)
+    assert.deepEqual((await take(watcher, 3)).map((e) => e.revision), [3, 4, 5])
+    watcher.close()
+  })
+
+  it('reports what the log no longer holds as missed', { timeout: 10_000 }, async () => {
+    const src = source([event(1)])
+    src.delivered = 1
+    const hub = new EventHub()
+    const watcher = hub.watch(src, (e) => e, { bufferSize: 16, signal: undefined, since: 0 })
+    assert.equal((await watcher.next()).value.revision, 1)
+    // 2..4 were committed and pruned before the live feed published 5.
+    src.read = source([event(5)]).read
+    src.delivered = 5
+    hub.publish(event(5))
+    const next = (await watcher.next()).value
+    assert.equal(next.revision, 5)
+    assert.equal(next.missed, 3)
+    assert.equal(watcher.dropped, 3)
+    watcher.close()
   })
 })

@@ -10,8 +10,11 @@
  *   write's statement fails, the others run again alone so that it fails
  *   alone.
  * - **Never twice** ({@link BatchRunner.runTransaction}): a transaction
- *   callback runs the caller's code, so it is never run again once begun; a
- *   connection lost while committing is `ERR_COMMIT_UNKNOWN`, never a guess.
+ *   callback runs the caller's code, so it is never run again once begun.
+ * - **Ask, never guess** ({@link BatchRunner.runBatch}, `#outcome`): after a
+ *   connection lost while committing, the server says whether the
+ *   transaction committed (`txid_status`); only when it cannot is the write
+ *   `ERR_COMMIT_UNKNOWN`.
  *
  * @module
  */
@@ -111,10 +114,12 @@ export class BatchRunner {
     for (let attempt = 1; ; attempt++) {
       let session: Session | undefined
       let committing = false
+      let txid: string | undefined
+      const results: unknown[] = new Array(jobs.length)
+      const failures = new Map<number, unknown>()
       try {
         session = await this.#begin()
-        const results: unknown[] = new Array(jobs.length)
-        const failures = new Map<number, unknown>()
+        txid = session.txid
         for (let i = 0; i < jobs.length; i++) {
           const job = jobs[i] as Job
           session.wrote = false
@@ -132,11 +137,7 @@ export class BatchRunner {
         await session.commit()
         session.release(false)
         session = undefined
-        for (let i = 0; i < jobs.length; i++) {
-          const job = jobs[i] as Job
-          if (failures.has(i)) job.reject(this.#error(job.method, failures.get(i)))
-          else this.#settle(job, results[i])
-        }
+        this.#settleBatch(jobs, results, failures)
         return
       } catch (caught) {
         const split = caught instanceof SplitBatch
@@ -149,9 +150,17 @@ export class BatchRunner {
           session.release(lost)
         }
         if (lost && committing) {
-          // COMMIT was sent: it may have been applied. Never guess, never run the writes twice.
-          for (const job of jobs) job.reject(pgError(job.method, err, this.#busyTimeout, true))
-          return
+          // COMMIT was sent: it may have been applied. Ask the server; never guess, never run the writes twice.
+          const outcome = await this.#outcome(txid)
+          if (outcome === 'committed') {
+            this.#settleBatch(jobs, results, failures)
+            return
+          }
+          if (outcome === undefined) {
+            for (const job of jobs) job.reject(pgError(job.method, err, this.#busyTimeout, true))
+            return
+          }
+          // Aborted: nothing was applied, so the batch may run again as below.
         }
         // Rolled back for sure, by a conflict or a dropped connection: run the whole batch again.
         if (driver && (lost || isConflict(err)) && attempt < MAX_ATTEMPTS) {
@@ -191,7 +200,7 @@ export class BatchRunner {
     } catch (err) {
       const lost = isConnectionLost(err)
       if (runner.failed && !lost) await client.query('ROLLBACK').catch(() => {})
-      client.release(lost)
+      runner.release(lost)
       const driver = err !== null && typeof err === 'object' && this.#errors.has(err)
       if (driver && runner.sent && lost) {
         job.reject(pgError(job.method, err, this.#busyTimeout, true))
@@ -204,8 +213,39 @@ export class BatchRunner {
       job.reject(this.#error(job.method, err))
       return
     }
-    client.release(false)
+    runner.release(false)
     this.#settle(job, result)
+  }
+
+  #settleBatch(jobs: Job[], results: unknown[], failures: Map<number, unknown>): void {
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i] as Job
+      if (failures.has(i)) job.reject(this.#error(job.method, failures.get(i)))
+      else this.#settle(job, results[i])
+    }
+  }
+
+  /**
+   * After the connection dropped during COMMIT: whether the transaction
+   * `txid` committed, asked of the server on another connection
+   * (`txid_status`), waiting while the ended connection's backend finishes.
+   * Undefined when the server cannot tell or cannot be reached.
+   */
+  async #outcome(txid: string | undefined): Promise<'committed' | 'aborted' | undefined> {
+    if (txid === undefined) return undefined
+    // The ended connection's server process usually finishes within a millisecond: ask soon, then less often.
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      try {
+        const r = await this.#pool.query({ text: 'SELECT txid_status($1::bigint)', values: [txid], rowMode: 'array' })
+        const status = r.rows[0]?.[0]
+        if (status === 'committed' || status === 'aborted') return status
+        if (status !== 'in progress') return undefined
+      } catch {
+        // The server is out of reach for now.
+      }
+      if (attempt < 5) await new Promise((resolve) => setTimeout(resolve, 5 * 4 ** (attempt - 1)))
+    }
+    return undefined
   }
 
   /** Runs a transaction callback on a connection of its own, once. */
@@ -248,7 +288,9 @@ export class BatchRunner {
       const lost = isConnectionLost(err)
       if (!lost) await rollback(session)
       session.release(lost)
-      job.reject(pgError(job.method, err, this.#busyTimeout, lost))
+      const outcome = lost ? await this.#outcome(session.txid) : 'aborted'
+      if (outcome === 'committed') this.#settle(job, result)
+      else job.reject(pgError(job.method, err, this.#busyTimeout, outcome === undefined))
       return
     }
     session.release(false)

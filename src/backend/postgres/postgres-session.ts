@@ -30,6 +30,8 @@ export class Session implements WriteRunner {
   wrote = false
   /** The connection dropped while checked out. */
   lost = false
+  /** The transaction's id, to ask the server whether it committed when the connection drops during COMMIT. */
+  txid: string | undefined
   /** The store's latest revision, counting those taken by held-back writes. */
   #latest = 0
   /** The counter's value in the database, as this transaction last wrote or read it. */
@@ -61,12 +63,14 @@ export class Session implements WriteRunner {
   /**
    * Opens the transaction with `begin` (which must take the write lock and
    * end with a statement answering one boolean, whether the lock is held)
-   * and reads the log's counter, in one round trip.
+   * and reads the log's counter and the transaction's id, in one round trip.
    */
   async begin(begin: string): Promise<boolean> {
-    const results = await this.#simple(`${begin}; SELECT latest FROM ${this.#sql.revision}`)
+    const results = await this.#simple(`${begin}; SELECT latest, txid_current()::text FROM ${this.#sql.revision}`)
     const locked = results.at(-2)?.rows[0]?.[0]
     this.#latest = Number(results.at(-1)?.rows[0]?.[0] ?? 0)
+    const txid = results.at(-1)?.rows[0]?.[1]
+    this.txid = typeof txid === 'string' ? txid : undefined
     this.#saved = this.#latest
     return locked !== false
   }
@@ -195,12 +199,25 @@ export class OneShot implements WriteRunner {
   /** The query failed after its `BEGIN` may have run: the connection needs a `ROLLBACK`. */
   failed = false
   #logged: number | undefined
+  /** The connection dropped while checked out. */
+  lost = false
+  readonly #onError = (): void => {
+    this.lost = true
+  }
 
   constructor(client: PoolClient, sql: PostgresSql, begin: string, errors: WeakSet<object>) {
     this.client = client
     this.#sql = sql
     this.#begin = begin
     this.#errors = errors
+    // A connection that drops between queries emits 'error' on the client: unheard, it would end the process.
+    client.on('error', this.#onError)
+  }
+
+  /** Returns the connection to the pool, or closes it when it may be unusable. */
+  release(broken: boolean): void {
+    this.client.removeListener('error', this.#onError)
+    this.client.release(broken || this.lost)
   }
 
   #failed(err: unknown): unknown {
