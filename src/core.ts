@@ -104,6 +104,8 @@ export class StoreCore implements Executor {
   ): Promise<T> {
     const feed = this.feed
     const clock = this.#clock
+    // A one-statement write runs nothing else: it leaves pruning to the next write.
+    const prune = options?.oneStatement !== true
     let recorded: Recorded | undefined
     return this.backend.write(
       method,
@@ -113,16 +115,36 @@ export class StoreCore implements Executor {
         const emit: Emit = (type, group, key, value, revision) => {
           changes.push({ revision: revision ?? q.nextRevision(), type, group, key, value: value ?? null, timestamp: clock() })
         }
-        return rewindOnFailure(q, () =>
-          then(fn(q, emit), (result) => {
-            if (changes.length === 0) return result
-            // A one-statement write runs nothing else: it leaves pruning to the next write.
-            return then(feed.record(q, changes, options?.oneStatement !== true), (r) => {
+        // Every write's path: no closure beyond these two when the backend
+        // answers at once. A write that fails puts back the revisions it took
+        // from a counter that its rollback does not restore (a private
+        // in-memory database's), so that it leaves no revision behind.
+        const record = (result: T): MaybePromise<T> => {
+          if (changes.length === 0) return result
+          const logged = feed.record(q, changes, prune)
+          if (logged instanceof Promise) {
+            return logged.then((r) => {
               recorded = r
               return result
             })
-          }),
-        )
+          }
+          recorded = logged
+          return result
+        }
+        const mark = q.revisionMark?.()
+        let done: MaybePromise<T>
+        try {
+          const value = fn(q, emit)
+          done = value instanceof Promise ? value.then(record) : record(value)
+        } catch (err) {
+          if (mark !== undefined) rewindTo(q, mark)
+          throw err
+        }
+        if (mark === undefined || !(done instanceof Promise)) return done
+        return done.catch((err: unknown) => {
+          rewindTo(q, mark)
+          throw err
+        })
       },
       () => {
         if (recorded !== undefined) feed.deliver(recorded)
@@ -266,27 +288,6 @@ function rewindTo(q: WriteQueries, mark: number): void {
     q.rewindRevisions?.(mark)
   } catch {
     // The transaction is gone: nothing more to undo.
-  }
-}
-
-/**
- * Runs a write's `fn`; when it fails, puts back the revisions it took from
- * a counter that its rollback does not restore (a private in-memory
- * database's), so that a failed write leaves no revision behind.
- */
-function rewindOnFailure<T>(q: WriteQueries, fn: () => MaybePromise<T>): MaybePromise<T> {
-  if (q.revisionMark === undefined) return fn()
-  const mark = q.revisionMark()
-  try {
-    const result = fn()
-    if (!(result instanceof Promise)) return result
-    return result.catch((err: unknown) => {
-      rewindTo(q, mark)
-      throw err
-    })
-  } catch (err) {
-    rewindTo(q, mark)
-    throw err
   }
 }
 

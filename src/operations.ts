@@ -95,10 +95,27 @@ export interface Executor {
   readonly renderer: Renderer
 }
 
+/** The options `set` knows, made once: a set with a TTL takes no array of its own. */
+const SET_OPTIONS: readonly string[] = ['ttl', 'ifRevision', 'ifAbsent']
 /** One key written, nothing else. */
 const POINT: WriteOptions = { kind: 'point' }
 /** A quota check's reads, then one key written. */
 const CHECKED: WriteOptions = { kind: 'checked' }
+
+/**
+ * Emits the `set` of `(g, key)` with the revision `revision` answers, and
+ * answers it; without a closure when the backend answered at once.
+ */
+function emitSet(emit: Emit, g: string, key: string, value: string, revision: MaybePromise<number>): MaybePromise<number> {
+  if (revision instanceof Promise) {
+    return revision.then((r) => {
+      emit('set', g, key, value, r)
+      return r
+    })
+  }
+  emit('set', g, key, value, revision)
+  return revision
+}
 
 /**
  * The shared read/write methods: the reads of {@link ReadOperations}, and
@@ -151,7 +168,7 @@ export abstract class Operations extends ReadOperations {
       checkString(method, 'key', key)
       checkString(method, 'value', value)
       if (options !== undefined) {
-        checkOptions(method, options, ['ttl', 'ifRevision', 'ifAbsent'])
+        checkOptions(method, options, SET_OPTIONS)
         if (options.ttl !== undefined) expiresAt = calls.expiry(exec, method, options.ttl)
         condition = atomic.setCondition(method, options)
       }
@@ -164,11 +181,7 @@ export abstract class Operations extends ReadOperations {
     if (scope === undefined) {
       return exec.write(
         method,
-        (q, emit) =>
-          then(q.set(g, key, value, expiresAt), (revision) => {
-            emit('set', g, key, value, revision)
-            return revision
-          }),
+        (q, emit) => emitSet(emit, g, key, value, q.set(g, key, value, expiresAt)),
         POINT,
         { group: g, key },
       )
@@ -176,12 +189,7 @@ export abstract class Operations extends ReadOperations {
     return exec.write(
       method,
       (q, emit) =>
-        then(checkQuota(q, scope, method, g, key, exec.now()), () =>
-          then(q.set(g, key, value, expiresAt), (revision) => {
-            emit('set', g, key, value, revision)
-            return revision
-          }),
-        ),
+        then(checkQuota(q, scope, method, g, key, exec.now()), () => emitSet(emit, g, key, value, q.set(g, key, value, expiresAt))),
       CHECKED,
       { group: g, key },
     )
