@@ -111,16 +111,19 @@ export class StoreCore implements Executor {
       method,
       (q) => {
         recorded = undefined
-        const changes: NewChange[] = []
+        // Made by the first change, to its size: most writes record one.
+        let changes: NewChange[] | undefined
         const emit: Emit = (type, group, key, value, revision) => {
-          changes.push({ revision: revision ?? q.nextRevision(), type, group, key, value: value ?? null, timestamp: clock() })
+          const change = { revision: revision ?? q.nextRevision(), type, group, key, value: value ?? null, timestamp: clock() }
+          if (changes === undefined) changes = [change]
+          else changes.push(change)
         }
         // Every write's path: no closure beyond these two when the backend
         // answers at once. A write that fails puts back the revisions it took
         // from a counter that its rollback does not restore (a private
         // in-memory database's), so that it leaves no revision behind.
         const record = (result: T): MaybePromise<T> => {
-          if (changes.length === 0) return result
+          if (changes === undefined) return result
           const logged = feed.record(q, changes, prune)
           if (logged instanceof Promise) {
             return logged.then((r) => {
