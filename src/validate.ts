@@ -21,8 +21,9 @@ export function checkOptions(method: string, options: unknown, allowed: readonly
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`${method}: options must be an object, got ${describe(options)}`)
   }
-  for (const name of Object.keys(options)) {
-    if (!allowed.includes(name)) {
+  // The own enumerable names, as Object.keys has them, without an array per call.
+  for (const name in options) {
+    if (Object.hasOwn(options, name) && !allowed.includes(name)) {
       throw new TypeError(`${method}: unknown option '${name}' (known: ${allowed.join(', ')})`)
     }
   }
