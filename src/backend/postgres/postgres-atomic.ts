@@ -4,8 +4,9 @@
  * the counter, writes the row, moves the counter and, with the change log,
  * appends the change and notifies watchers. Because it needs nothing from
  * the client between those steps, a write made of it alone goes to the
- * server with its `BEGIN` and `COMMIT` in one round trip (see
- * `PostgresBackend`).
+ * server in one round trip: a call of the function wrapping it
+ * ({@link atomicFunction}), or the statement as literals with its `BEGIN`
+ * and `COMMIT` (see `OneShot`).
  *
  * Every statement answers one row (none when it is a conditional set that
  * did not write): the revision written (NULL: none), the value written, and
