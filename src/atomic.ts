@@ -7,7 +7,7 @@
  * @module
  */
 import { then } from './backend/backend.js'
-import type { MaybePromise, StoredEntry, WriteCondition, WriteOptions, WriteOutcome, WriteQueries } from './backend/backend.js'
+import type { MaybePromise, StoredEntry, StoredValue, WriteCondition, WriteOptions, WriteOutcome, WriteQueries } from './backend/backend.js'
 import { notIntegerError } from './errors.js'
 import type { Emit, Executor } from './operations.js'
 import { checkQuota, checkQuotaMany, live } from './quota.js'
@@ -175,17 +175,24 @@ export function deleteIf(ctx: OpContext, method: string, g: string, key: string,
   return exec.write(
     method,
     (q, emit) =>
-      then(q.deleteIf(g, key, revision), (row) => {
-        if (row === undefined) return false
-        if (live(row, now)) {
-          emit('delete', g, key)
-          return true
-        }
-        emit('expire', g, key)
-        return false
-      }),
+      then(q.deleteIf(g, key, revision), (row) => removed(row, now, g, key, emit)),
     POINT,
   )
+}
+
+/**
+ * What removing `row` (undefined: there was none) meant at `now`: true and
+ * a `delete` event for a live key; false for none, and an `expire` event
+ * for an expired one.
+ */
+export function removed(row: StoredValue | undefined, now: number, g: string, key: string, emit: Emit): boolean {
+  if (row === undefined) return false
+  if (live(row, now)) {
+    emit('delete', g, key)
+    return true
+  }
+  emit('expire', g, key)
+  return false
 }
 
 /** The error of an increment that wrote nothing. */

@@ -11,7 +11,7 @@ import * as calls from './atomic-calls.js'
 import { then } from './backend/backend.js'
 import type { Footprint, MaybePromise, ReadQueries, WriteOptions, WriteQueries } from './backend/backend.js'
 import type { StoreEventType } from './events.js'
-import { checkQuota, live } from './quota.js'
+import { checkQuota } from './quota.js'
 import type { Quota } from './quota.js'
 import { NAMES, ReadOperations } from './read-operations.js'
 import type { Names } from './read-operations.js'
@@ -219,15 +219,7 @@ export abstract class Operations extends ReadOperations {
     return exec.write(
       method,
       (q, emit) =>
-        then(q.delete(g, key), (row) => {
-          if (row === undefined) return false
-          if (live(row, now)) {
-            emit('delete', g, key)
-            return true
-          }
-          emit('expire', g, key)
-          return false
-        }),
+        then(q.delete(g, key), (row) => atomic.removed(row, now, g, key, emit)),
       POINT,
       { group: g, key },
     )

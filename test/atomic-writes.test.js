@@ -7,27 +7,17 @@
 // tests. Run on a SQLite file and on PostgreSQL (GROUPSTORE_TEST_PG).
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import Database from 'better-sqlite3'
 import { Store, StoreError } from 'groupstore'
 import { openBackend } from '../dist/backend/open.js'
 import { resolveOptions } from '../dist/options.js'
 import { tempDir } from './helpers/sqlite.js'
-import { admin, unavailable, unique, url } from './postgres/server.js'
+import { admin, testSchema, unavailable, url } from './postgres/server.js'
 
 const pgSkip = await unavailable()
-const schema = unique('groupstore_atomic')
+const schema = pgSkip ? undefined : testSchema('groupstore_atomic')
 let tables = 0
-if (!pgSkip) {
-  after(async () => {
-    const client = await admin()
-    try {
-      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-    } finally {
-      await client.end()
-    }
-  })
-}
 
 const stores = [
   {

@@ -3,27 +3,17 @@
 // on ':memory:', a file and PostgreSQL.
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import { Store, StoreClosedError } from 'groupstore'
 import { ENTRY_PAGE } from '../dist/entry-page.js'
 import { tempDir } from './helpers/cli.js'
-import { admin, unavailable, unique, url } from './postgres/server.js'
+import { admin, testSchema, unavailable, url } from './postgres/server.js'
 
 const pgSkip = await unavailable()
-const schema = unique('groupstore_entry_page')
+const schema = pgSkip ? undefined : testSchema('groupstore_entry_page')
 let tables = 0
-if (!pgSkip) {
-  after(async () => {
-    const client = await admin()
-    try {
-      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-    } finally {
-      await client.end()
-    }
-  })
-}
 
 const BACKENDS = [
   { name: ':memory:', skip: false, open: () => Store.open(':memory:') },

@@ -11,22 +11,11 @@ import { QuotaExceededError, Store, StoreError } from 'groupstore'
 import { PostgresQueries, PostgresSql } from '../dist/backend/postgres/postgres-queries.js'
 import { conformance } from './conformance/index.js'
 import { take } from './conformance/helpers.js'
-import { admin, backends, proxy, terminate, unavailable, unique, until, url, withApplicationName, withSearchPath } from './postgres/server.js'
+import { admin, backends, proxy, terminate, testSchema, unavailable, unique, until, url, withApplicationName, withSearchPath } from './postgres/server.js'
 
 const skip = await unavailable()
-const schema = unique('groupstore_test')
+const schema = skip ? undefined : testSchema('groupstore_test')
 let tables = 0
-
-if (!skip) {
-  after(async () => {
-    const client = await admin()
-    try {
-      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-    } finally {
-      await client.end()
-    }
-  })
-}
 
 /** Opens a store on a fresh table of this run's schema (options that are not an object go as they are). */
 function open(options, location = url) {

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Store } from 'groupstore'
 import { tempDir } from './helpers/cli.js'
-import { admin, unavailable, unique, url } from './postgres/server.js'
+import { testSchema, unavailable, url } from './postgres/server.js'
 
 const RECIPE = /^<!-- recipe: ([a-z-]+) -->\n```js\n([\s\S]*?)\n```$/gm
 
@@ -42,18 +42,8 @@ describe('recipes: the documents', () => {
 })
 
 const pgSkip = await unavailable()
-const schema = unique('groupstore_recipes')
+const schema = pgSkip ? undefined : testSchema('groupstore_recipes')
 let tables = 0
-if (!pgSkip) {
-  after(async () => {
-    const client = await admin()
-    try {
-      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-    } finally {
-      await client.end()
-    }
-  })
-}
 
 const BACKENDS = [
   { name: ':memory:', skip: false, open: () => Store.open(':memory:') },

@@ -2,6 +2,7 @@
 // an admin connection and a schema per run.
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
+import { after } from 'node:test'
 import pg from 'pg'
 
 /** The server under test, from the environment. */
@@ -47,6 +48,25 @@ export async function admin() {
 /** A name unique to this run, usable as a schema, table or application name. */
 export function unique(prefix) {
   return `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`
+}
+
+/**
+ * A schema of the calling test file's own on the server under test (a
+ * unique name from `prefix`), dropped with everything in it when the file's
+ * tests end. Call it at the top level of a test file, only when the server
+ * is available.
+ */
+export function testSchema(prefix) {
+  const schema = unique(prefix)
+  after(async () => {
+    const client = await admin()
+    try {
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+    } finally {
+      await client.end()
+    }
+  })
+  return schema
 }
 
 /** `url` with an application_name, to find a store's connections in pg_stat_activity. */
