@@ -81,7 +81,10 @@ export interface AtomicFunction {
   readonly name: string
   /** `CREATE OR REPLACE FUNCTION …`. */
   readonly create: string
-  /** The call, a `SELECT` taking the statement's parameters then the lock timeout (text) and whether to commit without waiting for the disk (boolean). */
+  /**
+   * The call, a `SELECT` taking the statement's parameters, then the lock
+   * timeout (text) and whether to commit without waiting for the disk.
+   */
   readonly call: string
 }
 

@@ -134,7 +134,9 @@ export async function initialise(pool: Pool, options: SchemaOptions, location: s
 async function installFunctions(client: PoolClient, sql: PostgresSql, lockTimeout: number): Promise<boolean> {
   const functions = sql.atomicFunctions(lockKey(sql)).map((f) => f.fn)
   const r = await client.query({
-    text: 'SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = ANY($2::text[])',
+    text:
+      'SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace ' +
+      'WHERE n.nspname = $1 AND p.proname = ANY($2::text[])',
     values: [sql.schema, functions.map((f) => f.name)],
     rowMode: 'array',
   })

@@ -231,7 +231,8 @@ export class OneShot implements WriteRunner {
     if (this.sent) throw new Error('a one-statement write ran a second statement')
     this.sent = true
     const call = this.#sql.callOf(statement)
-    const result = call === undefined ? await this.#inTransaction(statement, values) : await this.#call(call.statement, [...values, ...call.extra])
+    const result =
+      call === undefined ? await this.#inTransaction(statement, values) : await this.#call(call.statement, [...values, ...call.extra])
     const revision = result.rows[0]?.[0]
     if (revision !== null && revision !== undefined && this.#sql.log) this.#logged = Number(revision)
     return result

@@ -262,7 +262,11 @@ export class PostgresSql {
     return [
       make(this.setIfRevision, ['text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint'], row),
       make(this.setIfAbsent, ['text', 'text', 'text', 'bigint', 'bigint', 'bigint'], row),
-      make(this.increment, ['text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint'], `${row}, found text, found_expires_at bigint, found_revision bigint`),
+      make(
+        this.increment,
+        ['text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint'],
+        `${row}, found text, found_expires_at bigint, found_revision bigint`,
+      ),
     ]
   }
 
