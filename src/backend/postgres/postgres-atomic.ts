@@ -4,8 +4,9 @@
  * the counter, writes the row, moves the counter and, with the change log,
  * appends the change and notifies watchers. Because it needs nothing from
  * the client between those steps, a write made of it alone goes to the
- * server with its `BEGIN` and `COMMIT` in one round trip (see
- * `PostgresBackend`).
+ * server in one round trip: a call of the function wrapping it
+ * ({@link atomicFunction}), or the statement as literals with its `BEGIN`
+ * and `COMMIT` (see `OneShot`).
  *
  * Every statement answers one row (none when it is a conditional set that
  * did not write): the revision written (NULL: none), the value written, and
@@ -14,6 +15,7 @@
  *
  * @module
  */
+import { createHash } from 'node:crypto'
 
 /** The quoted names a statement needs. */
 export interface AtomicNames {
@@ -70,5 +72,55 @@ export function atomicTexts(n: AtomicNames, log: boolean): AtomicTexts {
       'RETURNING t.revision, t.value)' +
       `${tail(7)} SELECT w.revision, w.value${notify}, cur.value, cur.expires_at, cur.revision ` +
       'FROM (SELECT 1) AS one LEFT JOIN w ON true LEFT JOIN cur ON true',
+  }
+}
+
+/** A statement of {@link atomicTexts} wrapped in a server-side function (see {@link atomicFunction}). */
+export interface AtomicFunction {
+  /** The function's name, unquoted, in the store's schema. */
+  readonly name: string
+  /** `CREATE OR REPLACE FUNCTION …`. */
+  readonly create: string
+  /**
+   * The call, a `SELECT` taking the statement's parameters, then the lock
+   * timeout (text) and whether to commit without waiting for the disk.
+   */
+  readonly call: string
+}
+
+/**
+ * The function that runs `text` as a transaction of its own: it sets the
+ * lock timeout (and `synchronous_commit = off` when asked), takes the
+ * store's write lock (`lock`), then runs the statement, whose fresh
+ * snapshot sees every write committed before the lock was granted. Called
+ * alone with the extended protocol, it is one round trip whose plan
+ * PL/pgSQL keeps for the session, where the statement sent as literals was
+ * parsed and planned by the server at every call. The name ends with a
+ * hash of the definition, so a changed definition gets a function of its
+ * own. `types` are the statement's parameter types; `columns` its answer.
+ */
+export function atomicFunction(
+  schema: string,
+  table: string,
+  text: string,
+  types: readonly string[],
+  columns: string,
+  lock: readonly [number, number],
+): AtomicFunction {
+  const n = types.length
+  const args = [...types, 'text', 'boolean'].join(', ')
+  const body =
+    `(${args}) RETURNS SETOF record LANGUAGE plpgsql AS $fn$\nBEGIN\n` +
+    `  PERFORM set_config('lock_timeout', $${n + 1}, true);\n` +
+    `  IF $${n + 2} THEN PERFORM set_config('synchronous_commit', 'off', true); END IF;\n` +
+    `  PERFORM pg_advisory_xact_lock(${lock[0]}, ${lock[1]});\n` +
+    `  RETURN QUERY ${text};\nEND\n$fn$`
+  const name = `${table}_gs_${createHash('sha1').update(body).digest('hex').slice(0, 10)}`
+  const qualified = `"${schema}"."${name}"`
+  const params = Array.from({ length: n + 2 }, (_, i) => `$${i + 1}`).join(', ')
+  return {
+    name,
+    create: `CREATE OR REPLACE FUNCTION ${qualified}${body}`,
+    call: `SELECT * FROM ${qualified}(${params}) AS r(${columns})`,
   }
 }

@@ -98,6 +98,10 @@ export async function initialise(pool: Pool, options: SchemaOptions, location: s
     }
     await checkColumns(client, sql, location)
     await upgradeRevisions(client, sql, lockKey(sql), options.busyTimeout)
+    // Only a write that waits for the lock goes in one round trip (see PostgresBackend).
+    if (options.busyTimeout > 0 && (await installFunctions(client, sql, options.busyTimeout))) {
+      sql.useFunctions(sql.atomicFunctions(lockKey(sql)), [String(options.busyTimeout), options.durability === 'normal'])
+    }
     return sql
   } catch (err) {
     if (isConnectionLost(err)) broken = true
@@ -117,6 +121,38 @@ export async function initialise(pool: Pool, options: SchemaOptions, location: s
     )
   } finally {
     client.release(broken)
+  }
+}
+
+/**
+ * Creates, when missing, the functions of the one-statement writes (see
+ * postgres-atomic), in one transaction under the table's write lock.
+ * Answers false when the role may not create them: the writes then go as
+ * literals in a simple-protocol query, one round trip too, but parsed and
+ * planned by the server at every call.
+ */
+async function installFunctions(client: PoolClient, sql: PostgresSql, lockTimeout: number): Promise<boolean> {
+  const functions = sql.atomicFunctions(lockKey(sql)).map((f) => f.fn)
+  const r = await client.query({
+    text:
+      'SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace ' +
+      'WHERE n.nspname = $1 AND p.proname = ANY($2::text[])',
+    values: [sql.schema, functions.map((f) => f.name)],
+    rowMode: 'array',
+  })
+  if (Number((r.rows[0] as unknown[])[0]) === functions.length) return true
+  const [a, b] = lockKey(sql)
+  await client.query('BEGIN')
+  try {
+    await client.query(`SET LOCAL lock_timeout = ${lockTimeout}`)
+    await client.query(`SELECT pg_advisory_xact_lock(${a}, ${b})`)
+    for (const f of functions) await client.query(f.create)
+    await client.query('COMMIT')
+    return true
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    if ((err as { code?: unknown }).code === '42501') return false
+    throw err
   }
 }
 

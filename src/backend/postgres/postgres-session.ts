@@ -184,9 +184,11 @@ export async function rollback(session: Session): Promise<void> {
 
 /**
  * The runner of a write made of one statement of postgres-atomic alone: it
- * sends the statement with the transaction's `BEGIN`, the store's write
- * lock and `COMMIT` in one simple-protocol query, so the write costs one
- * round trip. The statement logs its own change; after the commit the
+ * calls the statement's function, which takes the store's write lock and
+ * runs it as a transaction of its own, or, when the store has no such
+ * functions, sends the statement as literals with the transaction's
+ * `BEGIN`, the write lock and `COMMIT` in one simple-protocol query. Either
+ * way the write costs one round trip. The statement logs its own change; after the commit the
  * runner runs reads (the feed catching up) on the same connection.
  */
 export class OneShot implements WriteRunner {
@@ -228,6 +230,26 @@ export class OneShot implements WriteRunner {
   async runAtomic(statement: Statement, values: unknown[]): Promise<Rows> {
     if (this.sent) throw new Error('a one-statement write ran a second statement')
     this.sent = true
+    const call = this.#sql.callOf(statement)
+    const result =
+      call === undefined ? await this.#inTransaction(statement, values) : await this.#call(call.statement, [...values, ...call.extra])
+    const revision = result.rows[0]?.[0]
+    if (revision !== null && revision !== undefined && this.#sql.log) this.#logged = Number(revision)
+    return result
+  }
+
+  /** The statement's function, called alone: a transaction of its own (see postgres-atomic). */
+  async #call(statement: Statement, values: unknown[]): Promise<Rows> {
+    try {
+      const result = await this.client.query({ name: statement.name, text: statement.text, values, rowMode: 'array' })
+      return { rows: result.rows as unknown[][], rowCount: result.rowCount ?? 0 }
+    } catch (err) {
+      throw this.#failed(err)
+    }
+  }
+
+  /** The statement as literals between `BEGIN` (with the lock) and `COMMIT`, in one simple-protocol query. */
+  async #inTransaction(statement: Statement, values: unknown[]): Promise<Rows> {
     let results: { command: string; rows: unknown[][]; rowCount: number | null }[]
     try {
       const answer = (await this.client.query({
@@ -244,8 +266,6 @@ export class OneShot implements WriteRunner {
       throw this.#failed(new Error('the transaction was rolled back by the server instead of committing'))
     }
     const result = results.at(-2) as (typeof results)[number]
-    const revision = result.rows[0]?.[0]
-    if (revision !== null && revision !== undefined && this.#sql.log) this.#logged = Number(revision)
     return { rows: result.rows, rowCount: result.rowCount ?? 0 }
   }
 

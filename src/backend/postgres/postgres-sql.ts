@@ -6,7 +6,8 @@
  * @module
  */
 import { createHash } from 'node:crypto'
-import { atomicTexts } from './postgres-atomic.js'
+import { atomicFunction, atomicTexts } from './postgres-atomic.js'
+import type { AtomicFunction } from './postgres-atomic.js'
 import { prefixUpperBound } from '../backend.js'
 
 /** A statement with the name it is prepared under on each connection. */
@@ -121,6 +122,8 @@ export class PostgresSql {
   /** The same among the oldest `$3` revisions only. */
   readonly pruneSomeChanges: Statement
   readonly #variants = new Map<string, Statement>()
+  /** The calls of the functions wrapping the statements of postgres-atomic, by the wrapped statement's name. */
+  readonly #calls = new Map<string, { statement: Statement; extra: readonly unknown[] }>()
 
   constructor(schema: string, table: string, log = true) {
     this.log = log
@@ -244,6 +247,41 @@ export class PostgresSql {
     if (pending.counter) statements.push(`UPDATE ${this.revision} SET latest = ${literal(pending.latest)}`)
     if (pending.changes.length > 0) statements.push(`SELECT pg_notify(${literal(this.channel)}, '')`)
     return statements.join('; ')
+  }
+
+  /**
+   * The functions wrapping {@link setIfAbsent}, {@link setIfRevision} and
+   * {@link increment} (see `atomicFunction`), for the write lock `lock`.
+   */
+  atomicFunctions(lock: readonly [number, number]): { wraps: Statement; fn: AtomicFunction }[] {
+    const row = `revision bigint, value text${this.log ? ', notified bigint' : ''}`
+    const make = (wraps: Statement, types: string[], columns: string) => ({
+      wraps,
+      fn: atomicFunction(this.schema, this.table, wraps.text, types, columns, lock),
+    })
+    return [
+      make(this.setIfRevision, ['text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint'], row),
+      make(this.setIfAbsent, ['text', 'text', 'text', 'bigint', 'bigint', 'bigint'], row),
+      make(
+        this.increment,
+        ['text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint'],
+        `${row}, found text, found_expires_at bigint, found_revision bigint`,
+      ),
+    ]
+  }
+
+  /**
+   * From now on a one-statement write of a wrapped statement calls its
+   * function instead, with `extra` (the lock timeout as text, and whether
+   * to commit without waiting for the disk) after the statement's values.
+   */
+  useFunctions(functions: readonly { wraps: Statement; fn: AtomicFunction }[], extra: readonly unknown[]): void {
+    for (const { wraps, fn } of functions) this.#calls.set(wraps.name, { statement: statement(fn.call, true), extra })
+  }
+
+  /** The function call standing for `wrapped`, with the values to append, if the store uses one. */
+  callOf(wrapped: Statement): { statement: Statement; extra: readonly unknown[] } | undefined {
+    return this.#calls.get(wrapped.name)
   }
 
   /** A statement whose text depends on which optional conditions are present, made once. */
