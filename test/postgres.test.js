@@ -3,13 +3,13 @@
 // tests only PostgreSQL has: many processes, pools, connections.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import fc from 'fast-check'
 import { QuotaExceededError, Store, StoreError } from 'groupstore'
 import { PostgresQueries, PostgresSql } from '../dist/backend/postgres/postgres-queries.js'
 import { conformance } from './conformance/index.js'
+import { runTogether } from './helpers/processes.js'
 import { take } from './conformance/helpers.js'
 import { admin, backends, proxy, terminate, testSchema, unavailable, unique, until, url, withApplicationName, withSearchPath } from './postgres/server.js'
 
@@ -33,32 +33,9 @@ await conformance('postgres', {
 
 const worker = fileURLToPath(new URL('./postgres/worker.js', import.meta.url))
 
-/** Starts `tasks` in one process each, releases them together, answers their outcomes. */
-async function runWorkers(tasks) {
-  const children = tasks.map((task) => {
-    const child = spawn(process.execPath, [worker, JSON.stringify({ url, ...task })], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    })
-    const lines = createInterface({ input: child.stdout })
-    const output = []
-    const ready = new Promise((resolve, reject) => {
-      lines.on('line', (line) => {
-        if (line === 'ready') resolve()
-        else output.push(line)
-      })
-      child.once('error', reject)
-    })
-    const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
-    return { child, ready, exited, output }
-  })
-  await Promise.all(children.map((c) => c.ready))
-  for (const c of children) c.child.stdin.end('go\n')
-  const outcomes = []
-  for (const c of children) {
-    assert.equal(await c.exited, 0, 'a worker process failed')
-    outcomes.push(JSON.parse(c.output.at(-1)))
-  }
-  return outcomes
+/** Starts `tasks` in one worker process each, released together; answers their outcomes. */
+function runWorkers(tasks) {
+  return runTogether(worker, tasks.map((task) => ({ url, ...task })))
 }
 
 describe('postgres backend', { skip }, () => {

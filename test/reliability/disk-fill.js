@@ -11,19 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { Store, StoreError } from 'groupstore'
-
-/** `promise`'s value, or `fallback` once `ms` have passed. */
-async function within(promise, ms, fallback) {
-  let timer
-  const late = new Promise((resolve) => {
-    timer = setTimeout(() => resolve(fallback), ms)
-  })
-  try {
-    return await Promise.race([promise, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+import { within } from './within.js'
 
 /**
  * Mounts a tmpfs of `size` (e.g. '2m') on a new folder. Answers

@@ -12,22 +12,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { Store } from 'groupstore'
+import { within } from './within.js'
 
 const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** `promise`'s value, or `fallback` once `ms` have passed (the timer does not outlive the race). */
-async function within(promise, ms, fallback) {
-  let timer
-  const late = new Promise((resolve) => {
-    timer = setTimeout(() => resolve(fallback), ms)
-  })
-  try {
-    return await Promise.race([promise, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /** Starts `groupstore serve` on `file`; answers { proc, exited, listening } (listening: the base URL, or undefined if it exited first). */
 function startServer(file) {
