@@ -53,6 +53,19 @@ describe('groupstore serve', () => {
     assert.equal((await served.exited).code, 0)
   })
 
+  it('takes the database as a location argument too, and refuses it given twice', async (t) => {
+    const db = join(tempDir(t), 'positional.db')
+    const served = await startServe(t, [db])
+    const put = await request({ port: served.port }, 'PUT', '/v1/groups/g/keys/k', { body: 'by argument' })
+    assert.equal(put.status, 201, put.text)
+    served.child.kill('SIGTERM')
+    assert.equal((await served.exited).code, 0)
+    assert.equal((await run(['--db', db, 'get', 'g', 'k'])).out, 'by argument')
+    const twice = await run(['serve', db, '--db', db, '--port', '0'])
+    assert.equal(twice.code, 2)
+    assert.match(twice.err, /not both/)
+  })
+
   it('without --tokens, refuses a non-loopback host with exit code 2', async (t) => {
     const r = await run(['serve', '--db', ':memory:', '--host', '0.0.0.0', '--port', '0'])
     assert.equal(r.code, 2)

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { badNamespace, DATABASE_ENV, DEFAULT_DATABASE } from './arguments.js'
 import { parseDuration } from './duration.js'
+import type { ServeOptions } from './commands/serve.js'
 
 // Each command's module (and with it the store) is loaded only when the command runs,
 // so that --help, --version and usage errors answer at once.
@@ -224,12 +225,20 @@ Examples:
   program
     .command('serve')
     .description('serve the store over HTTP: a JSON/text API under /v1, live events, and a web console at /')
+    .argument('[location]', 'the database file or postgres:// URL, as --db gives it (one or the other)')
     .option('--host <host>', 'address to listen on; without --tokens only a loopback one', '127.0.0.1')
     .option('--port <port>', 'port to listen on; 0 picks a free one', port, 8080)
     .option('--tokens <file>', 'JSON file of access tokens (see docs/server.md); without it every request has full access')
     .option('--max-body <bytes>', 'largest request body in bytes', positiveInteger, 1024 * 1024)
-    .addHelpText('after', '\nPrints "listening on http://HOST:PORT" when ready; Ctrl-C stops it.\n\nExamples:\n  $ groupstore serve --db app.db --port 8080\n  $ groupstore serve --db postgres://app@db/app --host 0.0.0.0 --tokens tokens.json')
-    .action(async (_o, cmd: Command) => (await import('./commands/serve.js')).serveCommand(opts(cmd)))
+    .addHelpText('after', '\nPrints "listening on http://HOST:PORT" when ready; Ctrl-C stops it.\n\nExamples:\n  $ groupstore serve --db app.db --port 8080\n  $ groupstore serve postgres://app@db/app --host 0.0.0.0 --tokens tokens.json')
+    .action(async (location: string | undefined, _o, cmd: Command) => {
+      const options = opts<ServeOptions>(cmd)
+      if (location !== undefined) {
+        if (options.db !== undefined) cmd.error("error: give the database once: as --db or as the location argument, not both")
+        options.db = location
+      }
+      await (await import('./commands/serve.js')).serveCommand(options)
+    })
 
   program
     .command('purge')
