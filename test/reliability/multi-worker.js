@@ -23,7 +23,8 @@ if (role === 'writer') {
   const [id, keys, quotaAttempts, groupAttempts, maxKeys, maxGroups] = rest.slice(0, 6).map(Number)
   const durability = rest[6]
   const rng = random(id + 1)
-  const store = await Store.open(file, { durability, purgeInterval: 0 })
+  // The check replays the whole change log, so it keeps every entry (the default caps it at 10,000).
+  const store = await Store.open(file, { durability, purgeInterval: 0, changeRetention: { maxAge: 0, maxCount: 2 ** 31 } })
   const quota = store.scope('quota', { quota: { maxKeys } })
   const groups = store.scope('quota-groups', { quota: { maxGroups } })
   const report = { role, id, written: 0, quotaAccepted: 0, quotaRefused: 0, groupAccepted: [], groupRefused: 0, slowestWriteMs: 0, errors }
