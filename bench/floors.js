@@ -14,6 +14,7 @@ import Database from 'better-sqlite3'
 import { SqliteBackend } from '../dist/backend/sqlite/sqlite-backend.js'
 import { SqliteQueries } from '../dist/backend/sqlite/sqlite-queries.js'
 import { SqliteRevisions } from '../dist/backend/sqlite/sqlite-revisions.js'
+import { GO_STORE_SCHEMA, RAW_UPSERT } from './lib/go-store.js'
 
 /** The statements of a store's connection, with its revision counter. */
 const queriesOf = (db, memory) => new SqliteQueries(db, new SqliteRevisions(db, memory))
@@ -140,11 +141,8 @@ function print(title, results, base) {
     const rawDb = new Database(join(dir, 'raw.db'))
     rawDb.pragma('journal_mode = WAL')
     rawDb.pragma('synchronous = FULL')
-    rawDb.exec('CREATE TABLE kv (grp TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (grp, key))')
-    const rawSet = rawDb.prepare(
-      'INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?) ' +
-        'ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at',
-    )
+    rawDb.exec(GO_STORE_SCHEMA)
+    const rawSet = rawDb.prepare(RAW_UPSERT)
     const open = (name) => {
       const backend = SqliteBackend.open(join(dir, name), { durability: 'full', busyTimeout: 1000 })
       const db = backend.database

@@ -6,6 +6,7 @@
 //   node bench/lib/top-profile.js prof          # self time per function
 import Database from 'better-sqlite3'
 import { Store } from 'groupstore'
+import { GO_STORE_SCHEMA, RAW_UPSERT } from './lib/go-store.js'
 
 const n = Number(process.argv[2] ?? 200_000)
 const which = process.argv[3] ?? 'both'
@@ -13,11 +14,8 @@ const keys = Array.from({ length: n }, (_, i) => `key-${String(i).padStart(7, '0
 const order = keys.map((_, i) => keys[(i * 7919) % n])
 
 const db = new Database(':memory:')
-db.exec('CREATE TABLE kv (grp TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (grp, key))')
-const set = db.prepare(
-  'INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?) ' +
-    'ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at',
-)
+db.exec(GO_STORE_SCHEMA)
+const set = db.prepare(RAW_UPSERT)
 const get = db.prepare('SELECT value, expires_at FROM kv WHERE grp = ? AND key = ?')
 const raw = {
   set: async (g, k, v) => {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { Store } from '../dist/index.js'
+import { GO_STORE_SCHEMA, RAW_UPSERT } from './lib/go-store.js'
 
 const N = 300
 const ROUNDS = Number(process.argv[2] ?? 16)
@@ -18,11 +19,8 @@ try {
   const raw = new Database(join(dir, 'raw.db'))
   raw.pragma('journal_mode = WAL')
   raw.pragma('synchronous = FULL')
-  raw.exec('CREATE TABLE kv (grp TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (grp, key))')
-  const upsert = raw.prepare(
-    'INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?) ' +
-      'ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at',
-  )
+  raw.exec(GO_STORE_SCHEMA)
+  const upsert = raw.prepare(RAW_UPSERT)
   const logged = await Store.open(join(dir, 'logged.db'), { purgeInterval: 0 })
   const quiet = await Store.open(join(dir, 'quiet.db'), { purgeInterval: 0, changeLog: false })
   const systems = {

@@ -15,6 +15,7 @@ import Keyv from 'keyv'
 import { open as openLmdb } from 'lmdb'
 import pg from 'pg'
 import { Store } from 'groupstore'
+import { GO_STORE_SCHEMA, RAW_UPSERT } from './go-store.js'
 
 /** A fresh temporary folder, removed by the returned function. */
 export function tempDir(label) {
@@ -22,13 +23,6 @@ export function tempDir(label) {
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
-const GO_STORE_SCHEMA = `CREATE TABLE IF NOT EXISTS kv (
-  grp        TEXT NOT NULL,
-  key        TEXT NOT NULL,
-  value      TEXT NOT NULL,
-  expires_at INTEGER,
-  PRIMARY KEY (grp, key)
-)`
 const LIVE = '(expires_at IS NULL OR expires_at > @now)'
 
 /**
@@ -44,10 +38,7 @@ async function openRaw({ file, durable }) {
     db.pragma(`synchronous = ${durable ? 'FULL' : 'NORMAL'}`)
   }
   db.exec(GO_STORE_SCHEMA)
-  const set = db.prepare(
-    'INSERT INTO kv (grp, key, value, expires_at) VALUES (?, ?, ?, ?) ' +
-      'ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at',
-  )
+  const set = db.prepare(RAW_UPSERT)
   const get = db.prepare('SELECT value, expires_at FROM kv WHERE grp = ? AND key = ?')
   const all = db.prepare(`SELECT key, value FROM kv WHERE grp = @grp AND ${LIVE}`)
   const count = db.prepare('SELECT count(*) FROM kv WHERE grp = ?').pluck()

@@ -10,6 +10,7 @@ import pg from 'pg'
 import { Store } from 'groupstore'
 import { blockingNs, collectGarbage, nowNs, percentile } from './stats.js'
 import { tempDir } from './systems.js'
+import { GO_STORE_SCHEMA } from './go-store.js'
 
 const key = (i) => `key-${String(i).padStart(7, '0')}`
 const value = (i) => `value-${i}`
@@ -528,7 +529,7 @@ export async function entriesMemory(count) {
   try {
     const db = new Database(file)
     db.pragma('journal_mode = WAL')
-    db.exec('CREATE TABLE kv (grp TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (grp, key))')
+    db.exec(GO_STORE_SCHEMA)
     const insert = db.prepare('INSERT INTO kv VALUES (?, ?, ?, NULL)')
     db.transaction(() => {
       for (let i = 0; i < count; i++) insert.run('big', key(i), value(i).padEnd(40, '.'))
