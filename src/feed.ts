@@ -24,7 +24,9 @@ export interface Retention {
 
 /**
  * Changes of one write on their way from the transaction to the subscribers:
- * without a log, the changes as they are; with one, see {@link Logged}.
+ * without a log, the changes as they are; with one, the changes as they are
+ * when no revision before them can be missing (most writes: nothing to
+ * allocate), else see {@link Logged}.
  */
 export type Recorded = readonly NewChange[] | Logged
 
@@ -58,7 +60,7 @@ const NO_AGE_LIMIT = Number.MIN_SAFE_INTEGER
 /** At most this many recent events are kept in memory by a store without a log. */
 export const MEMORY_HISTORY = 10_000
 
-function isInProcess(recorded: Recorded): recorded is readonly NewChange[] {
+function isChanges(recorded: Recorded): recorded is readonly NewChange[] {
   return Array.isArray(recorded)
 }
 
@@ -127,22 +129,30 @@ export class Feed implements ChangeSource {
    */
   record(q: WriteQueries, changes: readonly NewChange[], prune = true): MaybePromise<Recorded> {
     if (!this.durable) return changes
-    return then(q.appendChanges(changes), () => {
-      const first = (changes[0] as NewChange).revision
-      // Revisions this store recorded earlier in the same batch are not missing;
-      // a revision handed out again means those earlier ones were rolled back.
-      const from = first > this.#recorded ? Math.max(this.#delivered, this.#recorded) : this.#delivered
-      const latest = (changes[changes.length - 1] as NewChange).revision
-      this.#recorded = latest
-      const recorded = (logged: Logged): MaybePromise<Recorded> => {
-        const now = (changes[0] as NewChange).timestamp
-        if (!prune || (latest < this.#pruneNext && now < this.#pruneAt)) return logged
-        return then(this.#pruneSome(q, latest, now, PRUNE_LIMIT + changes.length), () => logged)
-      }
-      if (first <= from + 1) return recorded({ changes, before: undefined, checked: true })
-      if (!this.hub.active) return recorded({ changes, before: undefined, checked: false })
-      return then(q.readChanges(from, first - 1 - from), (before) => recorded({ changes, before, checked: true }))
-    })
+    // No closure when SQLite answers at once: this runs for every write.
+    const appended = q.appendChanges(changes)
+    if (appended instanceof Promise) return appended.then(() => this.#logged(q, changes, prune))
+    return this.#logged(q, changes, prune)
+  }
+
+  /** After `changes` were appended to the log: what to deliver at commit (see {@link Recorded}). */
+  #logged(q: WriteQueries, changes: readonly NewChange[], prune: boolean): MaybePromise<Recorded> {
+    const first = (changes[0] as NewChange).revision
+    // Revisions this store recorded earlier in the same batch are not missing;
+    // a revision handed out again means those earlier ones were rolled back.
+    const from = first > this.#recorded ? Math.max(this.#delivered, this.#recorded) : this.#delivered
+    this.#recorded = (changes[changes.length - 1] as NewChange).revision
+    if (first <= from + 1) return this.#pruned(q, changes, changes, prune)
+    if (!this.hub.active) return this.#pruned(q, changes, { changes, before: undefined, checked: false }, prune)
+    return then(q.readChanges(from, first - 1 - from), (before) => this.#pruned(q, changes, { changes, before, checked: true }, prune))
+  }
+
+  /** Prunes the log now and then (see {@link PRUNE_EVERY}) unless `prune` is false; answers `recorded`. */
+  #pruned(q: WriteQueries, changes: readonly NewChange[], recorded: Recorded, prune: boolean): MaybePromise<Recorded> {
+    const latest = (changes[changes.length - 1] as NewChange).revision
+    const now = (changes[0] as NewChange).timestamp
+    if (!prune || (latest < this.#pruneNext && now < this.#pruneAt)) return recorded
+    return then(this.#pruneSome(q, latest, now, PRUNE_LIMIT + changes.length), () => recorded)
   }
 
   /**
@@ -166,7 +176,11 @@ export class Feed implements ChangeSource {
 
   /** After commit: publishes recorded changes in revision order. */
   deliver(recorded: Recorded): void {
-    if (isInProcess(recorded)) {
+    if (isChanges(recorded)) {
+      if (this.durable) {
+        for (const c of recorded) this.#deliverLogged(c, true)
+        return
+      }
       if (!this.hub.active && this.#quietFrom === undefined) {
         this.#quietFrom = this.#delivered
         // A promise reaction: cheaper than queueMicrotask, which makes an async resource each call.
