@@ -111,3 +111,39 @@ for (const b of backends) {
 function then(value, fn) {
   return value instanceof Promise ? value.then(fn) : fn(value)
 }
+
+describe('write queue: steps that run on the event loop', () => {
+  /** Busy for `ms`, so that a 1 ms timer is due when the step returns. */
+  const busy = (ms) => {
+    const end = performance.now() + ms
+    while (performance.now() < end);
+  }
+
+  for (const from of ['a timer callback', 'an I/O callback', 'an immediate']) {
+    it(`let a due timer run between two steps when the work was queued from ${from}`, async (t) => {
+      const { WriteQueue } = await import('../dist/backend/write-queue.js')
+      const events = []
+      const queue = new WriteQueue(() => {
+        queue.take(1)
+        events.push('step')
+        busy(3)
+        return undefined
+      })
+      const timer = setInterval(() => events.push('tick'), 1)
+      t.after(() => clearInterval(timer))
+      const start = () => {
+        for (let i = 0; i < 3; i++) queue.push(i)
+      }
+      if (from === 'a timer callback') await new Promise((resolve) => setTimeout(() => resolve(start()), 5))
+      else if (from === 'an I/O callback') await new Promise((resolve) => import('node:fs').then((fs) => fs.stat('.', () => resolve(start()))))
+      else await new Promise((resolve) => setImmediate(() => resolve(start())))
+      await queue.close()
+      clearInterval(timer)
+      const steps = events.flatMap((e, i) => (e === 'step' ? [i] : []))
+      assert.equal(steps.length, 3)
+      for (let s = 1; s < steps.length; s++) {
+        assert.ok(events.slice(steps[s - 1], steps[s]).includes('tick'), `no timer ran between step ${s} and step ${s + 1}: ${events.join(' ')}`)
+      }
+    })
+  }
+})

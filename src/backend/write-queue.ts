@@ -23,6 +23,27 @@ const RESOLVED = Promise.resolve()
 const ignore = (): void => {}
 
 /**
+ * A turn of the event loop that took longer than this went to something
+ * else (other callbacks, a garbage collection task): see {@link yieldTurns}.
+ */
+const BUSY_ELSEWHERE_MS = 2
+
+/**
+ * After a step that ran on the event loop and left work (a capped commit
+ * group): lets timers, I/O and other requests run before the next step.
+ * Two turns, since one leads from a timer's or an I/O callback's phase (a
+ * burst issued there) straight to the next immediate without running timers;
+ * and one more when the second was long (a collection of the young
+ * generation runs as a task of its own), which ran after the timers.
+ */
+async function yieldTurns(): Promise<void> {
+  await new Promise(setImmediate)
+  const start = performance.now()
+  await new Promise(setImmediate)
+  if (performance.now() - start > BUSY_ELSEWHERE_MS) await new Promise(setImmediate)
+}
+
+/**
  * The queue of a backend's writes (and, on SQLite, the reads behind them).
  * A flush starts in a promise reaction after the first job is queued and
  * runs the backend's step until no job waits; jobs queued meanwhile join it.
@@ -100,7 +121,11 @@ export class WriteQueue<J> {
     return this.#jobs[0]
   }
 
-  /** Takes the first `n` jobs waiting, or all of them. */
+  /**
+   * Takes the first `n` jobs waiting, or all of them. A backend that takes
+   * a bounded number keeps the cost of each batch's bookkeeping in
+   * proportion to the batch, not to the queue.
+   */
   take(n?: number): J[] {
     if (n === undefined || n >= this.#jobs.length) {
       const jobs = this.#jobs
@@ -110,9 +135,13 @@ export class WriteQueue<J> {
     return this.#jobs.splice(0, n)
   }
 
-  /** Puts jobs back at the head of the queue, in order, to be taken first. */
+  /**
+   * Puts jobs back at the head of the queue, in order, to be taken first
+   * (a backend takes and puts back at most a batch at a time: see `take`).
+   * The jobs waiting are moved, not copied into a new array.
+   */
   requeue(jobs: J[]): void {
-    if (jobs.length > 0) this.#jobs = [...jobs, ...this.#jobs]
+    if (jobs.length > 0) this.#jobs.splice(0, 0, ...jobs)
   }
 
   /**
@@ -137,9 +166,7 @@ export class WriteQueue<J> {
       while (this.#jobs.length > 0) {
         const pending = this.#runNext()
         if (pending !== undefined) await pending
-        // A step that ran on the event loop and left work (a capped commit
-        // group): let timers, I/O and other requests run before the next.
-        else if (this.#jobs.length > 0) await new Promise(setImmediate)
+        else if (this.#jobs.length > 0) await yieldTurns()
       }
     } finally {
       this.#flushing = undefined

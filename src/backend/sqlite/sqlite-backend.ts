@@ -6,6 +6,7 @@ import type { Backend, Footprint, MaybePromise, ReadQueries, WriteOptions, Write
 import { WriteQueue } from '../write-queue.js'
 import type { CommittedWrite } from '../write-queue.js'
 import { BatchRunner } from './sqlite-batch.js'
+import { GROUP_MAX_OPS } from './sqlite-batch-try.js'
 import { Checkpoints } from './sqlite-checkpoint.js'
 import type { Op } from './sqlite-batch.js'
 import { describeLocation, isCorrupt, sqliteError } from './sqlite-errors.js'
@@ -20,6 +21,19 @@ import { WalLimit } from './sqlite-wal.js'
 export type SqliteBackendOptions = SqliteFileOptions
 
 const RESOLVED = Promise.resolve()
+
+/**
+ * The resolving functions of the promise {@link capture} saw last. A queued
+ * op takes them from here, so that making its promise allocates no closure
+ * (under a burst, every queued write's garbage counts).
+ */
+const captured: { resolve: (value: never) => void; reject: (reason: unknown) => void } = { resolve: () => {}, reject: () => {} }
+
+/** A promise's executor that keeps its resolving functions in {@link captured}. */
+function capture(resolve: (value: never) => void, reject: (reason: unknown) => void): void {
+  captured.resolve = resolve
+  captured.reject = reject
+}
 
 /** A write committed during its call, to be announced. */
 interface Committed extends CommittedWrite {
@@ -295,30 +309,32 @@ export class SqliteBackend implements Backend {
         ),
       )
     }
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({
-        write,
-        single,
-        transaction,
-        careful: false,
-        method,
-        fn,
-        onCommit: onCommit as ((result: unknown) => void) | undefined,
-        resolve: resolve as (value: unknown) => void,
-        reject,
-        footprint,
-      })
+    const promise = new Promise<T>(capture)
+    this.#queue.push({
+      write,
+      single,
+      transaction,
+      careful: false,
+      method,
+      fn,
+      onCommit: onCommit as ((result: unknown) => void) | undefined,
+      resolve: captured.resolve as (value: unknown) => void,
+      reject: captured.reject,
+      footprint,
     })
+    return promise
   }
 
   /**
-   * The queue's step: everything waiting runs as one batch, unless the WAL
-   * must be truncated first (writes issued meanwhile join the batch).
+   * The queue's step: what waits runs as one batch (at most
+   * `GROUP_MAX_OPS`, in commit groups capped by time: see
+   * `sqlite-batch-try.ts`), unless the WAL must be truncated first (writes
+   * issued meanwhile join the batch).
    */
   #runNext(): Promise<void> | undefined {
     const held = this.#wal?.beforeWrite()
     if (held !== undefined) return held
-    const batch = this.#queue.take()
+    const batch = this.#queue.take(GROUP_MAX_OPS)
     const failed = (err: unknown): void => {
       // Not expected: every step handles its own failures. Never leave a
       // caller waiting or a transaction open.

@@ -16,6 +16,13 @@ import type { BatchRunner, Op } from './sqlite-batch.js'
 export const GROUP_BUDGET_MS = 4
 
 /**
+ * The most ops a batch takes from the queue (a group seldom gets through
+ * this many within {@link GROUP_BUDGET_MS}): what a group allocates and
+ * puts back stays in proportion to the group, not to a queue of 10,000.
+ */
+export const GROUP_MAX_OPS = 2000
+
+/**
  * One try of a batch inside `BEGIN IMMEDIATE`: runs its ops in order and
  * ends in one of its named states.
  */
@@ -30,8 +37,9 @@ export class BatchTry {
   state: 'running' | 'rerun' | 'lost' | 'committed' | 'uncommitted' = 'running'
   readonly #runner: BatchRunner
   readonly #ops: Op[]
-  /** What each op answered, or the error it failed with. */
+  /** What each op that ran answered, or the error it failed with (filled in order, as they run). */
   readonly #results: unknown[]
+  /** True at the ops that failed. */
   readonly #failed: boolean[]
   /** More than one op: a failure must not take the others with it. */
   readonly #shared: boolean
@@ -47,8 +55,8 @@ export class BatchTry {
     this.#ops = ops
     this.#end = ops.length
     this.#deadline = performance.now() + GROUP_BUDGET_MS
-    this.#results = new Array(ops.length)
-    this.#failed = new Array(ops.length).fill(false)
+    this.#results = []
+    this.#failed = []
     this.#shared = ops.length > 1
     this.#guardAll = this.#shared && ops.some((op) => op.transaction)
   }

@@ -26,6 +26,8 @@
  *   some 80 ms. Once the ops of a try have run for that long, it commits
  *   what ran and puts the rest back at the head of the queue, which yields
  *   to the event loop (timers, I/O, other requests) before the next group.
+ *   A batch takes at most `GROUP_MAX_OPS` from the queue, so that what a
+ *   group allocates and puts back follows the group's size, not the queue's.
  *
  * @module
  */
