@@ -8,7 +8,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { then } from './backend/backend.js'
-import type { Backend, Footprint, MaybePromise, NewChange, ReadQueries, WriteOptions, WriteQueries } from './backend/backend.js'
+import type { Backend, Footprint, MaybePromise, NewChange, ReadQueries, Write, WriteOptions, WriteQueries } from './backend/backend.js'
 import { StoreClosedError, StoreError } from './errors.js'
 import { DEFAULT_BUFFER_SIZE } from './events.js'
 import type { EventView, StoreEvent, Watcher, WatchOptions } from './events.js'
@@ -102,61 +102,11 @@ export class StoreCore implements Executor {
     options?: WriteOptions,
     footprint?: Footprint,
   ): Promise<T> {
-    const feed = this.feed
-    const clock = this.#clock
     // A one-statement write runs nothing else: it leaves pruning to the next write.
-    const prune = options?.oneStatement !== true
-    let recorded: Recorded | undefined
-    return this.backend.write(
-      method,
-      (q) => {
-        recorded = undefined
-        // Made by the first change, to its size: most writes record one.
-        let changes: NewChange[] | undefined
-        const emit: Emit = (type, group, key, value, revision) => {
-          const change = { revision: revision ?? q.nextRevision(), type, group, key, value: value ?? null, timestamp: clock() }
-          if (changes === undefined) changes = [change]
-          else changes.push(change)
-        }
-        // Every write's path: no closure beyond these two when the backend
-        // answers at once. A write that fails puts back the revisions it took
-        // from a counter that its rollback does not restore (a private
-        // in-memory database's), so that it leaves no revision behind.
-        const record = (result: T): MaybePromise<T> => {
-          if (changes === undefined) return result
-          const logged = feed.record(q, changes, prune)
-          if (logged instanceof Promise) {
-            return logged.then((r) => {
-              recorded = r
-              return result
-            })
-          }
-          recorded = logged
-          return result
-        }
-        const mark = q.revisionMark?.()
-        let done: MaybePromise<T>
-        try {
-          const value = fn(q, emit)
-          done = value instanceof Promise ? value.then(record) : record(value)
-        } catch (err) {
-          if (mark !== undefined) rewindTo(q, mark)
-          throw err
-        }
-        if (mark === undefined || !(done instanceof Promise)) return done
-        return done.catch((err: unknown) => {
-          rewindTo(q, mark)
-          throw err
-        })
-      },
-      () => {
-        if (recorded !== undefined) feed.deliver(recorded)
-      },
-      // Without subscribers, delivering runs none of the caller's code. (With
-      // a durable log, delivering reads other connections' changes first.)
-      feed.durable || feed.hub.active ? options : inline(options),
-      footprint,
-    )
+    const write = new StoreWrite(this, method, fn, footprint, options?.oneStatement !== true)
+    // Without subscribers, delivering runs none of the caller's code. (With
+    // a durable log, delivering reads other connections' changes first.)
+    return this.backend.write(write, this.feed.durable || this.feed.hub.active ? options : inline(options))
   }
 
   expire(group: string, key: string, now: number): void {
@@ -186,64 +136,61 @@ export class StoreCore implements Executor {
     }
     const feed = this.feed
     let recorded: Recorded | undefined
-    return this.backend.write<T>(
-      method,
-      (q) => {
-        recorded = undefined
-        const tx = new TransactionExecutor(q, this)
-        const ctx: TxContext = { core: this, settled: false }
-        this.#openTransactions++
-        openTransactions++
-        const settle = (): void => {
-          if (ctx.settled) return
-          ctx.settled = true
-          tx.settle()
-          this.#openTransactions--
-          if (--openTransactions === 0) txContext.disable()
-        }
-        // After the callback and every operation it started: record the changes in the log.
-        const finish = (value: T): MaybePromise<T> =>
-          then(tx.drain(), () => {
-            if (tx.changes.length === 0) return value
-            return then(feed.record(q, tx.changes), (r) => {
-              recorded = r
-              return value
-            })
+    const run = (q: WriteQueries): MaybePromise<T> => {
+      recorded = undefined
+      const tx = new TransactionExecutor(q, this)
+      const ctx: TxContext = { core: this, settled: false }
+      this.#openTransactions++
+      openTransactions++
+      const settle = (): void => {
+        if (ctx.settled) return
+        ctx.settled = true
+        tx.settle()
+        this.#openTransactions--
+        if (--openTransactions === 0) txContext.disable()
+      }
+      // After the callback and every operation it started: record the changes in the log.
+      const finish = (value: T): MaybePromise<T> =>
+        then(tx.drain(), () => {
+          if (tx.changes.length === 0) return value
+          return then(feed.record(q, tx.changes), (r) => {
+            recorded = r
+            return value
           })
-        let result: Promise<T> | T
-        const mark = q.revisionMark?.()
-        const rewind = (): void => {
-          if (mark !== undefined) rewindTo(q, mark)
-        }
-        try {
-          result = txContext.run(ctx, fn, new Transaction(tx, namespace, quota))
-        } catch (err) {
+        })
+      let result: Promise<T> | T
+      const mark = q.revisionMark?.()
+      const rewind = (): void => {
+        if (mark !== undefined) rewindTo(q, mark)
+      }
+      try {
+        result = txContext.run(ctx, fn, new Transaction(tx, namespace, quota))
+      } catch (err) {
+        settle()
+        rewind()
+        throw err
+      }
+      if (!isThenable(result)) {
+        settle()
+        return finish(result)
+      }
+      return Promise.resolve(result).then(
+        (value) => {
           settle()
+          return finish(value)
+        },
+        async (err: unknown) => {
+          settle()
+          await tx.drain()
           rewind()
           throw err
-        }
-        if (!isThenable(result)) {
-          settle()
-          return finish(result)
-        }
-        return Promise.resolve(result).then(
-          (value) => {
-            settle()
-            return finish(value)
-          },
-          async (err: unknown) => {
-            settle()
-            await tx.drain()
-            rewind()
-            throw err
-          },
-        )
-      },
-      () => {
-        if (recorded !== undefined) feed.deliver(recorded)
-      },
-      TRANSACTION,
-    )
+        },
+      )
+    }
+    const committed = (): void => {
+      if (recorded !== undefined) feed.deliver(recorded)
+    }
+    return this.backend.write({ method, footprint: undefined, run, committed }, TRANSACTION)
   }
 
   /** A watcher; `view` maps a store-level event to what the caller sees, or undefined. */
@@ -282,6 +229,88 @@ export class StoreCore implements Executor {
     if (this.closed) throw new StoreClosedError(method)
     if (typeof fn !== 'function') throw new TypeError(`${method}: fn must be a function taking the event`)
     return this.feed.hub.onChange(view, fn as (event: StoreEvent) => void)
+  }
+}
+
+/**
+ * A write of the store, as its backend queues it (see `Write`): runs the
+ * operation, records the changes it emits in the feed inside the write's
+ * transaction, and delivers them once committed. One object per write and
+ * no closure but each run's recorder: a burst leaves thousands of them
+ * waiting in a file's queue, and an in-memory set makes one per call.
+ */
+class StoreWrite<T> implements Write<T> {
+  readonly method: string
+  readonly footprint: Footprint | undefined
+  readonly #core: StoreCore
+  readonly #fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>
+  /** False for a write that must run no statement of its own besides its change record. */
+  readonly #prune: boolean
+  /** The changes of the last run, recorded, to deliver once committed. */
+  #recorded: Recorded | undefined
+
+  constructor(
+    core: StoreCore,
+    method: string,
+    fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>,
+    footprint: Footprint | undefined,
+    prune: boolean,
+  ) {
+    this.#core = core
+    this.method = method
+    this.#fn = fn
+    this.footprint = footprint
+    this.#prune = prune
+    this.#recorded = undefined
+  }
+
+  /**
+   * Runs the operation. A write that fails puts back the revisions it took
+   * from a counter that its rollback does not restore (a private in-memory
+   * database's), so that it leaves no revision behind.
+   */
+  run(q: WriteQueries): MaybePromise<T> {
+    this.#recorded = undefined
+    const core = this.#core
+    // Made by the first change, to its size: most writes record one.
+    let changes: NewChange[] | undefined
+    const emit: Emit = (type, group, key, value, revision) => {
+      const change = { revision: revision ?? q.nextRevision(), type, group, key, value: value ?? null, timestamp: core.now() }
+      if (changes === undefined) changes = [change]
+      else changes.push(change)
+    }
+    const mark = q.revisionMark?.()
+    let done: MaybePromise<T>
+    try {
+      const value = this.#fn(q, emit)
+      done = value instanceof Promise ? value.then((v) => this.#record(q, changes, v)) : this.#record(q, changes, value)
+    } catch (err) {
+      if (mark !== undefined) rewindTo(q, mark)
+      throw err
+    }
+    if (mark === undefined || !(done instanceof Promise)) return done
+    return done.catch((err: unknown) => {
+      rewindTo(q, mark)
+      throw err
+    })
+  }
+
+  /** After the operation: records its changes in the feed (the log, inside the transaction). */
+  #record(q: WriteQueries, changes: NewChange[] | undefined, result: T): MaybePromise<T> {
+    if (changes === undefined) return result
+    const logged = this.#core.feed.record(q, changes, this.#prune)
+    if (logged instanceof Promise) {
+      return logged.then((r) => {
+        this.#recorded = r
+        return result
+      })
+    }
+    this.#recorded = logged
+    return result
+  }
+
+  committed(): void {
+    if (this.#recorded !== undefined) this.#core.feed.deliver(this.#recorded)
   }
 }
 

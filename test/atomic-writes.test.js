@@ -10,10 +10,14 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import Database from 'better-sqlite3'
 import { Store, StoreError } from 'groupstore'
+import { writeOf } from '../dist/backend/backend.js'
 import { openBackend } from '../dist/backend/open.js'
 import { resolveOptions } from '../dist/options.js'
 import { tempDir } from './helpers/sqlite.js'
 import { admin, testSchema, unavailable, url } from './postgres/server.js'
+
+/** A backend write of a function, as the store hands its writes over (see `Write` in src/backend/backend.ts). */
+const writeFn = (backend, method, fn, committed, options) => backend.write(writeOf(method, fn, committed), options)
 
 const pgSkip = await unavailable()
 const schema = pgSkip ? undefined : testSchema('groupstore_atomic')
@@ -123,7 +127,7 @@ describe('atomic writes: the SQLite backend on its own', () => {
       backend.database.exec(`CREATE TRIGGER refuse_b BEFORE INSERT ON kv WHEN new.key = 'b' BEGIN SELECT RAISE(ABORT, 'b refused'); END`)
       for (const kind of ['point', 'checked', 'multi', 'transaction'].filter((k) => !l.alone.includes(k))) {
         await assert.rejects(
-          backend.write(`test.${kind}`, (q) => {
+          writeFn(backend, `test.${kind}`, (q) => {
             q.set('g', 'a', '1', null)
             q.set('g', 'b', '2', null)
           }, undefined, { kind }),
@@ -138,7 +142,7 @@ describe('atomic writes: the SQLite backend on its own', () => {
       t.after(() => backend.close())
       for (const kind of l.alone) {
         await assert.rejects(
-          backend.write(`test.${kind}`, (q) => {
+          writeFn(backend, `test.${kind}`, (q) => {
             q.set('g', `${kind}-1`, '1', null)
             q.set('g', `${kind}-2`, '2', null)
           }, undefined, { kind }),

@@ -8,25 +8,29 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { it } from 'node:test'
 import { StoreError } from 'groupstore'
+import { writeOf } from '../dist/backend/backend.js'
 import { openBackend } from '../dist/backend/open.js'
 import { resolveOptions } from '../dist/options.js'
 import { tempDir } from './helpers/sqlite.js'
 
+/** A backend write of a function, as the store hands its writes over (see `Write` in src/backend/backend.ts). */
+const writeFn = (backend, method, fn, committed, options) => backend.write(writeOf(method, fn, committed), options)
+
 it('a batch rolled back by SQLite halfway: earlier writes fail, later work runs again, nothing half-done', async (t) => {
   const backend = await openBackend(join(tempDir(t), 'batch.db'), resolveOptions({ purgeInterval: 0 }))
   t.after(() => backend.close())
-  await backend.write('seed', (q) => q.set('g', 'before', 'kept', null))
+  await writeFn(backend, 'seed', (q) => q.set('g', 'before', 'kept', null))
 
   // Issued together: one batch.
-  const first = backend.write('test.first', (q) => q.set('g', 'a', '1', null))
+  const first = writeFn(backend, 'test.first', (q) => q.set('g', 'a', '1', null))
   const read = backend.read('test.read', (q) => q.get('g', 'a'))
-  const lost = backend.write('test.lost', (q) => {
+  const lost = writeFn(backend, 'test.lost', (q) => {
     q.set('g', 'b', '2', null)
     backend.database.exec('ROLLBACK') // what SQLite does by itself on some errors
     q.set('g', 'c', '3', null) // a callback that carries on must not write in autocommit
     return 'unreachable'
   })
-  const after = backend.write('test.after', (q) => q.set('g', 'd', '4', null))
+  const after = writeFn(backend, 'test.after', (q) => q.set('g', 'd', '4', null))
   const [r1, r2, r3, r4] = await Promise.allSettled([first, read, lost, after])
 
   assert.equal(r1.status, 'rejected', 'a write run before the rollback fails: it was undone')
@@ -51,17 +55,17 @@ it('a write that fails after writing is undone alone; the batch runs again and c
   const backend = await openBackend(join(tempDir(t), 'rerun.db'), resolveOptions({ purgeInterval: 0 }))
   t.after(() => backend.close())
   const runs = { a: 0, half: 0, c: 0 }
-  const a = backend.write('test.a', (q) => {
+  const a = writeFn(backend, 'test.a', (q) => {
     runs.a++
     q.set('g', 'a', '1', null)
     return 'a'
   })
-  const half = backend.write('test.half', (q) => {
+  const half = writeFn(backend, 'test.half', (q) => {
     runs.half++
     q.set('g', 'half', 'written', null)
     throw new Error('refused after writing')
   })
-  const c = backend.write('test.c', (q) => {
+  const c = writeFn(backend, 'test.c', (q) => {
     runs.c++
     q.set('g', 'c', '3', null)
     return 'c'
@@ -81,11 +85,11 @@ it('a write that fails before writing fails alone, and the batch does not run ag
   const backend = await openBackend(join(tempDir(t), 'clean.db'), resolveOptions({ purgeInterval: 0 }))
   t.after(() => backend.close())
   const runs = { a: 0, quota: 0 }
-  const a = backend.write('test.a', (q) => {
+  const a = writeFn(backend, 'test.a', (q) => {
     runs.a++
     q.set('g', 'a', '1', null)
   })
-  const quota = backend.write('test.quota', (q) => {
+  const quota = writeFn(backend, 'test.quota', (q) => {
     runs.quota++
     if (q.count('g', 0) >= 1) throw new Error('over quota')
   })
@@ -100,7 +104,7 @@ it('a transaction callback in a batch never runs twice: every write of that batc
   const backend = await openBackend(join(tempDir(t), 'tx.db'), resolveOptions({ purgeInterval: 0 }))
   t.after(() => backend.close())
   const runs = { tx: 0, half: 0 }
-  const tx = backend.write(
+  const tx = writeFn(backend, 
     'test.tx',
     (q) => {
       runs.tx++
@@ -109,7 +113,7 @@ it('a transaction callback in a batch never runs twice: every write of that batc
     undefined,
     { kind: 'transaction' },
   )
-  const half = backend.write('test.half', (q) => {
+  const half = writeFn(backend, 'test.half', (q) => {
     runs.half++
     q.set('g', 'half', 'written', null)
     throw new Error('refused after writing')
@@ -129,7 +133,7 @@ it('in memory, a write whose function answers a promise holds the queue until it
     release = resolve
   })
   const order = []
-  const slow = backend.write('test.slow', async (q) => {
+  const slow = writeFn(backend, 'test.slow', async (q) => {
     q.set('g', 'slow', '1', null)
     await gate
     q.set('g', 'slow2', '2', null)
@@ -140,7 +144,7 @@ it('in memory, a write whose function answers a promise holds the queue until it
     order.push('read')
     return q.get('g', 'slow2')?.value
   })
-  const failing = backend.write('test.failing', async (q) => {
+  const failing = writeFn(backend, 'test.failing', async (q) => {
     q.set('g', 'undone', '1', null)
     await null
     throw new Error('refused')
@@ -158,15 +162,15 @@ it('a statement that SQLite undid by itself is not a write: its op fails alone, 
   const backend = await openBackend(join(tempDir(t), 'statement.db'), resolveOptions({ purgeInterval: 0 }))
   t.after(() => backend.close())
   const runs = { a: 0, bad: 0, c: 0 }
-  const a = backend.write('test.a', (q) => {
+  const a = writeFn(backend, 'test.a', (q) => {
     runs.a++
     q.set('g', 'a', '1', null)
   })
-  const bad = backend.write('test.bad', (q) => {
+  const bad = writeFn(backend, 'test.bad', (q) => {
     runs.bad++
     q.set('g', 'bad', null, null) // NOT NULL: the statement fails and changes nothing
   })
-  const c = backend.write('test.c', (q) => {
+  const c = writeFn(backend, 'test.c', (q) => {
     runs.c++
     q.set('g', 'c', '3', null)
   })
@@ -183,8 +187,8 @@ it('in a batch, every query after SQLite rolled the transaction back is refused 
   const backend = await openBackend(join(tempDir(t), 'refused.db'), resolveOptions({ purgeInterval: 0 }))
   t.after(() => backend.close())
   const seen = []
-  const first = backend.write('test.first', (q) => q.set('g', 'a', '1', null))
-  const tx = backend.write(
+  const first = writeFn(backend, 'test.first', (q) => q.set('g', 'a', '1', null))
+  const tx = writeFn(backend, 
     'test.tx',
     (q) => {
       backend.database.prepare('ROLLBACK').run() // as SQLite does after a full disk

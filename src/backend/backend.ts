@@ -270,21 +270,52 @@ export interface WriteOptions {
    */
   oneStatement?: boolean
   /**
-   * `onCommit` runs none of the caller's code (nobody is subscribed to the
-   * write's events), so a backend that commits the write during the call
-   * may also run `onCommit` and settle the write then, as long as every
-   * earlier write's `onCommit` has run.
+   * The write's `committed` runs none of the caller's code (nobody is
+   * subscribed to the write's events), so a backend that commits the write
+   * during the call may also run `committed` and settle the write then, as
+   * long as every earlier write's `committed` has run.
    * @default false
    */
   inline?: boolean
 }
 
 /**
+ * A write as the store hands it to a backend, in one object that a backend
+ * may queue as it is: under a burst of writes, what each queued write holds
+ * is what the garbage collector copies (see `docs/performance.md`).
+ */
+export interface Write<T> {
+  /** The public method that issued it, for errors. */
+  readonly method: string
+  /**
+   * The only rows it may change: a backend that queues writes may answer a
+   * read whose footprint it does not overlap before the write commits, as
+   * the read's answer is the same either way. Undefined: any row.
+   */
+  readonly footprint: Footprint | undefined
+  /** The work, inside a transaction that holds the write lock (see {@link Backend}). */
+  run(q: WriteQueries): MaybePromise<T>
+  /** Runs synchronously right after the transaction committed, in commit order, before the write's promise resolves. */
+  committed?(result: T): void
+}
+
+/** A {@link Write} of a function and, optionally, a commit callback and a footprint. */
+export function writeOf<T>(
+  method: string,
+  run: (q: WriteQueries) => MaybePromise<T>,
+  committed?: (result: T) => void,
+  footprint?: Footprint,
+): Write<T> {
+  return { method, footprint, run, committed }
+}
+
+/**
  * A storage engine. Reads see every write issued before them on this
- * backend. Writes are atomic and serialised: `fn` runs inside a transaction
- * that holds the database's write lock, and `onCommit` runs synchronously
- * right after that transaction commits, in commit order, before the write's
- * promise resolves. A write that throws is rolled back alone.
+ * backend. Writes are atomic and serialised: a write's `run` runs inside a
+ * transaction that holds the database's write lock, and its `committed`
+ * runs synchronously right after that transaction commits, in commit order,
+ * before the write's promise resolves. A write that throws is rolled back
+ * alone.
  */
 export interface Backend {
   /** Short name of the engine, for messages. */
@@ -308,19 +339,8 @@ export interface Backend {
    * those rows (see {@link Backend.write}).
    */
   read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>, footprint?: Footprint): Promise<T>
-  /**
-   * Runs an atomic write (see the interface note). `footprint`: the only
-   * rows it may change; a backend that queues writes may answer a read
-   * whose footprint it does not overlap before the write commits, as the
-   * read's answer is the same either way. Undefined: any row.
-   */
-  write<T>(
-    method: string,
-    fn: (q: WriteQueries) => MaybePromise<T>,
-    onCommit?: (result: T) => void,
-    options?: WriteOptions,
-    footprint?: Footprint,
-  ): Promise<T>
+  /** Runs an atomic write (see the interface note and {@link Write}). */
+  write<T>(write: Write<T>, options?: WriteOptions): Promise<T>
   /**
    * The error to raise for `err` thrown by a query of this backend inside
    * `method`: driver errors become StoreErrors naming the method; anything

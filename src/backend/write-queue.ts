@@ -3,19 +3,23 @@
  * waiting for the next batch, the flush that starts in a promise reaction
  * once something is queued, the refusal of work after `close()`, the drain
  * on close, and the one policy for commit callbacks: a write that committed
- * always resolves, whatever its `onCommit` does (a caller told that a
- * committed write failed may retry it and apply it twice). What a batch is
- * and how it runs belongs to each backend.
+ * always resolves, whatever its `committed` callback does (a caller told
+ * that a committed write failed may retry it and apply it twice). What a
+ * batch is and how it runs belongs to each backend.
  *
  * @module
  */
 import { StoreError } from '../errors.js'
 import { messageOf, Warnings } from '../warnings.js'
 
-/** What a committed write carries: who asked, its callback, and how to answer. */
-export interface CommittedWrite {
+/** What runs once a write committed: who asked (for the warning), and the callback. */
+export interface Committable<T = unknown> {
   readonly method: string
-  readonly onCommit: ((result: unknown) => void) | undefined
+  committed?(result: T): void
+}
+
+/** A committed write to announce: its callback, and how to answer. */
+export interface CommittedWrite extends Committable {
   readonly resolve: (value: unknown) => void
 }
 
@@ -86,17 +90,18 @@ export class WriteQueue<J> {
    * nothing else: the write committed, so it resolves, and the rest of its
    * batch is announced too.
    */
-  runCallback<T>(method: string, onCommit: (result: T) => void, result: T): void {
+  runCallback<T>(write: Committable<T>, result: T): void {
+    if (write.committed === undefined) return
     try {
-      onCommit(result)
+      write.committed(result)
     } catch (err) {
-      this.#warnings.warn('GROUPSTORE_COMMIT_CALLBACK', `${method}: a commit callback threw: ${messageOf(err)}`)
+      this.#warnings.warn('GROUPSTORE_COMMIT_CALLBACK', `${write.method}: a commit callback threw: ${messageOf(err)}`)
     }
   }
 
   /** Announces a committed write: its callback (see {@link runCallback}), then its promise resolves. */
   settle(write: CommittedWrite, result: unknown): void {
-    if (write.onCommit !== undefined) this.runCallback(write.method, write.onCommit, result)
+    this.runCallback(write, result)
     write.resolve(result)
   }
 

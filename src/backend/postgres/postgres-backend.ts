@@ -1,6 +1,6 @@
 import type { ClientConfig, Pool } from 'pg'
 import { StoreError } from '../../errors.js'
-import type { Backend, MaybePromise, ReadQueries, WriteOptions, WriteQueries } from '../backend.js'
+import type { Backend, MaybePromise, ReadQueries, Write, WriteOptions } from '../backend.js'
 import { BatchRunner, MAX_ATTEMPTS, pause } from './postgres-batch.js'
 import type { Job } from './postgres-batch.js'
 import { isConflict, isConnectionLost, pgError } from './postgres-errors.js'
@@ -154,20 +154,16 @@ export class PostgresBackend implements Backend {
     }
   }
 
-  write<T>(
-    method: string,
-    fn: (q: WriteQueries) => MaybePromise<T>,
-    onCommit?: (result: T) => void,
-    options?: WriteOptions,
-  ): Promise<T> {
+  write<T>(write: Write<T>, options?: WriteOptions): Promise<T> {
+    const method = write.method
     const refused = this.#queue.refuse(method)
     if (refused !== undefined) return Promise.reject(refused)
     const transaction = options?.kind === 'transaction'
     const settled = new Promise<T>((resolve, reject) => {
       this.#queue.push({
         method,
-        fn,
-        onCommit: onCommit as ((result: unknown) => void) | undefined,
+        fn: (q) => write.run(q),
+        committed: (result) => write.committed?.(result as T),
         resolve: resolve as (value: unknown) => void,
         reject,
         transaction,

@@ -2,9 +2,8 @@ import { resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError } from '../../errors.js'
 import { overlaps } from '../backend.js'
-import type { Backend, Footprint, MaybePromise, ReadQueries, WriteOptions, WriteQueries } from '../backend.js'
+import type { Backend, Footprint, MaybePromise, ReadQueries, Write, WriteOptions } from '../backend.js'
 import { WriteQueue } from '../write-queue.js'
-import type { CommittedWrite } from '../write-queue.js'
 import { BatchRunner } from './sqlite-batch.js'
 import { GROUP_MAX_OPS } from './sqlite-batch-try.js'
 import { Checkpoints } from './sqlite-checkpoint.js'
@@ -36,8 +35,10 @@ function capture(resolve: (value: never) => void, reject: (reason: unknown) => v
 }
 
 /** A write committed during its call, to be announced. */
-interface Committed extends CommittedWrite {
+interface Committed {
+  readonly job: Write<unknown>
   readonly result: unknown
+  readonly resolve: (value: unknown) => void
 }
 
 /**
@@ -102,7 +103,7 @@ export class SqliteBackend implements Backend {
       {
         error: (method, err) => this.error(method, err),
         requeue: (ops) => this.#queue.requeue(ops),
-        settle: (op, result) => this.#queue.settle(op, result),
+        settle: (op, result) => this.#settle(op, result),
       },
       this.#memory,
       busyTimeout,
@@ -154,13 +155,14 @@ export class SqliteBackend implements Backend {
         return Promise.reject(this.error(method, err))
       }
     }
-    return this.#enqueue(false, false, false, method, fn, undefined, undefined)
+    // Queued behind the writes issued before it, as a job that commits nothing.
+    return this.#enqueue(false, false, false, { method, footprint: undefined, run: fn })
   }
 
   /** True when no transaction is open, no commit waits to be announced, and no queued write overlaps `footprint`. */
   #clearOf(footprint: Footprint): boolean {
     if (this.#batchPending || this.#db.inTransaction || this.#announcing !== undefined) return false
-    return !this.#queue.some((op) => op.write && overlaps(op.footprint, footprint))
+    return !this.#queue.some((op) => op.write && overlaps(op.job.footprint, footprint))
   }
 
   /**
@@ -177,13 +179,7 @@ export class SqliteBackend implements Backend {
    * refused at that statement (`NotAtomic`), so that a wrong kind shows in
    * tests rather than as a half-applied write.
    */
-  write<T>(
-    method: string,
-    fn: (q: WriteQueries) => MaybePromise<T>,
-    onCommit?: (result: T) => void,
-    options?: WriteOptions,
-    footprint?: Footprint,
-  ): Promise<T> {
+  write<T>(write: Write<T>, options?: WriteOptions): Promise<T> {
     const kind = options?.kind ?? 'multi'
     // On a private in-memory database there is no fsync to share, so a write
     // finding nothing queued runs now: one statement as it is, several in a
@@ -201,16 +197,14 @@ export class SqliteBackend implements Backend {
       this.#corrupt === undefined
     ) {
       const alone = (kind === 'point' || kind === 'checked') && !this.#logged
-      return this.#runNow(method, fn, onCommit, alone, options?.inline === true)
+      return this.#runNow(write, alone, options?.inline === true)
     }
     const single = kind === 'point' && !this.#logged
-    return this.#enqueue(true, single, kind === 'transaction', method, fn, onCommit, footprint)
+    return this.#enqueue(true, single, kind === 'transaction', write)
   }
 
   #runNow<T>(
-    method: string,
-    fn: (q: WriteQueries) => MaybePromise<T>,
-    onCommit: ((result: T) => void) | undefined,
+    write: Write<T>,
     /** Atomic without a transaction: one statement that writes, last (see write). */
     single: boolean,
     inline: boolean,
@@ -221,44 +215,39 @@ export class SqliteBackend implements Backend {
       if (single) {
         this.#q.alone = true
         this.#q.writes = 0
-        result = fn(this.#q)
+        result = write.run(this.#q)
       } else {
         tx.begin.run()
-        result = fn(this.#txq)
+        result = write.run(this.#txq)
       }
     } catch (err) {
       if (!single) this.#runner.rollback()
-      return Promise.reject(this.error(method, err))
+      return Promise.reject(this.error(write.method, err))
     } finally {
       this.#q.alone = false
     }
-    if (result instanceof Promise) return this.#finishLater(method, result, onCommit, single)
+    if (result instanceof Promise) return this.#finishLater(write, result, single)
     if (!single) {
       try {
         tx.commit.run()
       } catch (err) {
         this.#runner.rollback()
-        return Promise.reject(this.error(method, err))
+        return Promise.reject(this.error(write.method, err))
       }
     }
     if (inline && this.#announcing === undefined) {
-      if (onCommit !== undefined) this.#queue.runCallback(method, onCommit, result)
+      this.#queue.runCallback(write, result)
       return Promise.resolve(result)
     }
-    return new Promise<T>((resolve) => {
-      const committed: Committed = {
-        method,
-        result,
-        onCommit: onCommit as ((result: unknown) => void) | undefined,
-        resolve: resolve as (value: unknown) => void,
-      }
-      if (this.#announcing !== undefined) {
-        this.#announcing.push(committed)
-        return
-      }
+    const promise = new Promise<T>(capture)
+    const committed: Committed = { job: write as Write<unknown>, result, resolve: captured.resolve as (value: unknown) => void }
+    if (this.#announcing !== undefined) {
+      this.#announcing.push(committed)
+    } else {
       this.#announcing = [committed]
       void RESOLVED.then(this.#announce)
-    })
+    }
+    return promise
   }
 
   /**
@@ -266,16 +255,16 @@ export class SqliteBackend implements Backend {
    * promise (this package's own writes never do: SQLite answers at once).
    * Everything else queues until it has settled, as behind a batch.
    */
-  #finishLater<T>(method: string, pending: Promise<T>, onCommit: ((result: T) => void) | undefined, single: boolean): Promise<T> {
+  #finishLater<T>(write: Write<T>, pending: Promise<T>, single: boolean): Promise<T> {
     const done = pending
       .then((value) => {
         if (!single) this.#runner.tx.commit.run()
-        if (onCommit !== undefined) this.#queue.runCallback(method, onCommit, value)
+        this.#queue.runCallback(write, value)
         return value
       })
       .catch((err: unknown) => {
         if (!single) this.#runner.rollback()
-        throw this.error(method, err)
+        throw this.error(write.method, err)
       })
     this.#queue.hold(done)
     return done
@@ -285,18 +274,17 @@ export class SqliteBackend implements Backend {
   readonly #announce = (): void => {
     const list = this.#announcing as Committed[]
     this.#announcing = undefined
-    for (const c of list) this.#queue.settle(c, c.result)
+    for (const c of list) this.#settle(c, c.result)
   }
 
-  #enqueue<T>(
-    write: boolean,
-    single: boolean,
-    transaction: boolean,
-    method: string,
-    fn: (q: WriteQueries) => MaybePromise<T>,
-    onCommit: ((result: T) => void) | undefined,
-    footprint: Footprint | undefined,
-  ): Promise<T> {
+  /** Announces a committed op or write (the write queue's commit-callback policy). */
+  #settle(op: { readonly job: Write<unknown>; readonly resolve: (value: unknown) => void }, result: unknown): void {
+    this.#queue.runCallback(op.job, result)
+    op.resolve(result)
+  }
+
+  #enqueue<T>(write: boolean, single: boolean, transaction: boolean, job: Write<T>): Promise<T> {
+    const method = job.method
     const refused = this.#queue.refuse(method)
     if (refused !== undefined) return Promise.reject(refused)
     if (write && this.#corrupt !== undefined) {
@@ -311,16 +299,13 @@ export class SqliteBackend implements Backend {
     }
     const promise = new Promise<T>(capture)
     this.#queue.push({
+      job: job as Write<unknown>,
       write,
       single,
       transaction,
       careful: false,
-      method,
-      fn,
-      onCommit: onCommit as ((result: unknown) => void) | undefined,
       resolve: captured.resolve as (value: unknown) => void,
       reject: captured.reject,
-      footprint,
     })
     return promise
   }
@@ -339,7 +324,7 @@ export class SqliteBackend implements Backend {
       // Not expected: every step handles its own failures. Never leave a
       // caller waiting or a transaction open.
       this.#runner.rollback()
-      for (const op of batch) op.reject(this.error(op.method, err))
+      for (const op of batch) op.reject(this.error(op.job.method, err))
     }
     let wrote = 0
     if (this.#checkpoints !== undefined) for (const op of batch) if (op.write) wrote++

@@ -76,7 +76,7 @@ export class BatchTry {
       let result: MaybePromise<unknown>
       try {
         if (guarded) tx.savepoint.run()
-        result = op.fn(txq)
+        result = op.job.run(txq)
       } catch (err) {
         this.fail(i, guarded, before, err)
         if (this.state !== 'running') return undefined
@@ -139,7 +139,7 @@ export class BatchTry {
       this.state = 'rerun'
       return
     }
-    this.#results[i] = runner.host.error(op.method, err)
+    this.#results[i] = runner.host.error(op.job.method, err)
     this.#failed[i] = true
     if (runner.db.inTransaction) {
       try {
@@ -170,7 +170,7 @@ export class BatchTry {
       const op = this.#ops[i] as Op
       if (i === at) op.reject(this.#results[i])
       else if (i > at || !op.write) again.push(op)
-      else op.reject(this.#failed[i] === true ? this.#results[i] : runner.host.error(op.method, err))
+      else op.reject(this.#failed[i] === true ? this.#results[i] : runner.host.error(op.job.method, err))
     }
     runner.host.requeue(again)
   }
@@ -202,7 +202,7 @@ export class BatchTry {
       for (let i = 0; i < end; i++) {
         const op = this.#ops[i] as Op
         if (!op.write) again.push(op)
-        else op.reject(this.#failed[i] === true ? this.#results[i] : runner.host.error(op.method, err))
+        else op.reject(this.#failed[i] === true ? this.#results[i] : runner.host.error(op.job.method, err))
       }
       runner.host.requeue(again.concat(rest))
       return

@@ -32,14 +32,15 @@
  * @module
  */
 import type BetterSqlite3 from 'better-sqlite3'
-import type { Footprint, MaybePromise, WriteQueries } from '../backend.js'
-import type { CommittedWrite } from '../write-queue.js'
+import type { MaybePromise, Write } from '../backend.js'
 import { BatchTry } from './sqlite-batch-try.js'
 import { isBusy } from './sqlite-errors.js'
 import type { SqliteQueries } from './sqlite-queries.js'
 
 /** An operation waiting in the SQLite backend's queue. */
-export interface Op extends CommittedWrite {
+export interface Op {
+  /** The work, its method and footprint; a read is queued as a job that commits nothing. */
+  readonly job: Write<unknown>
   readonly write: boolean
   /** A write of one statement (see SqliteBackend.write): atomic alone, without BEGIN. */
   readonly single: boolean
@@ -51,10 +52,8 @@ export interface Op extends CommittedWrite {
    * autocommit (it found the write lock taken).
    */
   careful: boolean
-  readonly fn: (q: WriteQueries) => MaybePromise<unknown>
+  readonly resolve: (value: unknown) => void
   readonly reject: (reason: unknown) => void
-  /** A write's footprint (see `WriteOptions.footprint`): reads of other rows need not wait for it. */
-  readonly footprint: Footprint | undefined
 }
 
 /** What the runner needs from its backend. */
@@ -189,7 +188,7 @@ export class BatchRunner {
     // fail, the reads need no lock and run on their own.
     const reads: Op[] = []
     for (const op of batch) {
-      if (op.write) op.reject(this.#host.error(op.method, err))
+      if (op.write) op.reject(this.#host.error(op.job.method, err))
       else reads.push(op)
     }
     this.#host.requeue(reads)
@@ -211,9 +210,9 @@ export class BatchRunner {
       if (op.write) {
         this.#q.alone = true
         this.#q.writes = 0
-        result = op.fn(this.#q)
+        result = op.job.run(this.#q)
       } else {
-        result = this.outside(op.fn)
+        result = this.outside((q) => op.job.run(q))
       }
     } catch (err) {
       if (op.write && isBusy(err) && !this.#memory) {
@@ -223,7 +222,7 @@ export class BatchRunner {
         this.#host.requeue([op])
         return undefined
       }
-      op.reject(this.#host.error(op.method, err))
+      op.reject(this.#host.error(op.job.method, err))
       return undefined
     } finally {
       this.#q.alone = false
@@ -234,7 +233,7 @@ export class BatchRunner {
     }
     return result.then(
       (value) => this.#host.settle(op, value),
-      (err: unknown) => op.reject(this.#host.error(op.method, err)),
+      (err: unknown) => op.reject(this.#host.error(op.job.method, err)),
     )
   }
 
