@@ -151,3 +151,26 @@ describe('write queue: steps that run on the event loop', () => {
     })
   }
 })
+
+describe('write queue: work queued over a long stretch of synchronous code', () => {
+  it('lets a due timer run before the first step', async (t) => {
+    const { WriteQueue } = await import('../dist/backend/write-queue.js')
+    const events = []
+    const queue = new WriteQueue(() => {
+      queue.take()
+      events.push('step')
+      return undefined
+    })
+    const timer = setInterval(() => events.push('tick'), 1)
+    t.after(() => clearInterval(timer))
+    await new Promise((resolve) => setImmediate(resolve))
+    events.length = 0
+    // A burst of calls that keeps the event loop for a while, as 10,000 writes issued in one callback do.
+    queue.push(0)
+    const end = performance.now() + 3
+    while (performance.now() < end);
+    await queue.close()
+    clearInterval(timer)
+    assert.ok(events.indexOf('tick') >= 0 && events.indexOf('tick') < events.indexOf('step'), `the step ran before any timer: ${events.join(' ')}`)
+  })
+})

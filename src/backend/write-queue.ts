@@ -27,24 +27,31 @@ const RESOLVED = Promise.resolve()
 const ignore = (): void => {}
 
 /**
- * A turn of the event loop that took longer than this went to something
- * else (other callbacks, a garbage collection task): see {@link yieldTurns}.
+ * A stretch of the event loop longer than this went to something else
+ * (other callbacks, a collection of the young generation, a burst of calls
+ * issued in one callback): see {@link yieldTurns}.
  */
 const BUSY_ELSEWHERE_MS = 2
 
+/** The most turns of the event loop {@link yieldTurns} gives away in a row. */
+const MAX_TURNS = 4
+
 /**
- * After a step that ran on the event loop and left work (a capped commit
- * group): lets timers, I/O and other requests run before the next step.
- * Two turns, since one leads from a timer's or an I/O callback's phase (a
- * burst issued there) straight to the next immediate without running timers;
- * and one more when the second was long (a collection of the young
- * generation runs as a task of its own), which ran after the timers.
+ * Lets timers, I/O and other requests run before the next step of a flush
+ * that runs on the event loop (a capped commit group). At least two turns:
+ * one leads from a timer's or an I/O callback's phase (a burst issued there)
+ * straight to the next immediate without running timers. Then more while a
+ * turn was long (a collection of the young generation runs as a task of its
+ * own, after the timers of its turn), so that timers run again before the
+ * next step adds its own time to the same stall.
  */
 async function yieldTurns(): Promise<void> {
   await new Promise(setImmediate)
-  const start = performance.now()
-  await new Promise(setImmediate)
-  if (performance.now() - start > BUSY_ELSEWHERE_MS) await new Promise(setImmediate)
+  for (let turn = 1; turn < MAX_TURNS; turn++) {
+    const start = performance.now()
+    await new Promise(setImmediate)
+    if (performance.now() - start <= BUSY_ELSEWHERE_MS) return
+  }
 }
 
 /**
@@ -57,6 +64,8 @@ export class WriteQueue<J> {
   /** Settles when the running flush (or held write) has finished; undefined when idle. */
   #flushing: Promise<void> | undefined
   #closed = false
+  /** When the flush on its way was asked for (`performance.now()`). */
+  #kickedAt = 0
   readonly #warnings = new Warnings()
   readonly #runNext: () => Promise<void> | undefined
 
@@ -162,12 +171,16 @@ export class WriteQueue<J> {
   }
 
   #kick(): void {
+    this.#kickedAt = performance.now()
     // A promise reaction, not queueMicrotask: that makes an async resource each call.
     this.#flushing = RESOLVED.then(this.#flush)
   }
 
   readonly #flush = async (): Promise<void> => {
     try {
+      // Jobs queued over a long stretch of synchronous code (a burst of calls
+      // in one callback), or a collection since: timers first, then the work.
+      if (performance.now() - this.#kickedAt > BUSY_ELSEWHERE_MS) await yieldTurns()
       while (this.#jobs.length > 0) {
         const pending = this.#runNext()
         if (pending !== undefined) await pending
