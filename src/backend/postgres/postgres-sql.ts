@@ -101,13 +101,16 @@ export class PostgresSql {
   readonly getMany: Statement
   /** Whether changes go to the change log (the store's `changeLog` option). */
   readonly log: boolean
+  /** A plain set that logs its own change, for a set alone in its commit group (see postgres-atomic). */
+  readonly set: Statement
   readonly setIfAbsent: Statement
   readonly setIfRevision: Statement
   readonly increment: Statement
   readonly assignRevision: Statement
+  /** Removals that take their revision and log their change (see postgres-atomic). */
   readonly deleteIf: Statement
-  readonly deleteMany: Statement
   readonly delete: Statement
+  readonly deleteMany: Statement
   readonly deleteExpired: Statement
   readonly deleteGroup: Statement
   readonly count: Statement
@@ -138,13 +141,14 @@ export class PostgresSql {
     this.getEntry = statement(`SELECT value, expires_at, revision FROM ${kv} WHERE grp = $1 AND key = $2`)
     this.getMany = statement(`SELECT key, value FROM ${kv} WHERE grp = $1 AND key = ANY($2::text[]) AND ${LIVE.replace('$2', '$3')}`)
     const atomic = atomicTexts({ kv, revision: this.revision, changes: this.changes, channel: this.channel }, log)
+    this.set = statement(atomic.set, true)
     this.setIfAbsent = statement(atomic.ifAbsent, true)
     this.setIfRevision = statement(atomic.ifRevision, true)
     this.increment = statement(atomic.increment, true)
     this.assignRevision = statement(`UPDATE ${kv} SET revision = $3 WHERE grp = $1 AND key = $2 AND revision IS NULL`, true)
-    this.deleteIf = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 AND revision = $3 RETURNING value, expires_at`, true)
+    this.deleteIf = statement(atomic.deleteIf, true)
+    this.delete = statement(atomic.delete, true)
     this.deleteMany = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = ANY($2::text[]) RETURNING key, value, expires_at`, true)
-    this.delete = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 RETURNING value, expires_at`, true)
     this.deleteExpired = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 AND expires_at <= $3`, true)
     this.deleteGroup = statement(
       `WITH d AS (DELETE FROM ${kv} WHERE grp = $1 RETURNING expires_at) ` +
@@ -250,16 +254,20 @@ export class PostgresSql {
   }
 
   /**
-   * The functions wrapping {@link setIfAbsent}, {@link setIfRevision} and
-   * {@link increment} (see `atomicFunction`), for the write lock `lock`.
+   * The functions wrapping {@link set}, {@link setIfAbsent},
+   * {@link setIfRevision}, {@link increment}, {@link delete} and
+   * {@link deleteIf} (see `atomicFunction`), for the write lock `lock`.
    */
   atomicFunctions(lock: readonly [number, number]): { wraps: Statement; fn: AtomicFunction }[] {
-    const row = `revision bigint, value text${this.log ? ', notified bigint' : ''}`
+    const notified = this.log ? ', notified bigint' : ''
+    const row = `revision bigint, value text${notified}`
+    const removed = `revision bigint, value text, expires_at bigint${notified}`
     const make = (wraps: Statement, types: string[], columns: string) => ({
       wraps,
       fn: atomicFunction(this.schema, this.table, wraps.text, types, columns, lock),
     })
     return [
+      make(this.set, ['text', 'text', 'text', 'bigint', 'bigint'], `revision bigint${notified}`),
       make(this.setIfRevision, ['text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint'], row),
       make(this.setIfAbsent, ['text', 'text', 'text', 'bigint', 'bigint', 'bigint'], row),
       make(
@@ -267,6 +275,8 @@ export class PostgresSql {
         ['text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint'],
         `${row}, found text, found_expires_at bigint, found_revision bigint`,
       ),
+      make(this.delete, ['text', 'text', 'bigint'], removed),
+      make(this.deleteIf, ['text', 'text', 'bigint', 'bigint'], removed),
     ]
   }
 
