@@ -6,8 +6,8 @@
  * @module
  */
 import { createHash } from 'node:crypto'
-import { atomicFunction, atomicTexts } from './postgres-atomic.js'
-import type { AtomicFunction } from './postgres-atomic.js'
+import { atomicFunction, atomicTexts, functionBodies, queryBody } from './postgres-atomic.js'
+import type { AtomicFunction, AtomicNames, FunctionBody } from './postgres-atomic.js'
 import { prefixUpperBound } from '../backend.js'
 
 /** A statement with the name it is prepared under on each connection. */
@@ -124,6 +124,7 @@ export class PostgresSql {
   readonly pruneChanges: Statement
   /** The same among the oldest `$3` revisions only. */
   readonly pruneSomeChanges: Statement
+  readonly #names: AtomicNames
   readonly #variants = new Map<string, Statement>()
   /** The calls of the functions wrapping the statements of postgres-atomic, by the wrapped statement's name. */
   readonly #calls = new Map<string, { statement: Statement; extra: readonly unknown[] }>()
@@ -140,7 +141,8 @@ export class PostgresSql {
     this.get = statement(`SELECT value, expires_at FROM ${kv} WHERE grp = $1 AND key = $2`)
     this.getEntry = statement(`SELECT value, expires_at, revision FROM ${kv} WHERE grp = $1 AND key = $2`)
     this.getMany = statement(`SELECT key, value FROM ${kv} WHERE grp = $1 AND key = ANY($2::text[]) AND ${LIVE.replace('$2', '$3')}`)
-    const atomic = atomicTexts({ kv, revision: this.revision, changes: this.changes, channel: this.channel }, log)
+    this.#names = { kv, revision: this.revision, changes: this.changes, channel: this.channel }
+    const atomic = atomicTexts(this.#names, log)
     this.set = statement(atomic.set, true)
     this.setIfAbsent = statement(atomic.ifAbsent, true)
     this.setIfRevision = statement(atomic.ifRevision, true)
@@ -259,24 +261,23 @@ export class PostgresSql {
    * {@link deleteIf} (see `atomicFunction`), for the write lock `lock`.
    */
   atomicFunctions(lock: readonly [number, number]): { wraps: Statement; fn: AtomicFunction }[] {
-    const notified = this.log ? ', notified bigint' : ''
-    const row = `revision bigint, value text${notified}`
-    const removed = `revision bigint, value text, expires_at bigint${notified}`
-    const make = (wraps: Statement, types: string[], columns: string) => ({
+    const row = `revision bigint, value text${this.log ? ', notified bigint' : ''}`
+    const bodies = functionBodies(this.#names, this.log)
+    const make = (wraps: Statement, types: string[], body: FunctionBody) => ({
       wraps,
-      fn: atomicFunction(this.schema, this.table, wraps.text, types, columns, lock),
+      fn: atomicFunction(this.schema, this.table, body, types, lock),
     })
     return [
-      make(this.set, ['text', 'text', 'text', 'bigint', 'bigint'], `revision bigint${notified}`),
-      make(this.setIfRevision, ['text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint'], row),
-      make(this.setIfAbsent, ['text', 'text', 'text', 'bigint', 'bigint', 'bigint'], row),
+      make(this.set, ['text', 'text', 'text', 'bigint', 'bigint'], bodies.set),
+      make(this.setIfRevision, ['text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint'], queryBody(this.setIfRevision.text, row)),
+      make(this.setIfAbsent, ['text', 'text', 'text', 'bigint', 'bigint', 'bigint'], queryBody(this.setIfAbsent.text, row)),
       make(
         this.increment,
         ['text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint'],
-        `${row}, found text, found_expires_at bigint, found_revision bigint`,
+        queryBody(this.increment.text, `${row}, found text, found_expires_at bigint, found_revision bigint`),
       ),
-      make(this.delete, ['text', 'text', 'bigint'], removed),
-      make(this.deleteIf, ['text', 'text', 'bigint', 'bigint'], removed),
+      make(this.delete, ['text', 'text', 'bigint'], bodies.delete),
+      make(this.deleteIf, ['text', 'text', 'bigint', 'bigint'], bodies.deleteIf),
     ]
   }
 
