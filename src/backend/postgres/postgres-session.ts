@@ -184,12 +184,13 @@ export async function rollback(session: Session): Promise<void> {
 }
 
 /**
- * The runner of a write made of one statement of postgres-atomic alone: it
- * calls the statement's function, which takes the store's write lock and
- * runs it as a transaction of its own, or, when the store has no such
- * functions, sends the statement as literals with the transaction's
- * `BEGIN`, the write lock and `COMMIT` in one simple-protocol query. Either
- * way the write costs one round trip. The statement logs its own change; after the commit the
+ * The runner of a write made of one statement of postgres-atomic alone (a
+ * set, a removal, a conditional write or an increment): it calls the
+ * statement's function, which takes the store's write lock and runs it as a
+ * transaction of its own, or, when the store has no such functions, sends
+ * the statement as literals with the transaction's `BEGIN`, the write lock
+ * and `COMMIT` in one simple-protocol query. Either way the write costs one
+ * round trip. The statement logs its own change; after the commit the
  * runner runs reads (the feed catching up) on the same connection.
  */
 export class OneShot implements WriteRunner {
