@@ -136,6 +136,9 @@ describe('tenant scopes', () => {
     assert.equal(over.json.namespace, 'tenant-q')
     assert.equal(over.json.limit, 'maxKeys')
     assert.equal(await store.get('tenant-q:g', 'c'), undefined)
+    const overwrite = await request(server, 'PUT', keyPath('g', 'a'), { token: q, body: 'again' })
+    assert.equal(overwrite.status, 200, 'at the limit, replacing a key uses no quota')
+    assert.equal(await store.get('tenant-q:g', 'a'), 'again')
   })
 
   it('a scoped watch carries its namespace only, group names relative', async (t) => {

@@ -146,6 +146,10 @@ function keyTests(ctx) {
       assert.equal((await get(server, 'ttl', 'k')).json.expiresAt, null)
       await put(server, 'ttl', 'short', 'v', { query: '?ttl=30' })
       await until('the key to expire', async () => (await get(server, 'ttl', 'short')).status === 404)
+      // An expired row that no read has removed yet counts as absent too.
+      await put(server, 'ttl', 'lapsed', 'v', { query: '?ttl=20' })
+      await new Promise((resolve) => setTimeout(resolve, 60))
+      assert.equal((await put(server, 'ttl', 'lapsed', 'again')).status, 201, 'a PUT over an expired key creates it')
     })
 
     it('a bad ttl is 400 ERR_INVALID and stores nothing', async () => {
