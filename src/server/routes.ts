@@ -117,11 +117,12 @@ export function registerRoutes(app: FastifyInstance, streams: EventStreams): voi
       schema: { querystring: query({ group: text, key: text, since: { type: 'string', pattern: WHOLE }, access_token: text }) },
     },
     async (request, reply) => {
-      const lastEventId = request.headers['last-event-id'] as string | undefined
+      // An empty Last-Event-ID is no id at all (an EventSource never sends one): `since` applies.
+      const lastEventId = (request.headers['last-event-id'] as string | undefined)?.trim()
       let since = optionalNumber(request.query.since)
-      if (lastEventId !== undefined) {
-        if (!new RegExp(WHOLE).test(lastEventId.trim())) throw new Problem('ERR_INVALID', 'Last-Event-ID must be a revision: a whole number')
-        since = Number(lastEventId.trim())
+      if (lastEventId !== undefined && lastEventId !== '') {
+        if (!new RegExp(WHOLE).test(lastEventId)) throw new Problem('ERR_INVALID', 'Last-Event-ID must be a revision: a whole number')
+        since = Number(lastEventId)
       }
       const { target, namespace } = request.principal
       const headers = reply.getHeaders() as Record<string, string>
