@@ -94,6 +94,15 @@ describe('groupstore serve', () => {
     assert.equal((await served.exited).code, 0)
   })
 
+  it('a bad --port or --max-body is a usage error (exit 2), before anything listens', async () => {
+    for (const args of [['--port', '65536'], ['--port', 'http'], ['--port', '-1'], ['--max-body', '0'], ['--max-body', '1.5'], ['--max-body', 'big']]) {
+      const r = await run(['serve', '--db', ':memory:', ...args])
+      assert.equal(r.code, 2, args.join(' '))
+      assert.equal(r.out, '')
+      assert.match(r.err, new RegExp(args[0]))
+    }
+  })
+
   it('defaults to 127.0.0.1, port 8080, no tokens and a 1 MiB body limit', async () => {
     const { buildProgram } = await import('../dist/cli/program.js')
     const serve = buildProgram(() => {}).commands.find((c) => c.name() === 'serve')
