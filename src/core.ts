@@ -80,6 +80,11 @@ export class StoreCore implements Executor {
 
   refuse(method: string): Error | undefined {
     if (this.closed) return new StoreClosedError(method)
+    return this.misuse(method)
+  }
+
+  /** The error for a call on the store from inside one of its own transaction callbacks, if this is one. */
+  misuse(method: string): StoreError | undefined {
     if (this.#openTransactions > 0) {
       const ctx = txContext.getStore()
       if (ctx !== undefined && ctx.core === this && !ctx.settled) {

@@ -378,6 +378,7 @@ describe('postgres backend', { skip }, () => {
           assert.ok(err instanceof StoreError)
           assert.equal(err.message, `store.set: the store is locked by another connection (waited busyTimeout ${ms} ms)`)
           assert.equal(err.code, 'ERR_STORE_BUSY')
+          assert.equal(err.name, 'StoreError')
           return true
         })
       }
