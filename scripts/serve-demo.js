@@ -38,8 +38,10 @@ child.stdout.on('data', (text) => {
   console.log(`Watch changes:    curl -sN ${address}/v1/watch`)
   console.log('Ctrl-C stops it.')
 })
-// Ctrl-C reaches the server too; it stops by itself.
+// Ctrl-C reaches the server too; it stops by itself. A SIGTERM is sent to this
+// process alone: pass it on, so that the server stops and the folder is removed.
 process.on('SIGINT', () => {})
+process.on('SIGTERM', () => child.kill('SIGTERM'))
 const code = await new Promise((resolve) => child.on('close', resolve))
 rmSync(dir, { recursive: true, force: true })
 process.exit(code ?? 0)

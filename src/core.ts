@@ -80,6 +80,11 @@ export class StoreCore implements Executor {
 
   refuse(method: string): Error | undefined {
     if (this.closed) return new StoreClosedError(method)
+    return this.misuse(method)
+  }
+
+  /** The error for a call on the store from inside one of its own transaction callbacks, if this is one. */
+  misuse(method: string): StoreError | undefined {
     if (this.#openTransactions > 0) {
       const ctx = txContext.getStore()
       if (ctx !== undefined && ctx.core === this && !ctx.settled) {
@@ -102,7 +107,8 @@ export class StoreCore implements Executor {
     options?: WriteOptions,
     footprint?: Footprint,
   ): Promise<T> {
-    // A one-statement write runs nothing else: it leaves pruning to the next write.
+    // A one-statement write runs nothing else: when the log is due a prune, it runs as a plain point write that prunes.
+    if (options?.oneStatement === true && this.feed.durable && this.feed.pruneDue(this.#clock())) options = POINT
     const write = new StoreWrite(this, method, fn, footprint, options?.oneStatement !== true)
     // Without subscribers, delivering runs none of the caller's code. (With
     // a durable log, delivering reads other connections' changes first.)

@@ -11,7 +11,7 @@ import * as calls from './atomic-calls.js'
 import { then } from './backend/backend.js'
 import type { Footprint, MaybePromise, ReadQueries, WriteOptions, WriteQueries } from './backend/backend.js'
 import type { StoreEventType } from './events.js'
-import { checkQuota } from './quota.js'
+import { checkQuota, live } from './quota.js'
 import type { Quota } from './quota.js'
 import { NAMES, ReadOperations } from './read-operations.js'
 import type { Names } from './read-operations.js'
@@ -72,6 +72,9 @@ export interface TtlOptions {
   ttl?: number
 }
 
+/** The key of the unconditional set that reports whether it created the key (see `Operations`). */
+export const SET_REPORTING: unique symbol = Symbol('groupstore.setReporting')
+
 /** Records a change made by the write it is passed to; published after commit. */
 export type Emit = (type: StoreEventType, group: string, key: string, value?: string, revision?: number) => void
 
@@ -97,10 +100,31 @@ export interface Executor {
 
 /** The options `set` knows, made once: a set with a TTL takes no array of its own. */
 const SET_OPTIONS: readonly string[] = ['ttl', 'ifRevision', 'ifAbsent']
-/** One key written, nothing else. */
-const POINT: WriteOptions = { kind: 'point' }
+/** One key written or removed given the write's time, nothing else (see WriteOptions.oneStatement). */
+const ONE_STATEMENT: WriteOptions = { kind: 'point', oneStatement: true }
 /** A quota check's reads, then one key written. */
 const CHECKED: WriteOptions = { kind: 'checked' }
+
+/** What `checkSet` answers for a set without options: no expiry, no condition. */
+const UNCONDITIONAL: [null, undefined] = [null, undefined]
+
+/** Checks `set`'s arguments; answers the expiry (Unix ms, or null) and the condition, if any. */
+function checkSet(
+  exec: Executor,
+  method: string,
+  group: unknown,
+  key: unknown,
+  value: unknown,
+  options: SetOptions | undefined,
+): [expiresAt: number | null, condition: ReturnType<typeof atomic.setCondition>] {
+  checkString(method, 'group', group)
+  checkString(method, 'key', key)
+  checkString(method, 'value', value)
+  if (options === undefined) return UNCONDITIONAL
+  checkOptions(method, options, SET_OPTIONS)
+  const expiresAt = options.ttl === undefined ? null : calls.expiry(exec, method, options.ttl)
+  return [expiresAt, atomic.setCondition(method, options)]
+}
 
 /**
  * Emits the `set` of `(g, key)` with the revision `revision` answers, and
@@ -122,8 +146,14 @@ function emitSet(emit: Emit, g: string, key: string, value: string, revision: Ma
  * so that the closure holds only what it writes: under a burst, thousands of
  * them wait in a file's queue, and the garbage collector copies each.
  */
-function plainSet(g: string, key: string, value: string, expiresAt: number | null): (q: WriteQueries, emit: Emit) => MaybePromise<number> {
-  return (q, emit) => emitSet(emit, g, key, value, q.set(g, key, value, expiresAt))
+function plainSet(
+  g: string,
+  key: string,
+  value: string,
+  expiresAt: number | null,
+  now: number,
+): (q: WriteQueries, emit: Emit) => MaybePromise<number> {
+  return (q, emit) => emitSet(emit, g, key, value, q.set(g, key, value, expiresAt, now))
 }
 
 /**
@@ -170,28 +200,57 @@ export abstract class Operations extends ReadOperations {
     const exec = this.#exec
     const refused = exec.refuse(method)
     if (refused !== undefined) return Promise.reject(refused)
-    let expiresAt: number | null = null
+    let expiresAt: number | null
     let condition: ReturnType<typeof atomic.setCondition>
     try {
-      checkString(method, 'group', group)
-      checkString(method, 'key', key)
-      checkString(method, 'value', value)
-      if (options !== undefined) {
-        checkOptions(method, options, SET_OPTIONS)
-        if (options.ttl !== undefined) expiresAt = calls.expiry(exec, method, options.ttl)
-        condition = atomic.setCondition(method, options)
-      }
+      ;[expiresAt, condition] = checkSet(exec, method, group, key, value, options)
     } catch (err) {
       return Promise.reject(err)
     }
     const g = this.#prefix + group
     if (condition !== undefined) return atomic.setIf(this.#ctx, method, g, key, value, expiresAt, condition)
     const scope = this.#ctx.quota
-    if (scope === undefined) return exec.write(method, plainSet(g, key, value, expiresAt), POINT, { group: g, key })
+    if (scope === undefined) return exec.write(method, plainSet(g, key, value, expiresAt, exec.now()), ONE_STATEMENT, { group: g, key })
     return exec.write(
       method,
       (q, emit) =>
         then(checkQuota(q, scope, method, g, key, exec.now()), () => emitSet(emit, g, key, value, q.set(g, key, value, expiresAt))),
+      CHECKED,
+      { group: g, key },
+    )
+  }
+
+  /**
+   * An unconditional `set` that also tells whether it created the key (there
+   * was no live key before it), read and written in one write: what the
+   * server's `PUT` needs to answer 201 or 200 truthfully. Not exported from
+   * the package.
+   */
+  [SET_REPORTING](group: string, key: string, value: string, options?: UnconditionalSetOptions): Promise<[created: boolean, revision: number]> {
+    const method = this.#m.set
+    const exec = this.#exec
+    const refused = exec.refuse(method)
+    if (refused !== undefined) return Promise.reject(refused)
+    let expiresAt: number | null
+    try {
+      let condition: ReturnType<typeof atomic.setCondition>
+      ;[expiresAt, condition] = checkSet(exec, method, group, key, value, options)
+      if (condition !== undefined) throw new TypeError(`${method}: this write takes no condition`)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const g = this.#prefix + group
+    const scope = this.#ctx.quota
+    const now = exec.now()
+    return exec.write(
+      method,
+      (q, emit) =>
+        then(q.getEntry(g, key), (row) => {
+          const created = !live(row, now)
+          const write = (): MaybePromise<[boolean, number]> =>
+            then(emitSet(emit, g, key, value, q.set(g, key, value, expiresAt)), (revision) => [created, revision])
+          return scope === undefined ? write() : then(checkQuota(q, scope, method, g, key, now), write)
+        }),
       CHECKED,
       { group: g, key },
     )
@@ -229,8 +288,8 @@ export abstract class Operations extends ReadOperations {
     return exec.write(
       method,
       (q, emit) =>
-        then(q.delete(g, key), (row) => atomic.removed(row, now, g, key, emit)),
-      POINT,
+        then(q.delete(g, key, now), (row) => atomic.removed(row, now, g, key, emit)),
+      ONE_STATEMENT,
       { group: g, key },
     )
   }

@@ -202,7 +202,9 @@ export class Store extends Operations implements AsyncDisposable {
    * Stops the purge timer, waits for writes in flight, closes the database
    * and ends every watcher (after the events it already holds). Idempotent;
    * later operations reject with StoreClosedError, and `watch`, `onChange`
-   * and `scope` throw it.
+   * and `scope` throw it. Called from inside one of the store's own
+   * transaction callbacks (which it would wait for), it rejects with a
+   * StoreError and closes nothing.
    *
    * @example
    * ```ts
@@ -210,8 +212,11 @@ export class Store extends Operations implements AsyncDisposable {
    * ```
    */
   close(): Promise<void> {
-    if (this.#closing !== undefined) return this.#closing
     const core = this.#core
+    // From inside a transaction callback, close would wait for ever for that transaction.
+    const misuse = core.misuse('store.close')
+    if (misuse !== undefined) return Promise.reject(misuse)
+    if (this.#closing !== undefined) return this.#closing
     core.closed = true
     if (this.#timer !== undefined) clearInterval(this.#timer)
     core.feed.close()

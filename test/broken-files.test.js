@@ -42,6 +42,7 @@ async function refusedOpen(location, pattern, code = 'ERR_STORE') {
   await assert.rejects(Store.open(location, { purgeInterval: 0 }), (err) => {
     assert.ok(err instanceof StoreError, `expected StoreError, got ${err?.name}: ${err?.message}`)
     assert.equal(err.code, code)
+    assert.equal(err.name, 'StoreError')
     assert.match(err.message, /^Store\.open: /)
     assert.ok(err.message.includes(location), `message names the path: ${err.message}`)
     assert.match(err.message, pattern)

@@ -3,13 +3,19 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { Store } from 'groupstore'
 import { CLI, cleanEnv, run, tempDir } from './helpers/cli.js'
-import { openStream, request } from './server/http.js'
+import { admin, unavailable, unique, url, withSearchPath } from './postgres/server.js'
+import { openStream, request, until } from './server/http.js'
+
+const pgSkip = await unavailable()
 
 /** Starts `groupstore serve …args`; resolves with the child and its address once it prints it. */
-function startServe(t, args) {
+function startServe(t, args, host = '127.0.0.1') {
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })))
   t.after(() => child.kill('SIGKILL'))
@@ -19,7 +25,7 @@ function startServe(t, args) {
   return new Promise((resolve, reject) => {
     child.stdout.setEncoding('utf8').on('data', (d) => {
       stdout += d
-      const match = /^listening on http:\/\/127\.0\.0\.1:(\d+)\n/.exec(stdout)
+      const match = new RegExp(`^listening on http://${host.replace(/[.[\]]/g, '\\$&')}:(\\d+)\n`).exec(stdout)
       if (match !== null) resolve({ child, port: Number(match[1]), exited, output: () => ({ stdout, stderr }) })
     })
     exited.then(({ code }) => reject(new Error(`serve exited with ${code}: ${stderr}`)))
@@ -66,12 +72,111 @@ describe('groupstore serve', () => {
     assert.match(twice.err, /not both/)
   })
 
-  it('without --tokens, refuses a non-loopback host with exit code 2', async (t) => {
-    const r = await run(['serve', '--db', ':memory:', '--host', '0.0.0.0', '--port', '0'])
-    assert.equal(r.code, 2)
-    assert.equal(r.out, '')
-    assert.match(r.err, /loopback/)
-    void t
+  it('without --tokens, refuses a non-loopback host with exit code 2', async () => {
+    for (const host of ['0.0.0.0', '::', '192.0.2.1']) {
+      const r = await run(['serve', '--db', ':memory:', '--host', host, '--port', '0'])
+      assert.equal(r.code, 2, host)
+      assert.equal(r.out, '')
+      assert.match(r.err, /loopback/)
+    }
+  })
+
+  it('without --tokens, listens on the IPv6 loopback, printing the address as a URL gives it', async (t) => {
+    const served = await startServe(t, ['--db', ':memory:', '--host', '::1'], '[::1]')
+    const res = await new Promise((resolve, reject) =>
+      http.get({ host: '::1', port: served.port, path: '/healthz' }, (r) => {
+        r.resume()
+        r.on('end', () => resolve(r.statusCode))
+      }).on('error', reject),
+    )
+    assert.equal(res, 200)
+    served.child.kill('SIGTERM')
+    assert.equal((await served.exited).code, 0)
+  })
+
+  it('a bad --port or --max-body is a usage error (exit 2), before anything listens', async () => {
+    for (const args of [['--port', '65536'], ['--port', 'http'], ['--port', '-1'], ['--max-body', '0'], ['--max-body', '1.5'], ['--max-body', 'big']]) {
+      const r = await run(['serve', '--db', ':memory:', ...args])
+      assert.equal(r.code, 2, args.join(' '))
+      assert.equal(r.out, '')
+      assert.match(r.err, new RegExp(args[0]))
+    }
+  })
+
+  it('defaults to 127.0.0.1, port 8080, no tokens and a 1 MiB body limit', async () => {
+    const { buildProgram } = await import('../dist/cli/program.js')
+    const serve = buildProgram(() => {}).commands.find((c) => c.name() === 'serve')
+    const defaults = Object.fromEntries(serve.options.map((o) => [o.long, o.defaultValue]))
+    assert.deepEqual(defaults, { '--host': '127.0.0.1', '--port': 8080, '--tokens': undefined, '--max-body': 1024 * 1024 })
+  })
+
+  it('on SIGTERM, it stops accepting, answers a request in flight, refuses a later one with 503, and exits 0', async (t) => {
+    const db = join(tempDir(t), 'inflight.db')
+    const served = await startServe(t, ['--db', db])
+    const socket = net.connect(served.port, '127.0.0.1')
+    t.after(() => socket.destroy())
+    let answer = ''
+    let closed = false
+    socket.setEncoding('utf8')
+    socket.on('error', () => {})
+    socket.on('data', (d) => (answer += d))
+    const ended = new Promise((resolve) => socket.on('close', resolve)).then(() => (closed = true))
+    /** Waits for `text` from the server; fails if the connection closes first. */
+    const received = async (text) => {
+      while (!answer.includes(text)) {
+        if (closed) assert.fail(`the server closed the connection before answering ${JSON.stringify(text)}: ${JSON.stringify(answer)}`)
+        await Promise.race([new Promise((resolve) => socket.once('data', resolve)), ended])
+      }
+    }
+    // The server answers 100 Continue once it has the request's head: the request is in flight.
+    socket.write('PUT /v1/groups/g/keys/k HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\nExpect: 100-continue\r\n\r\n')
+    await received('100 Continue')
+    served.child.kill('SIGTERM')
+    const refused = () =>
+      new Promise((resolve) => {
+        const probe = net.connect(served.port, '127.0.0.1', () => {
+          probe.destroy()
+          resolve(false)
+        })
+        probe.on('error', (err) => resolve(err.code === 'ECONNREFUSED'))
+      })
+    await until('new connections to be refused', refused)
+    // The body of the request in flight, then another request on the same connection.
+    socket.write('in flighGET /v1/groups/g/keys/k HTTP/1.1\r\nHost: x\r\n\r\n')
+    // The server closes the connection after the second answer.
+    await ended
+    const [first, second] = answer.split(/(?=HTTP\/1\.1 (?!100))/).slice(1)
+    assert.match(first, /^HTTP\/1\.1 201 /)
+    assert.match(second, /^HTTP\/1\.1 503 /)
+    assert.match(second, /\r\ncontent-type: application\/problem\+json/i)
+    assert.match(second, /\r\nretry-after: \d+\r\n/i)
+    assert.equal(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4)).code, 'ERR_UNAVAILABLE')
+    assert.equal((await served.exited).code, 0)
+    assert.equal((await run(['--db', db, 'get', 'g', 'k'])).out, 'in fligh')
+  })
+
+  it('serves a PostgreSQL database given as postgres://…', { skip: pgSkip }, async (t) => {
+    const schema = unique('groupstore_serve_cli')
+    t.after(async () => {
+      const client = await admin()
+      try {
+        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+      } finally {
+        await client.end()
+      }
+    })
+    const location = withSearchPath(url, schema)
+    const served = await startServe(t, [location])
+    const put = await request({ port: served.port }, 'PUT', '/v1/groups/g/keys/k', { body: 'on postgres' })
+    assert.equal(put.status, 201, put.text)
+    served.child.kill('SIGTERM')
+    assert.equal((await served.exited).code, 0)
+    const store = await Store.open(location)
+    try {
+      assert.deepEqual(await store.getEntry('g', 'k'), { value: 'on postgres', revision: put.json.revision, expiresAt: null })
+    } finally {
+      await store.close()
+    }
   })
 
   it('a bad tokens file stops it at start with exit code 2, naming the entry', async (t) => {

@@ -55,6 +55,29 @@ describe('tokens and access', () => {
     assertProblem(await request(server, 'GET', '/nope', { token: 'admin-secret' }), 404, 'ERR_NOT_FOUND')
   })
 
+  it('a 401 names the scheme it wants: WWW-Authenticate: Bearer', async (t) => {
+    const { server } = await setup(t)
+    for (const headers of [{}, { authorization: 'Bearer wrong' }]) {
+      const res = await request(server, 'GET', '/v1/groups', { headers })
+      assertProblem(res, 401, 'ERR_UNAUTHORIZED')
+      assert.equal(res.headers['www-authenticate'], 'Bearer')
+    }
+  })
+
+  it('the console is served without a token, but anything else on its paths needs one first', async (t) => {
+    const { server } = await setup(t)
+    assert.equal((await request(server, 'GET', '/')).status, 200)
+    assert.equal((await request(server, 'GET', '/console/console.js')).status, 200)
+    assertProblem(await request(server, 'GET', '/console/nope.js'), 401, 'ERR_UNAUTHORIZED')
+    assertProblem(await request(server, 'POST', '/', { body: '' }), 401, 'ERR_UNAUTHORIZED')
+    assertProblem(await request(server, 'PUT', '/console/console.js', { body: '' }), 401, 'ERR_UNAUTHORIZED')
+    const token = 'reader-secret'
+    assertProblem(await request(server, 'GET', '/console/nope.js', { token }), 404, 'ERR_NOT_FOUND')
+    const post = await request(server, 'POST', '/', { token, body: '' })
+    assertProblem(post, 405, 'ERR_METHOD_NOT_ALLOWED')
+    assert.equal(post.headers.allow, 'GET, HEAD')
+  })
+
   it('a read token reads, watches and renders, and is 403 on every write', async (t) => {
     const { server, store } = await setup(t)
     await store.set('g', 'k', 'v')
@@ -89,6 +112,17 @@ describe('tokens and access', () => {
     assert.equal((await stream.next()).data.key, 'k')
     const refused = await openStream(server, '/v1/watch?access_token=nope')
     assert.equal(refused.status, 401)
+  })
+
+  it('an admin token reaches everything: every scope by its full group name, every write', async (t) => {
+    const { server, store } = await setup(t)
+    const token = 'admin-secret'
+    assert.equal((await request(server, 'PUT', keyPath('tenant-a:config', 'k'), { token, body: 'set by admin' })).status, 201)
+    assert.equal((await request(server, 'GET', keyPath('config', 'k'), { token: 'tenant-a-read' })).json.value, 'set by admin')
+    assert.deepEqual((await request(server, 'GET', '/v1/groups?prefix=tenant-a:', { token })).json, { groups: ['tenant-a:config'] })
+    assert.deepEqual((await request(server, 'POST', `${keyPath('tenant-a:config', 'n')}/increment`, { token, body: '{"by":2}' })).json, { value: 2 })
+    assert.deepEqual((await request(server, 'DELETE', `/v1/groups/${seg('tenant-a:config')}`, { token })).json, { deleted: 2 })
+    assert.equal(await store.countAll('tenant-a:'), 0)
   })
 
   it('on one keep-alive connection, every request is judged by the token it carries', async (t) => {
@@ -126,7 +160,9 @@ describe('tenant scopes', () => {
     assert.equal((await request(server, 'PUT', keyPath('config', 'k'), { token, body: 'mine' })).status, 201)
     assert.equal(await store.get('tenant-a:config', 'k'), 'mine')
     assert.deepEqual((await request(server, 'GET', '/v1/groups', { token })).json, { groups: ['config'] })
-    assert.equal((await request(server, 'GET', keyPath('config', 'k'), { token })).json.value, 'mine')
+    const entry = (await request(server, 'GET', keyPath('config', 'k'), { token })).json
+    assert.deepEqual([entry.group, entry.key, entry.value], ['config', 'k', 'mine'])
+    assert.deepEqual((await request(server, 'GET', '/v1/groups/config', { token })).json, { group: 'config', count: 1 })
     assert.equal((await request(server, 'GET', keyPath('tenant-b:config', 'k'), { token })).status, 404)
     const q = 'tenant-q'
     await request(server, 'PUT', keyPath('g', 'a'), { token: q, body: '1' })
@@ -136,6 +172,14 @@ describe('tenant scopes', () => {
     assert.equal(over.json.namespace, 'tenant-q')
     assert.equal(over.json.limit, 'maxKeys')
     assert.equal(await store.get('tenant-q:g', 'c'), undefined)
+    const overwrite = await request(server, 'PUT', keyPath('g', 'a'), { token: q, body: 'again' })
+    assert.equal(overwrite.status, 200, 'at the limit, replacing a key uses no quota')
+    assert.equal(await store.get('tenant-q:g', 'a'), 'again')
+    // An increment that would create a key counts like any new key.
+    const counter = await request(server, 'POST', `${keyPath('g', 'n')}/increment`, { token: q, body: '{}' })
+    assertProblem(counter, 409, 'ERR_QUOTA_EXCEEDED')
+    assert.deepEqual([counter.json.namespace, counter.json.limit], ['tenant-q', 'maxKeys'])
+    assert.equal(await store.get('tenant-q:g', 'n'), undefined)
   })
 
   it('a scoped watch carries its namespace only, group names relative', async (t) => {
@@ -299,6 +343,39 @@ describe('limits and failures', () => {
     assert.deepEqual(keys, [...keys].sort((a, b) => a - b))
     assert.equal(keys[0], start + 1, 'from the first event')
     assert.equal(keys.at(-1) - keys[0], total - 1, 'no gap')
+  })
+
+  it('by default an idle stream gets a comment line within 30 s', async (t) => {
+    const { server } = await setup(t)
+    // The server's own interval, on a clock the test moves (no waiting on time).
+    t.mock.timers.enable({ apis: ['setInterval'] })
+    const stream = await openStream(server, '/v1/watch', { token: 'reader-secret' })
+    t.after(() => stream.close())
+    const first = stream.comments
+    t.mock.timers.tick(30_000)
+    await until('a comment line', () => stream.comments > first)
+  })
+
+  it('a stream resumed from before the retained history says how many changes it missed', async (t) => {
+    const store = await Store.open(':memory:', { changeRetention: { maxCount: 3 } })
+    const server = await serve(store, { tokens: TOKENS })
+    t.after(async () => {
+      await server.close()
+      await store.close()
+    })
+    for (let i = 0; i < 20; i++) await store.set('tenant-a:g', `k${i}`, 'v')
+    await store.purgeExpired()
+    for (const token of ['reader-secret', 'tenant-a-read']) {
+      const stream = await openStream(server, '/v1/watch?since=0', { token })
+      t.after(() => stream.close())
+      const first = await stream.next()
+      assert.ok(first.data.missed > 0, `${token}: ${JSON.stringify(first.data)}`)
+      assert.equal(first.data.missed, first.data.revision - 1, 'every revision before the first one sent')
+      assert.equal(first.data.group, token === 'reader-secret' ? 'tenant-a:g' : 'g')
+      const second = await stream.next()
+      assert.equal(second.data.missed, undefined)
+      assert.equal(Number(second.id), Number(first.id) + 1)
+    }
   })
 
   it('a storage failure is 500 ERR_STORE and says nothing of its cause', async (t) => {

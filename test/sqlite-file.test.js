@@ -63,6 +63,7 @@ describe('SQLite settings', () => {
     await assert.rejects(store.set('g', 'k', 'locked'), (err) => {
       assert.ok(err instanceof StoreError, String(err))
       assert.equal(err.code, 'ERR_STORE_BUSY')
+      assert.equal(err.name, 'StoreError')
       assert.match(err.message, /^store\.set: .*lock/)
       assert.ok(err.cause instanceof Error)
       assert.match(err.cause.code, /^SQLITE_BUSY/)
@@ -111,6 +112,7 @@ describe('files that are not databases', () => {
     await assert.rejects(Store.open(path), (err) => {
       assert.ok(err instanceof StoreError, String(err))
       assert.equal(err.code, 'ERR_STORE_CORRUPT', 'a foreign or damaged file')
+      assert.equal(err.name, 'StoreError')
       assert.ok(err.message.startsWith('Store.open: '), err.message)
       assert.ok(err.message.includes(path), `${err.message} does not name the path`)
       return true

@@ -90,6 +90,8 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
         handler,
       ),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // A request that arrives while the server stops is refused below, as problem+json.
+    return503OnClosing: false,
     // A path that is not valid percent-encoded UTF-8 matches no route: 401 without a token, else 400.
     frameworkErrors: (_err: Error, request: FastifyRequest, reply: FastifyReply) => {
       try {
@@ -101,6 +103,7 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
     },
   })
   app.decorateRequest('principal', null as unknown as Principal)
+  let stopping = false
 
   // Every body is taken as bytes; the routes decide what they mean.
   app.removeAllContentTypeParsers()
@@ -109,6 +112,11 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   // A callback hook, not an async one: no promise on every request's path.
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     try {
+      if (stopping) {
+        // Requests in flight finish; one that arrives on a kept-alive connection now is told to come back.
+        reply.headers({ ...API_HEADERS, 'retry-after': '1', connection: 'close' })
+        throw new Problem('ERR_UNAVAILABLE', 'the server is stopping')
+      }
       const config = request.routeOptions.config
       const need = config.need ?? 'read'
       if (need !== 'public') {
@@ -140,9 +148,12 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   app.get('/healthz', { config: { need: 'public' } }, async () => ({ ok: true }))
   methodNotAllowed(app, '/healthz', ['GET', 'HEAD'], 'public')
   registerRoutes(app, streams)
-  registerConsole(app)
+  registerConsole(app, auth)
 
-  app.addHook('preClose', async () => streams.closeAll())
+  app.addHook('preClose', async () => {
+    stopping = true
+    streams.closeAll()
+  })
   return app
 }
 

@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { extname } from 'node:path'
 import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { Authenticator } from './auth.js'
 import { methodNotAllowed } from './method-not-allowed.js'
 import { Problem } from './problem.js'
 
@@ -46,17 +47,25 @@ function loadAssets(): Map<string, Asset> {
   return assets
 }
 
-/** Registers `/` and `/console/<file>`: public, like `/healthz`; the console asks for a token itself. */
-export function registerConsole(app: FastifyInstance): void {
+/**
+ * Registers `/` and `/console/<file>`: public, like `/healthz`; the console
+ * asks for a token itself. Anything else on these paths (a file that is not
+ * there, another method) needs a token first, as every other route does.
+ */
+export function registerConsole(app: FastifyInstance, auth: Authenticator): void {
   const assets = loadAssets()
   const send = (reply: FastifyReply, asset: Asset): FastifyReply => reply.headers(CONSOLE_HEADERS).type(asset.type).send(asset.body)
   const index = assets.get('index.html')
   if (index === undefined) throw new Error('groupstore serve: the console files are missing from the package (console/index.html)')
   app.get('/', { config: { need: 'public' } }, async (_request, reply) => send(reply, index))
-  methodNotAllowed(app, '/', ['GET', 'HEAD'], 'public')
+  methodNotAllowed(app, '/', ['GET', 'HEAD'])
   app.get<{ Params: { file: string } }>('/console/:file', { config: { need: 'public' } }, async (request, reply) => {
     const asset = assets.get(request.params.file)
-    if (asset === undefined) throw new Problem('ERR_NOT_FOUND', 'no such console file')
+    if (asset === undefined) {
+      auth.authenticate(request, 'read', false)
+      throw new Problem('ERR_NOT_FOUND', 'no such console file')
+    }
     return send(reply, asset)
   })
+  methodNotAllowed(app, '/console/:file', ['GET', 'HEAD'])
 }

@@ -21,6 +21,7 @@ export type ProblemCode =
   | 'ERR_TEMPLATE'
   | 'ERR_NOT_INTEGER'
   | 'ERR_STORE'
+  | 'ERR_UNAVAILABLE'
 
 const TITLES: Record<ProblemCode, [status: number, title: string]> = {
   ERR_INVALID: [400, 'Bad request'],
@@ -34,6 +35,7 @@ const TITLES: Record<ProblemCode, [status: number, title: string]> = {
   ERR_TEMPLATE: [422, 'Template error'],
   ERR_NOT_INTEGER: [422, 'Not an integer'],
   ERR_STORE: [500, 'Storage failure'],
+  ERR_UNAVAILABLE: [503, 'Service unavailable'],
 }
 
 /** A problem response to send: thrown by handlers and hooks, answered by the error handler. */
@@ -57,8 +59,10 @@ export function problemBody(problem: Problem): string {
   return JSON.stringify({ status, code: problem.code, title, detail: problem.message, ...problem.extra })
 }
 
-/** Sends `problem` as `application/problem+json`. */
+/** Sends `problem` as `application/problem+json` (a 401 with `WWW-Authenticate: Bearer`). */
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  // RFC 9110: a 401 names the scheme it wants.
+  if (problem.status === 401) reply.header('www-authenticate', 'Bearer')
   return reply.code(problem.status).type('application/problem+json').send(problemBody(problem))
 }
 

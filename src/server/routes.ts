@@ -6,9 +6,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ENTRY_PAGE } from '../entry-page.js'
+import { SET_REPORTING } from '../operations.js'
 import { methodNotAllowed } from './method-not-allowed.js'
-import type { ScopedStore } from '../scope.js'
-import type { Store } from '../store.js'
 import { Problem } from './problem.js'
 import { TurnBatch } from './turn-batch.js'
 import type { EventStreams } from './sse.js'
@@ -118,11 +117,12 @@ export function registerRoutes(app: FastifyInstance, streams: EventStreams): voi
       schema: { querystring: query({ group: text, key: text, since: { type: 'string', pattern: WHOLE }, access_token: text }) },
     },
     async (request, reply) => {
-      const lastEventId = request.headers['last-event-id'] as string | undefined
+      // An empty Last-Event-ID is no id at all (an EventSource never sends one): `since` applies.
+      const lastEventId = (request.headers['last-event-id'] as string | undefined)?.trim()
       let since = optionalNumber(request.query.since)
-      if (lastEventId !== undefined) {
-        if (!new RegExp(WHOLE).test(lastEventId.trim())) throw new Problem('ERR_INVALID', 'Last-Event-ID must be a revision: a whole number')
-        since = Number(lastEventId.trim())
+      if (lastEventId !== undefined && lastEventId !== '') {
+        if (!new RegExp(WHOLE).test(lastEventId)) throw new Problem('ERR_INVALID', 'Last-Event-ID must be a revision: a whole number')
+        since = Number(lastEventId)
       }
       const { target, namespace } = request.principal
       const headers = reply.getHeaders() as Record<string, string>
@@ -234,34 +234,11 @@ async function putKey(
     if (revision === false) throw new Problem('ERR_PRECONDITION_FAILED', 'the key exists')
     created = true
   } else {
-    ;[created, revision] = await writes.run(() => putUnconditional(target, group, key, value, options))
+    // One write that reads whether the key was live, so that 201 and 200 are true against any other writer.
+    ;[created, revision] = await writes.run(() => target[SET_REPORTING](group, key, value, options))
   }
   return reply
     .code(created ? 201 : 200)
     .header('etag', etag(revision))
     .send({ revision })
-}
-
-/**
- * An unconditional PUT, telling 201 from 200 truthfully against any other
- * writer: the write is made conditional on what a read found (absent, or at
- * its revision), and read again if someone wrote in between. One read and one
- * write in the usual case, rather than a transaction.
- */
-async function putUnconditional(
-  target: Store | ScopedStore,
-  group: string,
-  key: string,
-  value: string,
-  options: { ttl?: number },
-): Promise<[created: boolean, revision: number]> {
-  for (let attempt = 0; attempt < 8; attempt++) {
-    const entry = await target.getEntry(group, key)
-    const written = await (entry === undefined
-      ? target.set(group, key, value, { ...options, ifAbsent: true })
-      : target.set(group, key, value, { ...options, ifRevision: entry.revision }))
-    if (written !== false) return [entry === undefined, written]
-  }
-  // The key keeps changing under us: write anyway; it existed a moment ago.
-  return [false, await target.set(group, key, value, options)]
 }

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test'
 import { QuotaExceededError, StoreError } from 'groupstore'
 import { brief, clock, openStore, record, rejectsWith } from './helpers.js'
 
-/** The three faces of the API, each given a fresh store. */
+/** The faces of the API, each given a fresh store (transactions are tested below). */
 const faces = [
   ['store', (store) => store],
   ['scope', (store) => store.scope('tenant')],
@@ -33,6 +33,18 @@ export default function atomic(factory) {
           assert.equal(await store.revision(), r2)
         })
 
+        it('getEntry: expiresAt is the Unix ms of the expiry; an expired key is undefined', async (t) => {
+          const now = clock()
+          const store = await openStore(t, factory, { now })
+          const s = view(store)
+          await s.set('g', 'k', 'v', { ttl: 1000 })
+          assert.equal((await s.getEntry('g', 'k')).expiresAt, now() + 1000)
+          now.advance(999)
+          assert.equal((await s.getEntry('g', 'k')).value, 'v')
+          now.advance(1)
+          assert.equal(await s.getEntry('g', 'k'), undefined)
+        })
+
         it('ifRevision writes only over exactly that revision', async (t) => {
           const store = await openStore(t, factory)
           const s = view(store)
@@ -49,14 +61,32 @@ export default function atomic(factory) {
           assert.equal((await s.getEntry('g', 'k')).revision, r2)
         })
 
+        it('ifRevision takes a ttl, and fails on a key that has expired', async (t) => {
+          const now = clock()
+          const store = await openStore(t, factory, { now })
+          const s = view(store)
+          const r1 = await s.set('g', 'k', 'v1')
+          const r2 = await s.set('g', 'k', 'v2', { ifRevision: r1, ttl: 1000 })
+          assert.deepEqual(await s.getEntry('g', 'k'), { value: 'v2', revision: r2, expiresAt: now() + 1000 })
+          now.advance(1000)
+          assert.equal(await s.set('g', 'k', 'v3', { ifRevision: r2 }), false, 'an expired key is not live')
+          assert.equal(await s.get('g', 'k'), undefined)
+          const r3 = await s.set('g', 'd', 'v', { ttl: 10 })
+          now.advance(10)
+          assert.equal(await s.delete('g', 'd', { ifRevision: r3 }), false)
+        })
+
         it('ifAbsent writes only when there is no live key; an expired key counts as absent', async (t) => {
           const now = clock()
           const store = await openStore(t, factory, { now })
           const s = view(store)
           const r1 = await s.set('locks', 'job', 'a', { ifAbsent: true, ttl: 1000 })
           assert.equal(typeof r1, 'number')
+          const { events, off } = record(s)
           assert.equal(await s.set('locks', 'job', 'b', { ifAbsent: true }), false)
-          assert.equal(await s.get('locks', 'job'), 'a')
+          off()
+          assert.deepEqual(events, [], 'no set event for a condition that did not hold')
+          assert.deepEqual(await s.getEntry('locks', 'job'), { value: 'a', revision: r1, expiresAt: now() + 1000 })
           now.advance(1000)
           const r2 = await s.set('locks', 'job', 'b', { ifAbsent: true })
           assert.ok(r2 > r1)
@@ -99,6 +129,17 @@ export default function atomic(factory) {
           assert.equal(await s.increment('c', 'big'), Number.MAX_SAFE_INTEGER)
           await s.set('c', 'padded', '007')
           assert.equal(await s.increment('c', 'padded'), 8)
+          await s.set('c', 'minus-zero', '-0')
+          assert.equal(await s.increment('c', 'minus-zero'), 1)
+          // An existing key keeps its expiry, none included; by 0 on a missing key creates "0".
+          await s.set('c', 'forever', '1')
+          assert.equal(await s.increment('c', 'forever', 1, { ttl: 1000 }), 2)
+          assert.equal(await s.ttl('c', 'forever'), null)
+          const { events: zero, off } = record(s)
+          assert.equal(await s.increment('c', 'zero', 0), 0)
+          off()
+          assert.deepEqual(brief(zero), ['set c/zero=0'])
+          assert.equal(await s.get('c', 'zero'), '0')
         })
 
         it('increment of a value that is not an integer, or past the safe range, changes nothing', async (t) => {
@@ -119,8 +160,10 @@ export default function atomic(factory) {
           }
           await s.set('c', 'max', String(Number.MAX_SAFE_INTEGER))
           await rejectsWith(s.increment('c', 'max'), RangeError, ['increment'])
-          await rejectsWith(s.increment('c', 'min', Number.MIN_SAFE_INTEGER - 0), RangeError).catch(() => {})
           assert.equal(await s.get('c', 'max'), String(Number.MAX_SAFE_INTEGER))
+          await s.set('c', 'min', String(Number.MIN_SAFE_INTEGER))
+          await rejectsWith(s.increment('c', 'min', -1), RangeError, ['increment'])
+          assert.equal(await s.get('c', 'min'), String(Number.MIN_SAFE_INTEGER))
           await s.set('c', 'huge', '99999999999999999999')
           await rejectsWith(s.increment('c', 'huge', 0), RangeError, ['increment'])
         })
@@ -176,6 +219,17 @@ export default function atomic(factory) {
           assert.equal(await s.deleteMany('g', []), 0)
         })
 
+        it('deleteMany counts live keys only: an expired one is not removed by it', async (t) => {
+          const now = clock()
+          const store = await openStore(t, factory, { now })
+          const s = view(store)
+          await s.set('g', 'live', '1')
+          await s.set('g', 'old', '2', { ttl: 10 })
+          now.advance(10)
+          assert.equal(await s.deleteMany('g', ['live', 'old']), 1)
+          assert.equal(await s.count('g'), 0)
+        })
+
         it('rejects bad arguments naming the method and argument, writing nothing', async (t) => {
           const store = await openStore(t, factory)
           const s = view(store)
@@ -183,6 +237,8 @@ export default function atomic(factory) {
           await rejectsWith(s.set('g', 'k', 'v', { ifRevision: 1, ifAbsent: true }), TypeError, [`${m}.set`, 'ifRevision', 'ifAbsent'])
           await rejectsWith(s.set('g', 'k', 'v', { ifRevision: 0 }), RangeError, [`${m}.set`, 'ifRevision'])
           await rejectsWith(s.set('g', 'k', 'v', { ifRevision: 1.5 }), RangeError, ['ifRevision'])
+          await rejectsWith(s.set('g', 'k', 'v', { ifRevision: 2 ** 53 }), RangeError, ['ifRevision'])
+          await rejectsWith(s.set('g', 'k', 'v', { ifRevision: Infinity }), RangeError, ['ifRevision'])
           await rejectsWith(s.set('g', 'k', 'v', { ifRevision: '3' }), TypeError, ['ifRevision'])
           await rejectsWith(s.set('g', 'k', 'v', { ifAbsent: 'yes' }), TypeError, ['ifAbsent'])
           await rejectsWith(s.delete('g', 'k', { ifRevision: -1 }), RangeError, [`${m}.delete`, 'ifRevision'])
@@ -290,6 +346,24 @@ export default function atomic(factory) {
       )
       assert.deepEqual(await store.getMany('g', ['k', 'n', 'other']), ['c', '2', undefined])
       assert.equal(await store.revision(), before)
+    })
+
+    it('inside a transaction, delete with ifRevision and deleteMany see its own writes', async (t) => {
+      const store = await openStore(t, factory)
+      const before = await store.set('g', 'a', '1')
+      const { events } = record(store)
+      const result = await store.transaction(async (tx) => {
+        const stale = await tx.delete('g', 'a', { ifRevision: before + 1000 })
+        const rewritten = await tx.set('g', 'a', '2')
+        const old = await tx.delete('g', 'a', { ifRevision: before })
+        const current = await tx.delete('g', 'a', { ifRevision: rewritten })
+        await tx.setMany('g', { b: '1', c: '2' })
+        const many = await tx.deleteMany('g', ['b', 'c', 'b', 'a'])
+        return { stale, old, current, many }
+      })
+      assert.deepEqual(result, { stale: false, old: false, current: true, many: 2 })
+      assert.equal(await store.count('g'), 0)
+      assert.deepEqual(brief(events), ['set g/a=2', 'delete g/a', 'set g/b=1', 'set g/c=2', 'delete g/b', 'delete g/c'])
     })
 
     describe('quotas', () => {

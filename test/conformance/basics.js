@@ -148,6 +148,20 @@ export default function basics(factory) {
       assert.deepEqual(await store.groups('zzz'), [])
     })
 
+    it('groups are ascending by code point, as page orders keys, including non-ASCII and astral names', async (t) => {
+      const store = await openStore(t, factory)
+      const names = ['b', 'a', 'B', 'é', 'z', '😀', '\uffff', '日本', 'a\u0000', '', 'a b', 'Z']
+      for (const g of names) await store.set(g, 'k', 'v')
+      const byCodePoint = [...names].sort((x, y) => {
+        const a = Array.from(x, (c) => c.codePointAt(0))
+        const b = Array.from(y, (c) => c.codePointAt(0))
+        for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] - b[i]
+        return a.length - b.length
+      })
+      assert.deepEqual(await store.groups(), byCodePoint)
+      assert.deepEqual(await store.groups('a'), ['a', 'a\u0000', 'a b'])
+    })
+
     it('a group exists only while it holds a key', async (t) => {
       const store = await openStore(t, factory)
       await store.set('g', 'k', 'v')

@@ -77,6 +77,27 @@ export default function lifecycle(factory) {
         }
       })
 
+      it('an entries iteration begun before close rejects with StoreClosedError when it fetches its next page', async (t) => {
+        const store = await openStore(t, factory)
+        await store.transaction(async (tx) => {
+          for (let i = 0; i < 1200; i++) await tx.set('g', `k${String(i).padStart(4, '0')}`, 'v')
+        })
+        const it = store.entries('g')
+        assert.equal((await it.next()).done, false)
+        await store.close()
+        let read = 1
+        await assert.rejects(
+          (async () => {
+            for (;;) {
+              if ((await it.next()).done) break
+              read++
+            }
+          })(),
+          (err) => err instanceof StoreClosedError && err.message.startsWith('store.entries: '),
+        )
+        assert.ok(read < 1200, `the whole group was read after close (${read} entries)`)
+      })
+
       it('closed beats bad arguments: a closed store rejects with StoreClosedError', async (t) => {
         const store = await openStore(t, factory)
         await store.close()

@@ -211,6 +211,21 @@ export default function scopes(factory) {
         assert.deepEqual(brief(events), ['set b/k=2', 'delete a/k'])
       })
 
+      it('a scoped transaction sees and changes only its namespace', async (t) => {
+        const store = await openStore(t, factory)
+        await store.set('g', 'k', 'root')
+        await store.set('ns2:g', 'k', 'other tenant')
+        await store.set('ns', 'k', 'no colon')
+        await store.scope('ns').set('g', 'k', 'mine')
+        const seen = await store.scope('ns').transaction(async (tx) => {
+          const before = { groups: await tx.groups(), countAll: await tx.countAll(), get: await tx.get('g', 'k') }
+          const removed = await tx.deletePrefix('')
+          return { ...before, removed, after: await tx.groups() }
+        })
+        assert.deepEqual(seen, { groups: ['g'], countAll: 1, get: 'mine', removed: 1, after: [] })
+        assert.deepEqual(await store.groups(), ['g', 'ns', 'ns2:g'])
+      })
+
       it('a scoped transaction rolls back on a throw', async (t) => {
         const store = await openStore(t, factory)
         const s = store.scope('ns')

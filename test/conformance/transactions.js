@@ -216,6 +216,39 @@ export default function transactions(factory) {
       assert.equal(await store.get('g', 'k2'), 'v2')
     })
 
+    it('closing the store, or calling it through a scope’s transaction, inside fn rejects with StoreError instead of hanging', async (t) => {
+      const store = await openStore(t, factory)
+      const scope = store.scope('ns')
+      const misuse = (err) => {
+        assert.ok(err instanceof StoreError, `got ${err}`)
+        assert.equal(err.code, 'ERR_STORE')
+        assert.match(err.message, /^(store|scope)\.\w+: /)
+        return true
+      }
+      await within(
+        store.transaction(async (tx) => {
+          await tx.set('g', 'k', 'v')
+          await assert.rejects(within(store.close(), 'close inside fn'), misuse)
+          await assert.rejects(within(store[Symbol.asyncDispose](), 'dispose inside fn'), misuse)
+          await assert.rejects(within(scope.transaction(() => 1), 'a scope transaction inside fn'), misuse)
+        }),
+        'the transaction',
+      )
+      await within(
+        scope.transaction(async (tx) => {
+          await tx.set('g', 'k', 'v')
+          await assert.rejects(within(store.get('g', 'k'), 'the store inside a scope transaction'), misuse)
+          await assert.rejects(within(store.scope('other').set('g', 'k', 'v'), 'another scope inside a scope transaction'), misuse)
+          await assert.rejects(within(store.close(), 'close inside a scope transaction'), misuse)
+        }),
+        'the scoped transaction',
+      )
+      // the refused close closed nothing: both transactions committed and the store still works
+      assert.equal(await store.get('g', 'k'), 'v')
+      assert.equal(await scope.get('g', 'k'), 'v')
+      assert.deepEqual(await store.groups(), ['g', 'ns:g'])
+    })
+
     it('the misuse check follows async work inside fn (timers, awaited promises)', async (t) => {
       const store = await openStore(t, factory)
       await within(

@@ -58,6 +58,22 @@ export function groupTests(ctx) {
       assert.ok(other.expiresAt > Date.now())
     })
 
+    it('GET …/keys pages 100 keys by default, and takes its prefix literally', async () => {
+      const { server, store } = ctx
+      await store.setMany('hundred', Array.from({ length: 150 }, (_, i) => [`k${String(i).padStart(3, '0')}`, 'v']))
+      const first = await request(server, 'GET', '/v1/groups/hundred/keys')
+      assert.equal(first.json.entries.length, 100)
+      assert.equal(first.json.next, 'k099')
+      const rest = await request(server, 'GET', `/v1/groups/hundred/keys?after=${first.json.next}`)
+      assert.equal(rest.json.entries.length, 50)
+      assert.equal('next' in rest.json, false)
+      await store.setMany('literal', { 'a%b': '1', axb: '2', 'a_c': '3', ayc: '4', 'a\\d': '5' })
+      const keys = async (prefix) => (await request(server, 'GET', `/v1/groups/literal/keys?prefix=${seg(prefix)}`)).json.entries.map((e) => e.key)
+      assert.deepEqual(await keys('a%'), ['a%b'])
+      assert.deepEqual(await keys('a_'), ['a_c'])
+      assert.deepEqual(await keys('a\\'), ['a\\d'])
+    })
+
     it('a bad limit or an unknown query parameter is 400', async () => {
       for (const q of ['limit=0', 'limit=-1', 'limit=x', 'limit=10001', 'limit=2.5', 'limit=01', 'color=red']) {
         assertProblem(await request(ctx.server, 'GET', `/v1/groups/paged/keys?${q}`), 400, 'ERR_INVALID')
@@ -133,6 +149,10 @@ export function groupTests(ctx) {
       assertProblem(await request(server, 'PUT', keyPath('limits', 'big'), { body: big }), 413, 'ERR_TOO_LARGE')
       assertProblem(await request(server, 'POST', '/v1/groups/limits/render', { body: big }), 413, 'ERR_TOO_LARGE')
       assertProblem(await request(server, 'POST', `${keyPath('limits', 'n')}/increment`, { body: big }), 413, 'ERR_TOO_LARGE')
+      // Every route: one that takes no body too.
+      await store.set('limits', 'kept', 'v')
+      assertProblem(await request(server, 'DELETE', keyPath('limits', 'kept'), { body: big }), 413, 'ERR_TOO_LARGE')
+      assert.equal(await store.get('limits', 'kept'), 'v')
       // Announced as 10 GB: answered at once, without waiting for (or reading) the body.
       const announced = await rawHead(server, `PUT ${keyPath('limits', 'huge')} HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\nxxxx`)
       assert.match(announced, /^HTTP\/1\.1 413 /)

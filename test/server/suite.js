@@ -87,6 +87,24 @@ function keyTests(ctx) {
       assertProblem(await get(ctx.server, 'k1', 'missing'), 404, 'ERR_NOT_FOUND')
     })
 
+    it('HEAD answers as GET does, without a body: the ETag of a key, 404 for a missing one', async () => {
+      const { server } = ctx
+      const { revision } = (await put(server, 'head', 'k', 'value')).json
+      const head = await request(server, 'HEAD', keyPath('head', 'k'))
+      assert.equal(head.status, 200)
+      assert.equal(head.headers.etag, `"${revision}"`)
+      assert.match(head.headers['content-type'], /^application\/json/)
+      assert.equal(head.text, '')
+      const missing = await request(server, 'HEAD', keyPath('head', 'missing'))
+      assert.equal(missing.status, 404)
+      assert.equal(missing.text, '')
+      for (const path of ['/healthz', '/v1/groups', '/v1/groups/head', '/v1/groups/head/keys']) {
+        const res = await request(server, 'HEAD', path)
+        assert.equal(res.status, 200, `HEAD ${path}`)
+        assert.equal(res.text, '')
+      }
+    })
+
     it('values are the body byte for byte, whatever the content type: NUL, emoji, BOM, CRLF, JSON text, 1 MB', async () => {
       const { server } = ctx
       const values = ['', 'a\u0000b', '😀 ünïcödé', '\uFEFFbom', 'line\r\nline\n', '{"a": 1}', 'x'.repeat(1_000_000)]
@@ -98,6 +116,12 @@ function keyTests(ctx) {
         assert.equal(got.json.value, value, `value ${i}`)
         assert.equal(await ctx.store.get('bytes', `v${i}`), value)
       }
+    })
+
+    it('a body of exactly the default limit, 1 MiB, is taken', async () => {
+      const body = Buffer.alloc(1024 * 1024, 'z')
+      assert.equal((await put(ctx.server, 'bytes', 'mib', body)).status, 201)
+      assert.equal((await ctx.store.get('bytes', 'mib')).length, 1024 * 1024)
     })
 
     it('a body that is not UTF-8 is 400 and stores nothing', async () => {
@@ -146,6 +170,10 @@ function keyTests(ctx) {
       assert.equal((await get(server, 'ttl', 'k')).json.expiresAt, null)
       await put(server, 'ttl', 'short', 'v', { query: '?ttl=30' })
       await until('the key to expire', async () => (await get(server, 'ttl', 'short')).status === 404)
+      // An expired row that no read has removed yet counts as absent too.
+      await put(server, 'ttl', 'lapsed', 'v', { query: '?ttl=20' })
+      await new Promise((resolve) => setTimeout(resolve, 60))
+      assert.equal((await put(server, 'ttl', 'lapsed', 'again')).status, 201, 'a PUT over an expired key creates it')
     })
 
     it('a bad ttl is 400 ERR_INVALID and stores nothing', async () => {
@@ -197,6 +225,8 @@ function keyTests(ctx) {
       }
       const both = await put(server, 'cas', 'm', 'x', { headers: { 'if-match': `"${rev}"`, 'if-none-match': '*' } })
       assertProblem(both, 400, 'ERR_INVALID')
+      const bothDelete = await request(server, 'DELETE', keyPath('cas', 'm'), { headers: { 'if-match': `"${rev}"`, 'if-none-match': '*' } })
+      assertProblem(bothDelete, 400, 'ERR_INVALID')
       assert.equal(await store.get('cas', 'm'), 'v')
     })
 
@@ -229,6 +259,13 @@ function keyTests(ctx) {
       await store.set('counters', 'word', 'abc')
       assertProblem(await inc('word', '{"by":1}'), 422, 'ERR_NOT_INTEGER')
       assert.equal(await store.get('counters', 'word'), 'abc')
+      // A missing key counts as 0; the answer is 200 with the new value, which is stored.
+      assert.deepEqual((await inc('zero', '{"by":0}')).json, { value: 0 })
+      assert.equal(await store.get('counters', 'zero'), '0')
+      // Past the safe-integer range: the library's RangeError, 400, nothing changed.
+      await store.set('counters', 'max', String(Number.MAX_SAFE_INTEGER))
+      assertProblem(await inc('max', '{"by":1}'), 400, 'ERR_INVALID')
+      assert.equal(await store.get('counters', 'max'), String(Number.MAX_SAFE_INTEGER))
     })
 
     it('increment with malformed JSON, a non-integer by, a bad ttl or an unknown field is 400', async () => {

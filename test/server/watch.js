@@ -25,6 +25,7 @@ export function watchTests(ctx) {
       assert.equal(new Date(set.data.timestamp).toISOString(), set.data.timestamp)
       assert.equal(del.event, 'delete')
       assert.equal(Number(del.id), set.data.revision + 1)
+      assert.deepEqual(Object.keys(del.data).sort(), ['group', 'key', 'revision', 'timestamp', 'type'], 'no value but on set')
       assert.deepEqual([group.event, group.data.group, group.data.key], ['delete_group', 'w1', ''])
     })
 
@@ -82,6 +83,17 @@ export function watchTests(ctx) {
       await store.set('w4', 'after', 'x')
       assert.equal((await resumed.next()).data.key, 'after')
       assert.equal(resumed.pending(), 0)
+    })
+
+    it('an empty Last-Event-ID is no id: since applies', async (t) => {
+      const { server, store } = ctx
+      const start = await store.revision()
+      await store.set('w6', 'a', '1')
+      await store.set('w6', 'b', '2')
+      const stream = await openStream(server, `/v1/watch?group=w6&since=${start + 1}`, { headers: { 'last-event-id': '' } })
+      t.after(() => stream.close())
+      assert.equal(stream.status, 200)
+      assert.equal((await stream.next()).data.key, 'b')
     })
 
     it('a stream resumed during a burst of writes hands over from history to live with no gap and no duplicate', async (t) => {
