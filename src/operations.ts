@@ -75,8 +75,12 @@ export interface TtlOptions {
 /** The key of the unconditional set that reports whether it created the key (see `Operations`). */
 export const SET_REPORTING: unique symbol = Symbol('groupstore.setReporting')
 
-/** Records a change made by the write it is passed to; published after commit. */
-export type Emit = (type: StoreEventType, group: string, key: string, value?: string, revision?: number) => void
+/**
+ * Records a change made by the write it is passed to; published after
+ * commit. `timestamp`: the store's time of the change, when the write has
+ * read the clock already (else the recorder reads it).
+ */
+export type Emit = (type: StoreEventType, group: string, key: string, value?: string, revision?: number, timestamp?: number) => void
 
 /** Where operations run: the store's queue, or an open transaction. */
 export interface Executor {
@@ -90,6 +94,12 @@ export interface Executor {
    * `Backend.write`).
    */
   write<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>, options?: WriteOptions, footprint?: Footprint): Promise<T>
+  /**
+   * Runs a set of `(g, key)` without a condition or a quota, as `write`
+   * would run {@link plainSet} (a point write of one statement): the most
+   * frequent write, which an executor may keep as one object.
+   */
+  set(method: string, g: string, key: string, value: string, expiresAt: number | null, now: number): Promise<number>
   /** Removes an expired key found by a read, emitting `expire`. */
   expire(group: string, key: string, now: number): void
   /** The latest revision of the store, as the executor sees it. */
@@ -130,30 +140,33 @@ function checkSet(
  * Emits the `set` of `(g, key)` with the revision `revision` answers, and
  * answers it; without a closure when the backend answered at once.
  */
-function emitSet(emit: Emit, g: string, key: string, value: string, revision: MaybePromise<number>): MaybePromise<number> {
+export function emitSet(
+  emit: Emit,
+  g: string,
+  key: string,
+  value: string,
+  revision: MaybePromise<number>,
+  now?: number,
+): MaybePromise<number> {
   if (revision instanceof Promise) {
     return revision.then((r) => {
-      emit('set', g, key, value, r)
+      emit('set', g, key, value, r, now)
       return r
     })
   }
-  emit('set', g, key, value, revision)
+  emit('set', g, key, value, revision, now)
   return revision
 }
 
-/**
- * The write of a set without a condition or a quota. Made apart from `set`
- * so that the closure holds only what it writes: under a burst, thousands of
- * them wait in a file's queue, and the garbage collector copies each.
- */
-function plainSet(
+/** The write of a set without a condition or a quota (see `Executor.set`). */
+export function plainSet(
   g: string,
   key: string,
   value: string,
   expiresAt: number | null,
   now: number,
 ): (q: WriteQueries, emit: Emit) => MaybePromise<number> {
-  return (q, emit) => emitSet(emit, g, key, value, q.set(g, key, value, expiresAt, now))
+  return (q, emit) => emitSet(emit, g, key, value, q.set(g, key, value, expiresAt, now), now)
 }
 
 /**
@@ -210,7 +223,7 @@ export abstract class Operations extends ReadOperations {
     const g = this.#prefix + group
     if (condition !== undefined) return atomic.setIf(this.#ctx, method, g, key, value, expiresAt, condition)
     const scope = this.#ctx.quota
-    if (scope === undefined) return exec.write(method, plainSet(g, key, value, expiresAt, exec.now()), ONE_STATEMENT, { group: g, key })
+    if (scope === undefined) return exec.set(method, g, key, value, expiresAt, exec.now())
     return exec.write(
       method,
       (q, emit) =>

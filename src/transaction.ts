@@ -6,7 +6,7 @@
 import { then } from './backend/backend.js'
 import type { Backend, MaybePromise, NewChange, ReadQueries, WriteQueries } from './backend/backend.js'
 import { StoreError } from './errors.js'
-import { Operations } from './operations.js'
+import { Operations, plainSet } from './operations.js'
 import type { Emit, Executor, Quota } from './operations.js'
 import type { Renderer } from './render.js'
 
@@ -23,14 +23,14 @@ export class TransactionExecutor implements Executor {
   readonly #host: TransactionHost
   /** The changes the transaction's writes made, in order. */
   readonly changes: NewChange[] = []
-  readonly #emit: Emit = (type, group, key, value, revision) => {
+  readonly #emit: Emit = (type, group, key, value, revision, timestamp) => {
     this.changes.push({
       revision: revision ?? this.#q.nextRevision(),
       type,
       group,
       key,
       value: value ?? null,
-      timestamp: this.#host.now(),
+      timestamp: timestamp ?? this.#host.now(),
     })
   }
   #settled = false
@@ -100,6 +100,10 @@ export class TransactionExecutor implements Executor {
 
   write<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>): Promise<T> {
     return this.#run(method, fn)
+  }
+
+  set(method: string, g: string, key: string, value: string, expiresAt: number | null, now: number): Promise<number> {
+    return this.#run(method, plainSet(g, key, value, expiresAt, now))
   }
 
   revision(method: string): Promise<number> {
