@@ -11,9 +11,10 @@ import type { BatchRunner, Op } from './sqlite-batch.js'
 /**
  * How long the ops of one commit group run before it commits and the rest
  * wait for the next group: the event loop is held for about this long plus
- * the commit (one fsync with `durability: 'full'`).
+ * the commit (one fsync with `durability: 'full'`), and a collection of the
+ * young generation may come on top (see `docs/performance.md`).
  */
-export const GROUP_BUDGET_MS = 4
+export const GROUP_BUDGET_MS = 3
 
 /**
  * The most ops a batch takes from the queue (a group seldom gets through
