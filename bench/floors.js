@@ -14,6 +14,7 @@ import Database from 'better-sqlite3'
 import { SqliteBackend } from '../dist/backend/sqlite/sqlite-backend.js'
 import { SqliteQueries } from '../dist/backend/sqlite/sqlite-queries.js'
 import { SqliteRevisions } from '../dist/backend/sqlite/sqlite-revisions.js'
+import { SQL } from '../dist/backend/sqlite/sqlite-sql.js'
 import { GO_STORE_SCHEMA, RAW_UPSERT } from './lib/go-store.js'
 
 /** The statements of a store's connection, with its revision counter. */
@@ -127,73 +128,103 @@ function print(title, results, base) {
 }
 
 // A durable sequential write, each its own commit with durability 'full' (an
-// fsync of the WAL): raw better-sqlite3's upsert in autocommit on go-store's
-// schema, then what groupstore's write runs, statement by statement, on a
-// store's file. Without the log the revision counter's UPDATE dirties a
-// second page (the counter's); with it, the log's INSERT does (the log's
-// last leaf), and the counter is left alone, the log's newest entry holding
-// the latest revision (the fourth line writes it too, as groupstore did
-// before). The commit writes every dirty page to the WAL and syncs it with
-// the row's. Rounds of 200 commits, taking turns.
+// fsync of the WAL), step by step from raw better-sqlite3's upsert in
+// autocommit on go-store's schema to what groupstore's logged write runs:
+// the same upsert in BEGIN IMMEDIATE … COMMIT; with the change log's INSERT
+// (a table like ours beside go-store's, so the commit writes the log's last
+// leaf too: three pages, where raw's writes two, the row's leaf and its
+// key's); then on a store's file (the revision column, and the triggers that
+// renew the revision of a row written by another program, whose condition
+// every write tests), first with revisions counted in JavaScript, then with
+// the latest revision read at the transaction's first one, as groupstore
+// does; and with the prune groupstore runs every 1,000 revisions. Also the
+// write of a store with `changeLog: false` (the counter's page instead of
+// the log's). Rounds of 200 commits, taking turns in an order that rotates;
+// each ratio is the median of the rounds' ratios to raw's.
 {
   const dir = mkdtempSync(join(tmpdir(), 'groupstore-floors-'))
   try {
-    const rawDb = new Database(join(dir, 'raw.db'))
-    rawDb.pragma('journal_mode = WAL')
-    rawDb.pragma('synchronous = FULL')
-    rawDb.exec(GO_STORE_SCHEMA)
-    const rawSet = rawDb.prepare(RAW_UPSERT)
+    const rawFile = (name, log) => {
+      const db = new Database(join(dir, name))
+      db.pragma('journal_mode = WAL')
+      db.pragma('synchronous = FULL')
+      db.exec(GO_STORE_SCHEMA)
+      if (log) db.exec('CREATE TABLE kv_changes (revision INTEGER PRIMARY KEY, type TEXT NOT NULL, grp TEXT NOT NULL, key TEXT NOT NULL, value TEXT, ts INTEGER NOT NULL)')
+      return { db, set: db.prepare(RAW_UPSERT), begin: db.prepare('BEGIN IMMEDIATE'), commit: db.prepare('COMMIT'), log: log ? db.prepare(SQL.appendChange) : undefined }
+    }
+    const raw = rawFile('raw.db', false)
+    const rawTx = rawFile('raw-tx.db', false)
+    const rawLog = rawFile('raw-log.db', true)
     const open = (name) => {
       const backend = SqliteBackend.open(join(dir, name), { durability: 'full', busyTimeout: 1000 })
       const db = backend.database
-      return { backend, q: queriesOf(db, false), begin: db.prepare('BEGIN IMMEDIATE'), commit: db.prepare('COMMIT') }
+      return { backend, db, q: queriesOf(db, false), begin: db.prepare('BEGIN IMMEDIATE'), commit: db.prepare('COMMIT') }
     }
     const row = open('row.db')
-    const logged = open('logged.db')
     const counted = open('counted.db')
+    const logged = open('logged.db')
     const pruned = open('pruned.db')
-    const counter = counted.backend.database.prepare('UPDATE kv_revision SET latest = ?')
+    const countedSet = counted.db.prepare(SQL.set)
+    const countedLog = counted.db.prepare(SQL.appendChange)
+    let revision = 0
     const change = (q, r, i) => [{ revision: q.nextRevision(), type: 'set', group: 'g', key: key(r, i), value: 'value', timestamp: Date.now() }]
     /** A groupstore write: BEGIN, the latest revision read, the upsert, maybe more, the counter written if needed, COMMIT. */
     const write = (s, more) => (r, i) => {
       s.begin.run()
       s.q.openRevisions()
-      const revision = s.q.set('g', key(r, i), 'value', null)
-      more?.(r, i, revision)
+      s.q.set('g', key(r, i), 'value', null)
+      more?.(r, i)
       s.q.saveRevisions()
       s.commit.run()
     }
     const DURABLE_N = 200
     const variants = {
-      'raw: upsert (autocommit)': (r, i) => rawSet.run('g', key(r, i), 'value', null),
-      'BEGIN + upsert + counter + COMMIT (no log)': write(row),
-      'BEGIN + upsert + log INSERT + COMMIT (logged)': write(logged, (r, i) => logged.q.appendChanges(change(logged.q, r, i))),
-      '… + counter (a logged write before)': write(counted, (r, i) => {
-        counted.q.appendChanges(change(counted.q, r, i))
-        counter.run(counted.q.revisionMark())
-      }),
+      'raw: upsert (autocommit)': (r, i) => raw.set.run('g', key(r, i), 'value', null),
+      'raw: BEGIN + upsert + COMMIT': (r, i) => {
+        rawTx.begin.run()
+        rawTx.set.run('g', key(r, i), 'value', null)
+        rawTx.commit.run()
+      },
+      'raw + the log: … + log INSERT + COMMIT': (r, i) => {
+        rawLog.begin.run()
+        rawLog.set.run('g', key(r, i), 'value', null)
+        rawLog.log.run(++revision, 'set', 'g', key(r, i), 'value', Date.now())
+        rawLog.commit.run()
+      },
+      'store file: the same, revisions counted in JS': (r, i) => {
+        counted.begin.run()
+        countedSet.run('g', key(r, i), 'value', null, ++revision)
+        countedLog.run(revision, 'set', 'g', key(r, i), 'value', Date.now())
+        counted.commit.run()
+      },
+      '… + the latest revision read (logged)': write(logged, (r, i) => logged.q.appendChanges(change(logged.q, r, i))),
       // Every 1,000th write also prunes the 1,000 oldest entries, as groupstore's do.
-      'logged + a prune of 1,000 every 1,000': write(pruned, (r, i) => {
+      '… + a prune of 1,000 every 1,000': write(pruned, (r, i) => {
         pruned.q.appendChanges(change(pruned.q, r, i))
         if ((r * DURABLE_N + i) % 1000 === 999) pruned.q.pruneChanges(Number.MIN_SAFE_INTEGER, 1000, 2000)
       }),
+      'no log: … + counter UPDATE (changeLog: false)': write(row),
     }
-    const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]))
+    const names = Object.keys(variants)
+    const times = Object.fromEntries(names.map((k) => [k, []]))
     for (let r = 0; r < ROUNDS; r++) {
-      for (const [name, fn] of Object.entries(variants)) {
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(k + r) % names.length]
+        const fn = variants[name]
         const start = process.hrtime.bigint()
         for (let i = 0; i < DURABLE_N; i++) fn(r, i)
         times[name].push(Number(process.hrtime.bigint() - start) / DURABLE_N / 1000)
       }
     }
     const med = (v) => [...v].sort((a, b) => a - b)[v.length >> 1]
-    print(
-      'one durable sequential write, on a file (statements alone, each write its own commit and fsync)',
-      Object.fromEntries(Object.entries(times).map(([k, v]) => [k, med(v)])),
-      'raw: upsert (autocommit)',
-    )
-    rawDb.close()
-    for (const s of [row, logged, counted, pruned]) await s.backend.close()
+    const base = times['raw: upsert (autocommit)']
+    console.log('\none durable sequential write, on a file (statements alone, each write its own commit and fsync; median of the rounds\' ratios)')
+    for (const name of names) {
+      const ratio = med(times[name].map((t, r) => t / base[r]))
+      console.log(`  ${name.padEnd(46)} ${med(times[name]).toFixed(2).padStart(7)} µs  ${ratio.toFixed(2)}×`)
+    }
+    for (const f of [raw, rawTx, rawLog]) f.db.close()
+    for (const s of [row, counted, logged, pruned]) await s.backend.close()
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
