@@ -7,7 +7,7 @@
  * @module
  */
 import { then } from './backend/backend.js'
-import type { MaybePromise, StoredEntry, StoredValue, WriteCondition, WriteOptions, WriteOutcome, WriteQueries } from './backend/backend.js'
+import type { MaybePromise, RemovedValue, StoredEntry, WriteCondition, WriteOptions, WriteOutcome, WriteQueries } from './backend/backend.js'
 import { notIntegerError } from './errors.js'
 import type { Emit, Executor } from './operations.js'
 import { checkQuota, checkQuotaMany, live } from './quota.js'
@@ -35,9 +35,7 @@ export interface OpContext {
 /** Most keys or pairs one `getMany`, `setMany` or `deleteMany` takes. */
 export const MAX_BATCH = 10_000
 
-/** One key written by one query. */
-const POINT: WriteOptions = { kind: 'point' }
-/** One key written by one conditional write or increment (see WriteOptions.oneStatement). */
+/** One key written or removed by one conditional write, increment or removal (see WriteOptions.oneStatement). */
 const ONE_STATEMENT: WriteOptions = { kind: 'point', oneStatement: true }
 /** Reads (the condition, a quota), then one key written. */
 const CHECKED: WriteOptions = { kind: 'checked' }
@@ -175,23 +173,24 @@ export function deleteIf(ctx: OpContext, method: string, g: string, key: string,
   return exec.write(
     method,
     (q, emit) =>
-      then(q.deleteIf(g, key, revision), (row) => removed(row, now, g, key, emit)),
-    POINT,
+      then(q.deleteIf(g, key, revision, now), (row) => removed(row, now, g, key, emit)),
+    ONE_STATEMENT,
   )
 }
 
 /**
  * What removing `row` (undefined: there was none) meant at `now`: true and
  * a `delete` event for a live key; false for none, and an `expire` event
- * for an expired one.
+ * for an expired one (under the revision the backend gave it, if any).
  */
-export function removed(row: StoredValue | undefined, now: number, g: string, key: string, emit: Emit): boolean {
+export function removed(row: RemovedValue | undefined, now: number, g: string, key: string, emit: Emit): boolean {
   if (row === undefined) return false
+  const revision = row.revision
   if (live(row, now)) {
-    emit('delete', g, key)
+    emit('delete', g, key, undefined, revision)
     return true
   }
-  emit('expire', g, key)
+  emit('expire', g, key, undefined, revision)
   return false
 }
 

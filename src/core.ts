@@ -109,7 +109,8 @@ export class StoreCore implements Executor {
   ): Promise<T> {
     const feed = this.feed
     const clock = this.#clock
-    // A one-statement write runs nothing else: it leaves pruning to the next write.
+    // A one-statement write runs nothing else: when the log is due a prune, it runs as a plain point write that prunes.
+    if (options?.oneStatement === true && feed.pruneDue(clock())) options = POINT
     const prune = options?.oneStatement !== true
     let recorded: Recorded | undefined
     return this.backend.write(

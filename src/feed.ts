@@ -146,6 +146,15 @@ export class Feed implements ChangeSource {
   }
 
   /**
+   * Whether the next write this store records at `now` would prune the log
+   * (see {@link PRUNE_EVERY}); a write that must run no other statement
+   * asks, so as to run as one that may when it would.
+   */
+  pruneDue(now: number): boolean {
+    return this.durable && (this.#recorded + 1 >= this.#pruneNext || now >= this.#pruneAt)
+  }
+
+  /**
    * Inside a write: prunes the oldest entries past retention, a bounded
    * number of them (see {@link PRUNE_EVERY}), so that the log stays bounded
    * between purges without a long delete. After a delete that filled its

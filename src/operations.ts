@@ -100,8 +100,8 @@ export interface Executor {
 
 /** The options `set` knows, made once: a set with a TTL takes no array of its own. */
 const SET_OPTIONS: readonly string[] = ['ttl', 'ifRevision', 'ifAbsent']
-/** One key written, nothing else. */
-const POINT: WriteOptions = { kind: 'point' }
+/** One key written or removed given the write's time, nothing else (see WriteOptions.oneStatement). */
+const ONE_STATEMENT: WriteOptions = { kind: 'point', oneStatement: true }
 /** A quota check's reads, then one key written. */
 const CHECKED: WriteOptions = { kind: 'checked' }
 
@@ -196,10 +196,11 @@ export abstract class Operations extends ReadOperations {
     if (condition !== undefined) return atomic.setIf(this.#ctx, method, g, key, value, expiresAt, condition)
     const scope = this.#ctx.quota
     if (scope === undefined) {
+      const now = exec.now()
       return exec.write(
         method,
-        (q, emit) => emitSet(emit, g, key, value, q.set(g, key, value, expiresAt)),
-        POINT,
+        (q, emit) => emitSet(emit, g, key, value, q.set(g, key, value, expiresAt, now)),
+        ONE_STATEMENT,
         { group: g, key },
       )
     }
@@ -280,8 +281,8 @@ export abstract class Operations extends ReadOperations {
     return exec.write(
       method,
       (q, emit) =>
-        then(q.delete(g, key), (row) => atomic.removed(row, now, g, key, emit)),
-      POINT,
+        then(q.delete(g, key, now), (row) => atomic.removed(row, now, g, key, emit)),
+      ONE_STATEMENT,
       { group: g, key },
     )
   }

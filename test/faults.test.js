@@ -144,25 +144,27 @@ describe('PostgreSQL: a connection lost during COMMIT (a throwaway server behind
   })
 
   // The server is asked (txid_status) whether the transaction committed: the
-  // caller learns the outcome instead of ERR_COMMIT_UNKNOWN.
+  // caller learns the outcome instead of ERR_COMMIT_UNKNOWN. A write alone in
+  // its commit group is one call with no COMMIT of its own: these write two
+  // keys, so that they run as a transaction.
   it('a write whose COMMIT reached the server resolves, applied once', async (t) => {
     if (unavailable) return t.skip(unavailable)
     proxy.arm('deliver')
-    await store.set('g', 'delivered', 'v')
+    await store.setMany('g', { delivered: 'v', other: 'v' })
     assert.equal(proxy.armed, undefined, 'the COMMIT was cut')
     assert.equal(await store.get('g', 'delivered'), 'v')
     const events = []
-    for await (const e of store.watch('g', 'delivered', { since: 0 })) {
+    for await (const e of store.watch('g', '*', { since: 0 })) {
       events.push(e)
       if (e.revision === (await store.revision())) break
     }
-    assert.equal(events.length, 1)
+    assert.deepEqual(events.map((e) => e.key), ['delivered', 'other'])
   })
 
   it('a write whose COMMIT never arrived runs again and resolves, applied once', async (t) => {
     if (unavailable) return t.skip(unavailable)
     proxy.arm('drop')
-    await store.set('g', 'dropped', 'v')
+    await store.setMany('g', { dropped: 'v', other: 'w' })
     assert.equal(proxy.armed, undefined, 'the COMMIT was cut')
     assert.equal(await store.get('g', 'dropped'), 'v')
   })
@@ -172,9 +174,9 @@ describe('PostgreSQL: a connection lost during COMMIT (a throwaway server behind
     proxy.arm('deliver')
     proxy.refuse(true)
     try {
-      await assert.rejects(store.set('g', 'unknown', 'v'), (err) => {
+      await assert.rejects(store.setMany('g', { unknown: 'v', other: 'x' }), (err) => {
         assert.equal(err.code, 'ERR_COMMIT_UNKNOWN')
-        assert.match(err.message, /^store\.set: lost the connection to PostgreSQL while committing, so the write may or may not have been applied/)
+        assert.match(err.message, /^store\.setMany: lost the connection to PostgreSQL while committing, so the write may or may not have been applied/)
         return true
       })
     } finally {

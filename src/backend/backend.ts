@@ -20,6 +20,15 @@ export interface StoredValue {
   expiresAt: number | null
 }
 
+/**
+ * The row a removal took away. `revision`: the revision the backend gave
+ * the removal when it recorded the change itself in the same statement
+ * (then the store records it under that revision and takes none of its own).
+ */
+export interface RemovedValue extends StoredValue {
+  revision?: number
+}
+
 /** A stored row with its revision, as {@link ReadQueries.getEntry} reads it. */
 export interface StoredEntry extends StoredValue {
   /**
@@ -168,8 +177,13 @@ export interface WriteQueries extends ReadQueries {
    */
   revisionMark?(): number
   rewindRevisions?(mark: number): void
-  /** Inserts or replaces a row, with the next revision; answers it. */
-  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<number>
+  /**
+   * Inserts or replaces a row, with the next revision; answers it. `now`:
+   * the store's time of the write, for a backend that logs the change in
+   * the same statement (a one-statement write, see
+   * {@link WriteOptions.oneStatement}).
+   */
+  set(group: string, key: string, value: string, expiresAt: number | null, now?: number): MaybePromise<number>
   /**
    * Inserts or replaces a row only if `condition` holds at `now`, with the
    * next revision. Takes a revision only when it writes.
@@ -191,10 +205,14 @@ export interface WriteQueries extends ReadQueries {
   increment(group: string, key: string, by: number, expiresAt: number | null, now: number): MaybePromise<WriteOutcome>
   /** Gives a row that has no revision yet (see {@link StoredEntry}) the next one; answers the row's revision. */
   assignRevision(group: string, key: string): MaybePromise<number | undefined>
-  /** Removes a row; answers what it held, or undefined when there was none. */
-  delete(group: string, key: string): MaybePromise<StoredValue | undefined>
-  /** Removes a row only if it holds exactly this revision; answers what it held, or undefined. */
-  deleteIf(group: string, key: string, revision: number): MaybePromise<StoredValue | undefined>
+  /**
+   * Removes a row; answers what it held, or undefined when there was none.
+   * `now`: the store's time, at which the row is live or expired, for a
+   * backend that records the change itself (see {@link RemovedValue}).
+   */
+  delete(group: string, key: string, now?: number): MaybePromise<RemovedValue | undefined>
+  /** Removes a row only if it holds exactly this revision; answers what it held, or undefined. `now`: as for {@link delete}. */
+  deleteIf(group: string, key: string, revision: number, now?: number): MaybePromise<RemovedValue | undefined>
   /** Removes the rows of distinct `keys`; answers what each held, in the order of `keys`. */
   deleteMany(group: string, keys: readonly string[]): MaybePromise<(StoredValue | undefined)[]>
   /** Removes a row only if it has expired at `now`; true when it did. */
@@ -262,10 +280,12 @@ export interface WriteOptions {
   /** See {@link WriteKind}. @default 'multi' */
   kind?: WriteKind
   /**
-   * A point write whose one query is a conditional write or an increment
-   * (`setIf`, `increment`), which records its change itself, followed only
-   * by reads: a backend that can send a whole transaction at once
-   * (PostgreSQL) may send it with its `BEGIN` and `COMMIT` when it runs alone.
+   * A point write whose one query is a set or removal given its `now`, a
+   * conditional write or an increment (`set`, `delete`, `deleteIf`,
+   * `setIf`, `increment`), whose change the backend may record in the same
+   * statement, followed only by the change record and reads: a backend that
+   * can send a whole transaction at once (PostgreSQL) may send it with its
+   * `BEGIN` and `COMMIT` when it runs alone. Such a write prunes no change log.
    * @default false
    */
   oneStatement?: boolean

@@ -58,7 +58,9 @@ async function loadPg(): Promise<PgModule> {
  * as on SQLite. Quotas (count, then insert) stay exact, revisions follow
  * commit order, and a transaction callback never sees a concurrent write
  * between its reads and its writes. A transaction callback runs alone on a
- * connection of its own for its whole life.
+ * connection of its own for its whole life. A one-statement write (a set,
+ * a delete, a conditional write, an increment) that is alone in its batch
+ * is one call that takes the lock and commits on the server: one round trip.
  *
  * Batches are retried after a dropped connection or a serialisation
  * failure, as a rolled-back batch changed nothing; a connection lost while

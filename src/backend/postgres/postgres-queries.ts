@@ -3,6 +3,7 @@ import type {
   MaybePromise,
   NewChange,
   RemovedGroup,
+  RemovedValue,
   StoredValue,
   WriteCondition,
   WriteOutcome,
@@ -22,9 +23,11 @@ export type { Rows } from './postgres-read-queries.js'
 export interface WriteRunner extends Runner {
   /**
    * Upserts a row (strings already escaped) with the next revision, held
-   * back and sent with the next statement or the commit; answers the revision.
+   * back and sent with the next statement or the commit (or, by a runner of
+   * one statement, sent at once with its change logged at `now`); answers
+   * the revision.
    */
-  upsert(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<number>
+  upsert(group: string, key: string, value: string, expiresAt: number | null, now: number | undefined): MaybePromise<number>
   /**
    * Under the table's write lock: appends changes (strings already escaped)
    * to the log, held back like {@link upsert}.
@@ -43,6 +46,12 @@ export interface WriteRunner extends Runner {
    * entry for it again.
    */
   runAtomic(statement: Statement, values: unknown[]): Promise<Rows>
+}
+
+/** The row a removal answers (see postgres-atomic), as the store takes it. */
+function removed(row: unknown[] | undefined): RemovedValue | undefined {
+  if (row === undefined) return undefined
+  return { value: decodeText(row[1] as string), expiresAt: nullableNum(row[2]), revision: num(row[0]) }
 }
 
 /**
@@ -108,11 +117,9 @@ export class PostgresQueries extends PostgresReadQueries implements WriteQueries
     return (await this.getEntry(group, key))?.revision ?? undefined
   }
 
-  async deleteIf(group: string, key: string, revision: number): Promise<StoredValue | undefined> {
-    const { rows } = await this.#run(this.#sql.deleteIf, [encodeText(group), encodeText(key), revision])
-    const row = rows[0]
-    if (row === undefined) return undefined
-    return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
+  async deleteIf(group: string, key: string, revision: number, now?: number): Promise<RemovedValue | undefined> {
+    const params = [encodeText(group), encodeText(key), ms(now ?? Date.now()), revision]
+    return removed((await this.#runner.runAtomic(this.#sql.deleteIf, params)).rows[0])
   }
 
   async deleteMany(group: string, keys: readonly string[]): Promise<(StoredValue | undefined)[]> {
@@ -122,19 +129,17 @@ export class PostgresQueries extends PostgresReadQueries implements WriteQueries
     return keys.map((k) => found.get(k))
   }
 
-  /** Inside a write: the upsert is held back by the write's runner (see {@link Runner.upsert}). */
-  set(group: string, key: string, value: string, expiresAt: number | null): MaybePromise<number> {
+  /** Inside a write: the upsert is held back by the write's runner (see {@link WriteRunner.upsert}). */
+  set(group: string, key: string, value: string, expiresAt: number | null, now?: number): MaybePromise<number> {
     const g = encodeText(group)
     const k = encodeText(key)
     const v = encodeText(value)
-    return this.#runner.upsert(g, k, v, expiresAt)
+    return this.#runner.upsert(g, k, v, expiresAt, now)
   }
 
-  async delete(group: string, key: string): Promise<StoredValue | undefined> {
-    const { rows } = await this.#run(this.#sql.delete, [encodeText(group), encodeText(key)])
-    const row = rows[0]
-    if (row === undefined) return undefined
-    return { value: decodeText(row[0] as string), expiresAt: nullableNum(row[1]) }
+  async delete(group: string, key: string, now?: number): Promise<RemovedValue | undefined> {
+    const params = [encodeText(group), encodeText(key), ms(now ?? Date.now())]
+    return removed((await this.#runner.runAtomic(this.#sql.delete, params)).rows[0])
   }
 
   async deleteExpired(group: string, key: string, now: number): Promise<boolean> {

@@ -1,6 +1,7 @@
 import type { PoolClient } from 'pg'
 import type { MaybePromise, NewChange } from '../backend.js'
 import { inlined, PostgresQueries } from './postgres-queries.js'
+import { ms } from './postgres-sql.js'
 import type { Pending, PostgresSql, Rows, Statement, WriteRunner } from './postgres-queries.js'
 
 /** Held-back writes past this many characters are sent at once rather than at commit. */
@@ -183,12 +184,13 @@ export async function rollback(session: Session): Promise<void> {
 }
 
 /**
- * The runner of a write made of one statement of postgres-atomic alone: it
- * calls the statement's function, which takes the store's write lock and
- * runs it as a transaction of its own, or, when the store has no such
- * functions, sends the statement as literals with the transaction's
- * `BEGIN`, the write lock and `COMMIT` in one simple-protocol query. Either
- * way the write costs one round trip. The statement logs its own change; after the commit the
+ * The runner of a write made of one statement of postgres-atomic alone (a
+ * set, a removal, a conditional write or an increment): it calls the
+ * statement's function, which takes the store's write lock and runs it as a
+ * transaction of its own, or, when the store has no such functions, sends
+ * the statement as literals with the transaction's `BEGIN`, the write lock
+ * and `COMMIT` in one simple-protocol query. Either way the write costs one
+ * round trip. The statement logs its own change; after the commit the
  * runner runs reads (the feed catching up) on the same connection.
  */
 export class OneShot implements WriteRunner {
@@ -279,8 +281,12 @@ export class OneShot implements WriteRunner {
     }
   }
 
-  upsert(): never {
-    throw new Error('a one-statement write ran another write')
+  /** A plain set, its change logged at `now` (the store's clock; the system's when not given). */
+  async upsert(group: string, key: string, value: string, expiresAt: number | null, now: number | undefined): Promise<number> {
+    const { rows } = await this.runAtomic(this.#sql.set, [group, key, value, expiresAt, ms(now ?? Date.now())])
+    const revision = rows[0]?.[0]
+    if (revision === null || revision === undefined) throw new Error('a one-statement set answered no revision')
+    return Number(revision)
   }
 
   peek(): never {

@@ -6,8 +6,8 @@
  * @module
  */
 import { createHash } from 'node:crypto'
-import { atomicFunction, atomicTexts } from './postgres-atomic.js'
-import type { AtomicFunction } from './postgres-atomic.js'
+import { atomicFunction, atomicTexts, functionBodies, queryBody } from './postgres-atomic.js'
+import type { AtomicFunction, AtomicNames, FunctionBody } from './postgres-atomic.js'
 import { prefixUpperBound } from '../backend.js'
 
 /** A statement with the name it is prepared under on each connection. */
@@ -101,13 +101,16 @@ export class PostgresSql {
   readonly getMany: Statement
   /** Whether changes go to the change log (the store's `changeLog` option). */
   readonly log: boolean
+  /** A plain set that logs its own change, for a set alone in its commit group (see postgres-atomic). */
+  readonly set: Statement
   readonly setIfAbsent: Statement
   readonly setIfRevision: Statement
   readonly increment: Statement
   readonly assignRevision: Statement
+  /** Removals that take their revision and log their change (see postgres-atomic). */
   readonly deleteIf: Statement
-  readonly deleteMany: Statement
   readonly delete: Statement
+  readonly deleteMany: Statement
   readonly deleteExpired: Statement
   readonly deleteGroup: Statement
   readonly count: Statement
@@ -121,6 +124,7 @@ export class PostgresSql {
   readonly pruneChanges: Statement
   /** The same among the oldest `$3` revisions only. */
   readonly pruneSomeChanges: Statement
+  readonly #names: AtomicNames
   readonly #variants = new Map<string, Statement>()
   /** The calls of the functions wrapping the statements of postgres-atomic, by the wrapped statement's name. */
   readonly #calls = new Map<string, { statement: Statement; extra: readonly unknown[] }>()
@@ -137,14 +141,16 @@ export class PostgresSql {
     this.get = statement(`SELECT value, expires_at FROM ${kv} WHERE grp = $1 AND key = $2`)
     this.getEntry = statement(`SELECT value, expires_at, revision FROM ${kv} WHERE grp = $1 AND key = $2`)
     this.getMany = statement(`SELECT key, value FROM ${kv} WHERE grp = $1 AND key = ANY($2::text[]) AND ${LIVE.replace('$2', '$3')}`)
-    const atomic = atomicTexts({ kv, revision: this.revision, changes: this.changes, channel: this.channel }, log)
+    this.#names = { kv, revision: this.revision, changes: this.changes, channel: this.channel }
+    const atomic = atomicTexts(this.#names, log)
+    this.set = statement(atomic.set, true)
     this.setIfAbsent = statement(atomic.ifAbsent, true)
     this.setIfRevision = statement(atomic.ifRevision, true)
     this.increment = statement(atomic.increment, true)
     this.assignRevision = statement(`UPDATE ${kv} SET revision = $3 WHERE grp = $1 AND key = $2 AND revision IS NULL`, true)
-    this.deleteIf = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 AND revision = $3 RETURNING value, expires_at`, true)
+    this.deleteIf = statement(atomic.deleteIf, true)
+    this.delete = statement(atomic.delete, true)
     this.deleteMany = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = ANY($2::text[]) RETURNING key, value, expires_at`, true)
-    this.delete = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 RETURNING value, expires_at`, true)
     this.deleteExpired = statement(`DELETE FROM ${kv} WHERE grp = $1 AND key = $2 AND expires_at <= $3`, true)
     this.deleteGroup = statement(
       `WITH d AS (DELETE FROM ${kv} WHERE grp = $1 RETURNING expires_at) ` +
@@ -250,23 +256,28 @@ export class PostgresSql {
   }
 
   /**
-   * The functions wrapping {@link setIfAbsent}, {@link setIfRevision} and
-   * {@link increment} (see `atomicFunction`), for the write lock `lock`.
+   * The functions wrapping {@link set}, {@link setIfAbsent},
+   * {@link setIfRevision}, {@link increment}, {@link delete} and
+   * {@link deleteIf} (see `atomicFunction`), for the write lock `lock`.
    */
   atomicFunctions(lock: readonly [number, number]): { wraps: Statement; fn: AtomicFunction }[] {
     const row = `revision bigint, value text${this.log ? ', notified bigint' : ''}`
-    const make = (wraps: Statement, types: string[], columns: string) => ({
+    const bodies = functionBodies(this.#names, this.log)
+    const make = (wraps: Statement, types: string[], body: FunctionBody) => ({
       wraps,
-      fn: atomicFunction(this.schema, this.table, wraps.text, types, columns, lock),
+      fn: atomicFunction(this.schema, this.table, body, types, lock),
     })
     return [
-      make(this.setIfRevision, ['text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint'], row),
-      make(this.setIfAbsent, ['text', 'text', 'text', 'bigint', 'bigint', 'bigint'], row),
+      make(this.set, ['text', 'text', 'text', 'bigint', 'bigint'], bodies.set),
+      make(this.setIfRevision, ['text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint'], queryBody(this.setIfRevision.text, row)),
+      make(this.setIfAbsent, ['text', 'text', 'text', 'bigint', 'bigint', 'bigint'], queryBody(this.setIfAbsent.text, row)),
       make(
         this.increment,
         ['text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint'],
-        `${row}, found text, found_expires_at bigint, found_revision bigint`,
+        queryBody(this.increment.text, `${row}, found text, found_expires_at bigint, found_revision bigint`),
       ),
+      make(this.delete, ['text', 'text', 'bigint'], bodies.delete),
+      make(this.deleteIf, ['text', 'text', 'bigint', 'bigint'], bodies.deleteIf),
     ]
   }
 
