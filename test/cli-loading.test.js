@@ -3,13 +3,17 @@
 // asserted here). And the fast path of `get`, which answers without
 // commander, behaves exactly as the full program does.
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { Store } from 'groupstore'
 import { fastGet } from '../dist/cli/fast-path.js'
 import { run, tempDir } from './helpers/cli.js'
+import { FIXTURES } from './helpers/sqlite.js'
+
+const Database = createRequire(import.meta.url)('better-sqlite3')
 
 const RECORDER = fileURLToPath(new URL('./helpers/record-modules.js', import.meta.url))
 
@@ -34,17 +38,50 @@ async function seeded(t) {
 }
 
 describe('groupstore: what each command loads', () => {
-  it('get loads the store and better-sqlite3, but not commander, LiquidJS, cli-progress, pg or the PostgreSQL backend', async (t) => {
+  it('get reads the file through the SQLite backend\'s opening alone: no Store, commander, LiquidJS, cli-progress or pg', async (t) => {
     const db = await seeded(t)
-    for (const args of [['--db', db, 'get', 'config', 'theme'], ['get', 'config', 'theme', '--json', '--db', db]]) {
+    for (const args of [['--db', db, 'get', 'config', 'theme'], ['get', 'config', 'theme', '--json', '--db', db], ['--db', db, 'get', 'config', 'missing']]) {
       const r = await runRecorded(t, args)
-      assert.equal(r.code, 0, r.err)
+      assert.equal(r.code, args.includes('missing') ? 1 : 0, r.err)
       assert.ok(loadedPackage(r.modules, 'better-sqlite3'), 'the recorder sees CommonJS dependencies')
-      assert.ok(loadedDist(r.modules, 'cli/commands/keys.js'), 'the recorder sees the package\'s own modules')
+      // The build bundles main.js and direct-get.js (scripts/bundle-cli.js):
+      // these four are all the package's files that a plain get loads.
+      const own = r.modules.filter((url) => url.includes('/dist/')).map((url) => url.slice(url.lastIndexOf('/dist/') + 6))
+      assert.deepEqual(own.sort(), ['cli/direct-get.js', 'cli/errors.js', 'cli/main.js', 'errors.js'], args.join(' '))
       for (const pkg of ['commander', 'liquidjs', 'cli-progress', 'pg', 'ms']) assert.ok(!loadedPackage(r.modules, pkg), `${args.join(' ')} loaded ${pkg}`)
-      for (const path of ['cli/program.js', 'backend/postgres', 'cli/commands/import.js', 'cli/commands/export.js']) {
-        assert.ok(!loadedDist(r.modules, path), `${args.join(' ')} loaded dist/${path}`)
-      }
+    }
+  })
+
+  it('the bundles of get\'s path hold only what it runs: the SQLite file\'s opening, the options, the output', () => {
+    // esbuild marks where each bundled module starts with a comment naming it.
+    const bundled = (file) => [...readFileSync(new URL(`../dist/cli/${file}`, import.meta.url), 'utf8').matchAll(/^\/\/ dist\/(.+\.js)$/gm)].map((m) => m[1])
+    assert.deepEqual([...new Set(bundled('main.js'))].sort(), ['cli/arguments.js', 'cli/fast-path.js', 'cli/main.js'])
+    assert.deepEqual([...new Set(bundled('direct-get.js'))].sort(), [
+      'backend/sqlite/sqlite-counts.js',
+      'backend/sqlite/sqlite-errors.js',
+      'backend/sqlite/sqlite-file.js',
+      'backend/sqlite/sqlite-revisions.js',
+      'backend/sqlite/sqlite-schema.js',
+      'backend/sqlite/sqlite-sql.js',
+      'cli/arguments.js',
+      'cli/direct-get.js',
+      'cli/io.js',
+      'cli/output.js',
+      'options.js',
+    ])
+  })
+
+  it('get goes through the Store when the file alone cannot answer it: an expired key, a missing file', async (t) => {
+    const db = await seeded(t)
+    const store = await Store.open(db)
+    await store.set('config', 'brief', 'gone', { ttl: 1 })
+    await store.close()
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    for (const args of [['--db', db, 'get', 'config', 'brief'], ['--db', join(tempDir(t), 'missing.db'), 'get', 'config', 'theme']]) {
+      const r = await runRecorded(t, args)
+      assert.equal(r.code, 1, r.err)
+      assert.ok(loadedDist(r.modules, 'store.js'), `${args.join(' ')} did not load the store`)
+      assert.ok(!loadedPackage(r.modules, 'commander'), `${args.join(' ')} loaded commander`)
     }
   })
 
@@ -142,5 +179,64 @@ describe('groupstore get: the fast path', () => {
     // GROUPSTORE_DB names the database on both paths.
     const env = await run(['get', 'config', 'theme'], { env: { GROUPSTORE_DB: db } })
     assert.equal(env.out, 'dark\n')
+  })
+
+  it('answers as the full program does on go-store files, with expired keys and rows without a revision, leaving the same rows', async (t) => {
+    const dir = tempDir(t)
+    // Each path on its own copy, so that what one path writes (a revision
+    // given to an old row, an expired row removed) cannot serve the other.
+    const copies = (name) => {
+      const fast = join(dir, `fast-${name}`)
+      const full = join(dir, `full-${name}`)
+      copyFileSync(join(FIXTURES, name), fast)
+      copyFileSync(join(FIXTURES, name), full)
+      return { fast, full }
+    }
+    const rows = (path) => {
+      const db = new Database(path, { readonly: true })
+      try {
+        return db.prepare('SELECT grp, key, value, expires_at, revision FROM kv ORDER BY grp, key').all()
+      } finally {
+        db.close()
+      }
+    }
+    const files = [
+      [
+        'go-store.db',
+        [
+          ['config', 'plain'],
+          ['config', 'empty', '--json'],
+          ['config', 'plain', '--json'],
+          ['config', 'ttl1h'],
+          ['config', 'ttl1h', '--json'],
+          ['bin', 'nul'],
+          ['bin', 'emoji', '--json'],
+          ['cfg', 'theme', '--scope', 'tenant-1'],
+          ['a_b', 'k', '--json', '--scope', 'tenant-1'],
+        ],
+      ],
+      ['go-store-pre-ttl.db', [['config', 'theme', '--json'], ['config', 'lang'], ['cfg', 'k', '--scope', 'tenant-1', '--json']]],
+    ]
+    for (const [name, cases] of files) {
+      const { fast, full } = copies(name)
+      for (const rest of cases) {
+        const a = await run(['--db', fast, 'get', ...rest])
+        const b = await run([`--db=${full}`, 'get', ...rest])
+        assert.deepEqual({ code: a.code, out: a.stdout, err: a.err }, { code: b.code, out: b.stdout, err: b.err }, `${name}: ${rest.join(' ')}`)
+      }
+      assert.deepEqual(rows(fast), rows(full), name)
+    }
+    // A key with a TTL that has not passed, and an empty file (which becomes a database).
+    const db = join(dir, 'ttl.db')
+    const store = await Store.open(db)
+    await store.set('config', 'later', 'soon', { ttl: 3_600_000 })
+    await store.close()
+    const empty = join(dir, 'empty.db')
+    writeFileSync(empty, '')
+    for (const [path, rest] of [[db, ['config', 'later', '--json']], [empty, ['config', 'theme']]]) {
+      const a = await run(['--db', path, 'get', ...rest])
+      const b = await run([`--db=${path}`, 'get', ...rest])
+      assert.deepEqual({ code: a.code, out: a.out, err: a.err }, { code: b.code, out: b.out, err: b.err }, rest.join(' '))
+    }
   })
 })

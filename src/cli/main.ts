@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `groupstore` executable. A plain `get` is answered without loading
- * commander (see fast-path.ts); every other call goes through the program.
+ * commander (see fast-path.ts), and from the file without the Store when it
+ * can be (see direct-get.ts); every other call goes through the program.
  *
  * @module
  */
@@ -47,7 +48,7 @@ async function runProgram(argv: string[]): Promise<void> {
 try {
   const get = fastGet(process.argv.slice(2))
   if (get === undefined) await runProgram(process.argv)
-  else await (await import('./commands/keys.js')).getCommand(get.group, get.key, get.options)
+  else await (await import('./direct-get.js')).directGet(get)
 } catch (err) {
   fail(exitCodeOf(err), describeError(err))
 }

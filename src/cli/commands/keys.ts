@@ -5,8 +5,8 @@
  */
 import { withSession } from '../context.js'
 import { notFound } from '../errors.js'
-import { readAll, write, writeRaw } from '../io.js'
-import { answer, formatDuration } from '../output.js'
+import { readAll, write } from '../io.js'
+import { absentKey, answer, formatDuration, printGet } from '../output.js'
 
 /** Options every data command takes. */
 export interface DataOptions {
@@ -17,10 +17,6 @@ export interface DataOptions {
 /** Options of commands with a `--json` switch. */
 export interface JsonOptions extends DataOptions {
   json?: boolean
-}
-
-function absent(group: string, key: string): Error {
-  return notFound(`no key ${JSON.stringify(key)} in group ${JSON.stringify(group)}`)
 }
 
 /** Options of `set`. */
@@ -60,16 +56,13 @@ export async function setCommand(group: string, key: string, value: string | und
  * `{"group","key","value","revision","expiresAt"}`; exit 1 when absent.
  */
 export async function getCommand(group: string, key: string, options: JsonOptions): Promise<void> {
-  if (options.json === true) {
-    const entry = await withSession(options.db, 'existing', options.scope, (s) => s.target.getEntry(group, key))
-    if (entry === undefined) throw absent(group, key)
-    const { value, revision, expiresAt } = entry
-    await write(process.stdout, `${JSON.stringify({ group, key, value, revision, expiresAt })}\n`)
-    return
-  }
-  const value = await withSession(options.db, 'existing', options.scope, (s) => s.target.get(group, key))
-  if (value === undefined) throw absent(group, key)
-  await writeRaw(value)
+  const json = options.json === true
+  const found = await withSession(options.db, 'existing', options.scope, async (s) => {
+    if (json) return s.target.getEntry(group, key)
+    const value = await s.target.get(group, key)
+    return value === undefined ? undefined : { value }
+  })
+  await printGet(group, key, json, found)
 }
 
 /**
@@ -82,7 +75,7 @@ export async function deleteCommand(group: string, key: string, options: DataOpt
     ifRevision === undefined ? s.target.delete(group, key) : s.target.delete(group, key, { ifRevision }),
   )
   if (deleted) return
-  if (ifRevision === undefined) throw absent(group, key)
+  if (ifRevision === undefined) throw absentKey(group, key)
   throw notFound(`no key ${JSON.stringify(key)} in group ${JSON.stringify(group)} at revision ${ifRevision}; nothing deleted`)
 }
 
@@ -100,7 +93,7 @@ export async function ttlCommand(group: string, key: string, options: JsonOption
     const pinned = s.pin()
     return { ttl: await s.target.ttl(group, key), now: pinned }
   })
-  if (ttl === undefined) throw absent(group, key)
+  if (ttl === undefined) throw absentKey(group, key)
   const plain = ttl === null ? 'no expiry' : `${formatDuration(ttl)} (${ttl} ms)`
   await answer(options.json === true, plain, { ttl, expiresAt: ttl === null ? null : now + ttl })
 }
