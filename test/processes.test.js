@@ -5,8 +5,11 @@
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { after, it } from 'node:test'
+import { Store } from 'groupstore'
 import { manyProcesses } from './reliability/multi-run.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'groupstore-processes-'))
@@ -42,5 +45,26 @@ it('4 writer and 2 reader processes share one file without errors, losses or quo
     assert.ok(reader.reads > 0)
     assert.ok(reader.maxQuotaKeysSeen <= maxKeys)
     assert.ok(reader.maxQuotaGroupsSeen <= maxGroups)
+  }
+})
+
+it('6 processes that create the same new file at the same moment all open it (none sees it half written)', async () => {
+  const worker = fileURLToPath(new URL('./helpers/open-worker.js', import.meta.url))
+  for (let round = 0; round < 12; round++) {
+    const file = join(dir, `new-${round}.db`)
+    // Far enough ahead that every process has started and loaded the package.
+    const at = Date.now() + 600
+    const outcomes = await Promise.all(
+      Array.from({ length: 6 }, () => {
+        const child = spawn(process.execPath, [worker, file, String(at)], { stdio: ['ignore', 'pipe', 'inherit'] })
+        let out = ''
+        child.stdout.on('data', (chunk) => (out += chunk))
+        return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out })))
+      }),
+    )
+    assert.deepEqual(outcomes.filter((o) => o.code !== 0), [], `round ${round}`)
+    const store = await Store.open(file)
+    assert.equal(await store.count('g'), 6)
+    await store.close()
   }
 })

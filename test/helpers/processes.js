@@ -20,7 +20,13 @@ export async function runTogether(script, tasks) {
     const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
     return { child, ready, exited, output }
   })
-  await Promise.all(children.map((c) => c.ready))
+  try {
+    await Promise.all(children.map((c) => c.ready))
+  } catch (err) {
+    // The others would wait for their start signal for ever.
+    for (const c of children) c.child.kill()
+    throw err
+  }
   for (const c of children) c.child.stdin.end('go\n')
   const outcomes = []
   for (const c of children) {

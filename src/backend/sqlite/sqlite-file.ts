@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { accessSync, closeSync, constants, existsSync, openSync, readSync, statSync } from 'node:fs'
+import { accessSync, closeSync, constants, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs'
 import type { Stats } from 'node:fs'
 import { createRequire } from 'node:module'
 import { basename, dirname, join, resolve } from 'node:path'
@@ -129,7 +129,7 @@ function checkLocation(location: string): number | undefined {
   const parent = statOrUndefined(folder)
   if (parent === undefined) fail(`cannot create '${location}': its folder '${folder}' does not exist`)
   if (!(parent as Stats).isDirectory()) fail(`cannot create '${location}': '${folder}' is not a folder`)
-  if (file !== undefined) checkHeader(location, file.size)
+  if (file !== undefined) checkHeader(location)
   if (file !== undefined && !writable(location)) {
     fail(`'${location}' is read-only: a store writes to its file (open a copy, or make it writable)`)
   }
@@ -144,37 +144,62 @@ function checkLocation(location: string): number | undefined {
 
 const MAGIC = Buffer.from('SQLite format 3\0', 'latin1')
 
+/** How often, and how long apart, a file that looks truncated is read again before it is refused. */
+const HEADER_ATTEMPTS = 4
+const HEADER_RETRY_MS = 25
+
 /**
  * Refuses a database file shorter than its header says, at the cost of one
  * 100-byte read. Skipped while a journal or WAL file sits beside it: another
  * connection may be extending the file, and SQLite then knows better. A
  * file without the SQLite header is left for SQLite to refuse.
+ *
+ * Another process may be creating the same file at this moment (several
+ * processes opening a new store at once): its first commit writes the
+ * header, extends the file and deletes its journal, and a check between
+ * those steps would see a file shorter than its header. So a file that
+ * looks truncated is read again a few times, `HEADER_RETRY_MS` apart; one
+ * that really is stays so, and is refused.
  */
-function checkHeader(location: string, size: number): void {
-  if (size === 0) return // an empty file: SQLite makes a new database in it
+function checkHeader(location: string): void {
+  let problem: string | undefined
+  for (let attempt = 0; attempt < HEADER_ATTEMPTS; attempt++) {
+    if (attempt > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, HEADER_RETRY_MS)
+    problem = headerProblem(location)
+    if (problem === undefined) return
+  }
+  throw foreign(problem as string)
+}
+
+/** What is wrong with the file's header and length, read once; undefined when nothing is. */
+function headerProblem(location: string): string | undefined {
   const header = Buffer.alloc(100)
   let read: number
+  let size: number
   try {
     const fd = openSync(location, 'r')
     try {
       read = readSync(fd, header, 0, 100, 0)
+      // The length after the header was read: at least as new as what the header says.
+      size = fstatSync(fd).size
     } finally {
       closeSync(fd)
     }
   } catch (err) {
     throw new StoreError(`${METHOD}: cannot read '${location}': ${(err as Error).message}`, { cause: err })
   }
-  if (read < MAGIC.length || !header.subarray(0, MAGIC.length).equals(MAGIC)) return
-  if (read < 100) throw foreign(`'${location}' is truncated: ${size} bytes, shorter than a database header`)
+  if (size === 0) return undefined // an empty file: SQLite makes a new database in it
+  if (read < MAGIC.length || !header.subarray(0, MAGIC.length).equals(MAGIC)) return undefined
+  if (read < 100) return `'${location}' is truncated: ${size} bytes, shorter than a database header`
   const rawPageSize = header.readUInt16BE(16)
   const pageSize = rawPageSize === 1 ? 65536 : rawPageSize
   const pages = header.readUInt32BE(28)
   const countValid = header.readUInt32BE(92) === header.readUInt32BE(24)
-  if (!countValid || pages === 0 || size >= pages * pageSize) return
-  if (existsSync(`${location}-wal`) || existsSync(`${location}-journal`)) return
-  throw foreign(
+  if (!countValid || pages === 0 || size >= pages * pageSize) return undefined
+  if (existsSync(`${location}-wal`) || existsSync(`${location}-journal`)) return undefined
+  return (
     `'${location}' is truncated: its header counts ${pages} pages of ${pageSize} bytes ` +
-      `(${pages * pageSize} bytes), the file holds ${size} bytes`,
+    `(${pages * pageSize} bytes), the file holds ${size} bytes`
   )
 }
 
