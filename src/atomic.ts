@@ -6,11 +6,11 @@
  *
  * @module
  */
-import { then } from './backend/backend.js'
+import { live, then } from './backend/backend.js'
 import type { MaybePromise, RemovedValue, StoredEntry, WriteCondition, WriteOptions, WriteOutcome, WriteQueries } from './backend/backend.js'
 import { notIntegerError } from './errors.js'
 import type { Emit, Executor } from './operations.js'
-import { checkQuota, checkQuotaMany, live } from './quota.js'
+import { checkQuota, checkQuotaMany } from './quota.js'
 import type { QuotaScope } from './quota.js'
 import { checkString } from './validate.js'
 

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { then } from './backend/backend.js'
-import type { MaybePromise, ReadQueries, StoredValue } from './backend/backend.js'
+import { live, then } from './backend/backend.js'
+import type { MaybePromise, ReadQueries } from './backend/backend.js'
 import { QuotaExceededError } from './errors.js'
 
 /** Limits of a scope; 0 or absent means unlimited. */
@@ -22,11 +22,6 @@ export interface QuotaScope {
   readonly namespace: string
   /** `'<namespace>:'`. */
   readonly prefix: string
-}
-
-/** True when `row` is a live row at `now`. */
-export function live(row: StoredValue | undefined, now: number): row is StoredValue {
-  return row !== undefined && (row.expiresAt === null || row.expiresAt > now)
 }
 
 /** Throws unless a group that is new to the namespace (`g`) fits under `maxGroups`. */

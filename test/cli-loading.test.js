@@ -57,6 +57,7 @@ describe('groupstore: what each command loads', () => {
     const bundled = (file) => [...readFileSync(new URL(`../dist/cli/${file}`, import.meta.url), 'utf8').matchAll(/^\/\/ dist\/(.+\.js)$/gm)].map((m) => m[1])
     assert.deepEqual([...new Set(bundled('main.js'))].sort(), ['cli/arguments.js', 'cli/fast-path.js', 'cli/main.js'])
     assert.deepEqual([...new Set(bundled('direct-get.js'))].sort(), [
+      'backend/backend.js',
       'backend/sqlite/sqlite-counts.js',
       'backend/sqlite/sqlite-errors.js',
       'backend/sqlite/sqlite-file.js',

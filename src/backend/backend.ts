@@ -20,6 +20,11 @@ export interface StoredValue {
   expiresAt: number | null
 }
 
+/** True when `row` is a live row at `now`: there is one, and it has no expiry or expires after `now`. */
+export function live(row: StoredValue | undefined, now: number): row is StoredValue {
+  return row !== undefined && (row.expiresAt === null || row.expiresAt > now)
+}
+
 /**
  * The row a removal took away. `revision`: the revision the backend gave
  * the removal when it recorded the change itself in the same statement

@@ -18,6 +18,7 @@
  * @module
  */
 import { existsSync } from 'node:fs'
+import { live } from '../backend/backend.js'
 import type { StoredEntry } from '../backend/backend.js'
 import { openDatabase } from '../backend/sqlite/sqlite-file.js'
 import { SQL } from '../backend/sqlite/sqlite-sql.js'
@@ -50,7 +51,7 @@ export function readDirect(call: FastGet): StoredEntry | null | undefined {
     db.close()
   }
   if (row === undefined) return null
-  if (row.expiresAt !== null && row.expiresAt <= now) return undefined
+  if (!live(row, now)) return undefined
   if (json && row.revision === null) return undefined
   return row
 }
