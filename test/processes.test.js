@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, it } from 'node:test'
+import Database from 'better-sqlite3'
 import { Store } from 'groupstore'
 import { manyProcesses } from './reliability/multi-run.js'
 
@@ -66,5 +67,46 @@ it('6 processes that create the same new file at the same moment all open it (no
     const store = await Store.open(file)
     assert.equal(await store.count('g'), 6)
     await store.close()
+  }
+})
+
+it('opening waits for a file whose write lock another process holds, also when the open switches the file to WAL', async () => {
+  // A complete store file put back in rollback-journal mode: opening it has
+  // nothing to create or upgrade, only the switch to WAL, which SQLite
+  // refuses at once, without waiting, while another connection writes.
+  const file = join(dir, 'rollback.db')
+  const made = await Store.open(file)
+  await made.set('g', 'before', 'v')
+  await made.close()
+  const raw = new Database(file)
+  raw.pragma('journal_mode = DELETE')
+  raw.close()
+  const holder = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import Database from 'better-sqlite3'
+       const db = new Database(process.argv[1])
+       db.exec('BEGIN IMMEDIATE')
+       db.prepare("UPDATE kv SET value = 'held' WHERE key = 'before'").run()
+       process.stdout.write('holding\\n')
+       setTimeout(() => { db.exec('COMMIT'); db.close() }, 400)`,
+      file,
+    ],
+    { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const exited = new Promise((resolve) => holder.on('exit', resolve))
+  await new Promise((resolve) => holder.stdout.once('data', resolve))
+  // Before the switch was retried this open failed at once with ERR_STORE_BUSY.
+  const store = await Store.open(file, { busyTimeout: 5000 })
+  try {
+    assert.equal(await store.get('g', 'before'), 'held')
+    const mode = new Database(file, { readonly: true })
+    assert.equal(mode.pragma('journal_mode', { simple: true }), 'wal')
+    mode.close()
+  } finally {
+    await store.close()
+    assert.equal(await exited, 0)
   }
 })

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module'
 import { basename, dirname, join, resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { StoreError } from '../../errors.js'
-import { isCorrupt, openError } from './sqlite-errors.js'
+import { isBusy, isCorrupt, openError } from './sqlite-errors.js'
 import { PK_INDEX } from './sqlite-sql.js'
 import { createSchema } from './sqlite-schema.js'
 import { upgradeRevisions } from './sqlite-revisions.js'
@@ -97,12 +97,36 @@ export function openDatabase(location: string, options: SqliteFileOptions): Bett
     // rollback-journal mode a failed change is rolled back from the journal.
     createSchema(db, columns)
     upgradeRevisions(db, memory)
-    if (!memory) db.pragma('journal_mode = WAL')
+    if (!memory) switchToWal(db, options.busyTimeout)
     db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`)
     return db
   } catch (err) {
     db.close()
     throw openError(location, err, options.busyTimeout)
+  }
+}
+
+/** How long apart the switch to WAL is tried again while another connection writes. */
+const WAL_RETRY_MS = 5
+
+/**
+ * Puts the file in WAL mode (nothing to do when it is already). The switch
+ * writes the header, and SQLite answers SQLITE_BUSY at once, without its
+ * busy handler, when another connection holds the write lock at that moment
+ * (another process creating or upgrading the same file), so the switch is
+ * tried again, `WAL_RETRY_MS` apart, for up to `busyTimeout`, as any other
+ * lock wait.
+ */
+function switchToWal(db: BetterSqlite3.Database, busyTimeout: number): void {
+  const deadline = Date.now() + busyTimeout
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL')
+      return
+    } catch (err) {
+      if (!isBusy(err) || Date.now() >= deadline) throw err
+    }
+    sleep(WAL_RETRY_MS)
   }
 }
 
@@ -164,7 +188,7 @@ const HEADER_RETRY_MS = 25
 function checkHeader(location: string): void {
   let problem: string | undefined
   for (let attempt = 0; attempt < HEADER_ATTEMPTS; attempt++) {
-    if (attempt > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, HEADER_RETRY_MS)
+    if (attempt > 0) sleep(HEADER_RETRY_MS)
     problem = headerProblem(location)
     if (problem === undefined) return
   }
@@ -201,6 +225,11 @@ function headerProblem(location: string): string | undefined {
     `'${location}' is truncated: its header counts ${pages} pages of ${pageSize} bytes ` +
     `(${pages * pageSize} bytes), the file holds ${size} bytes`
   )
+}
+
+/** Blocks the thread for `ms` (opening is synchronous). */
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 }
 
 function statOrUndefined(path: string): Stats | undefined {
