@@ -18,6 +18,13 @@ import type { ScopeOptions } from './scope.js'
 import { messageOf, Warnings } from './warnings.js'
 
 /**
+ * The key of Store's internal method that lets the reads of the rest of one
+ * event-loop turn share a snapshot of the file (the server calls it for
+ * each read request; see `Backend.shareReadsThisTurn`). Not exported by the package.
+ */
+export const SHARE_READS: unique symbol = Symbol('groupstore.shareReads')
+
+/**
  * A key-value store of string values under `(group, key)`, with per-key
  * TTL, tenant scopes with quotas, change events, Liquid templates and
  * transactions, on embedded SQLite (a file or `':memory:'`).
@@ -44,6 +51,11 @@ export class Store extends Operations implements AsyncDisposable {
       this.#timer = setInterval(() => this.#backgroundPurge(), purgeInterval)
       this.#timer.unref()
     }
+  }
+
+  /** Internal (see {@link SHARE_READS}): nothing to do once closed, or where every read is as cheap alone. */
+  [SHARE_READS](): void {
+    if (!this.#core.closed) this.#core.backend.shareReadsThisTurn?.()
   }
 
   /**

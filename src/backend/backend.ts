@@ -367,6 +367,12 @@ export interface Backend {
   /** Runs an atomic write (see the interface note and {@link Write}). */
   write<T>(write: Write<T>, options?: WriteOptions): Promise<T>
   /**
+   * Optional: lets the reads issued from now until the end of this
+   * event-loop turn share one snapshot, where one per read costs more (a
+   * file in WAL mode). A write issued meanwhile ends it before it begins.
+   */
+  shareReadsThisTurn?(): void
+  /**
    * The error to raise for `err` thrown by a query of this backend inside
    * `method`: driver errors become StoreErrors naming the method; anything
    * else is returned unchanged.

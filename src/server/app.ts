@@ -9,6 +9,7 @@ import { createServer } from 'node:http'
 import type { RequestListener } from 'node:http'
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { SHARE_READS } from '../store.js'
 import type { Store } from '../store.js'
 import { Authenticator } from './auth.js'
 import type { Need, Principal } from './auth.js'
@@ -122,6 +123,8 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
       if (need !== 'public') {
         reply.headers(API_HEADERS)
         request.principal = auth.authenticate(request, need, config.queryToken === true)
+        // The reads of this turn's requests share one snapshot: under load a turn answers dozens.
+        if (request.method === 'GET' || request.method === 'HEAD') store[SHARE_READS]()
       }
       const length = Number(request.headers['content-length'] ?? 0)
       if (length > maxBody) {

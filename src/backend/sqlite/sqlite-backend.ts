@@ -159,9 +159,17 @@ export class SqliteBackend implements Backend {
     return this.#enqueue(false, false, false, { method, footprint: undefined, run: fn })
   }
 
+  /**
+   * Lets the reads of the rest of this event-loop turn share one snapshot
+   * of the file when nothing is queued (see `BatchRunner.shareReads`).
+   */
+  shareReadsThisTurn(): void {
+    if (this.#idle() && !this.#queue.closed && this.#corrupt === undefined) this.#runner.shareReads()
+  }
+
   /** True when no transaction is open, no commit waits to be announced, and no queued write overlaps `footprint`. */
   #clearOf(footprint: Footprint): boolean {
-    if (this.#batchPending || this.#db.inTransaction || this.#announcing !== undefined) return false
+    if (this.#batchPending || (this.#db.inTransaction && !this.#runner.sharingReads) || this.#announcing !== undefined) return false
     return !this.#queue.some((op) => op.write && overlaps(op.job.footprint, footprint))
   }
 
@@ -317,6 +325,8 @@ export class SqliteBackend implements Backend {
    * issued meanwhile join the batch).
    */
   #runNext(): Promise<void> | undefined {
+    // Queued work sees what was committed before it, and the WAL guard needs no transaction open.
+    this.#runner.endSharedReads()
     const held = this.#wal?.beforeWrite()
     if (held !== undefined) return held
     const batch = this.#queue.take(GROUP_MAX_OPS)
@@ -364,6 +374,7 @@ export class SqliteBackend implements Backend {
     const drained = this.#queue.close()
     this.#listener.close()
     await drained
+    this.#runner.endSharedReads()
     this.#db.close()
     await this.#checkpoints?.close()
   }

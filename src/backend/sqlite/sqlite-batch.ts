@@ -89,6 +89,10 @@ export class BatchRunner {
   }
   /** Until when to yield the lock between batches: a wait for it was seen shortly before. */
   #contendedUntil = 0
+  /** A read transaction that the reads of this event-loop turn share is open (see {@link shareReads}). */
+  #sharing = false
+  readonly #beginRead: BetterSqlite3.Statement
+  readonly #endRead: BetterSqlite3.Statement
 
   constructor(db: BetterSqlite3.Database, q: SqliteQueries, txq: SqliteQueries, host: BatchHost, memory: boolean, busyTimeout: number) {
     this.#db = db
@@ -105,6 +109,38 @@ export class BatchRunner {
       release: db.prepare('RELEASE op'),
       rollbackTo: db.prepare('ROLLBACK TO op'),
     }
+    this.#beginRead = db.prepare('BEGIN')
+    this.#endRead = db.prepare('COMMIT')
+  }
+
+  /**
+   * Lets the reads from now until the end of this event-loop turn run in
+   * one read transaction, one snapshot of the file. In WAL mode a read
+   * outside a transaction takes and releases a lock on the WAL index, two
+   * system calls that cost more than an indexed read itself; a server
+   * answering dozens of reads per turn pays them once instead. The
+   * transaction ends at the turn's `setImmediate`, or before anything that
+   * writes begins (see {@link endSharedReads}), so that writes, and the reads
+   * after them, are as before. Nothing to do in memory or inside a transaction.
+   */
+  shareReads(): void {
+    if (this.#sharing || this.#memory || this.#db.inTransaction) return
+    this.#beginRead.run()
+    this.#sharing = true
+    setImmediate(this.endSharedReads)
+  }
+
+  /** True while the reads of this turn share a read transaction. */
+  get sharingReads(): boolean {
+    return this.#sharing
+  }
+
+  /** Ends the read transaction of {@link shareReads}, if open. */
+  readonly endSharedReads = (): void => {
+    if (!this.#sharing) return
+    this.#sharing = false
+    // A read transaction commits nothing; SQLite may have ended it already (closed connection, error).
+    if (this.#db.open && this.#db.inTransaction) this.#endRead.run()
   }
 
   /** The connection, for the batch tries. */
@@ -153,6 +189,7 @@ export class BatchRunner {
   #begin(): MaybePromise<unknown> {
     const attempt = (): unknown => {
       try {
+        this.endSharedReads()
         this.tx.begin.run()
         this.txq.openRevisions()
         return undefined
@@ -247,7 +284,10 @@ export class BatchRunner {
     try {
       return fn(this.#q)
     } catch (err) {
-      if (!isBusy(err) || this.#memory || this.#db.inTransaction) throw err
+      if (!isBusy(err) || this.#memory) throw err
+      // A busy read that opened this turn's shared read transaction waits as any other, on its own.
+      if (this.#sharing) this.endSharedReads()
+      if (this.#db.inTransaction) throw err
       this.#db.pragma(`busy_timeout = ${this.#busyTimeout}`)
       try {
         return fn(this.#q)
