@@ -166,6 +166,14 @@ export default function atomic(factory) {
           assert.equal(await s.get('c', 'min'), String(Number.MIN_SAFE_INTEGER))
           await s.set('c', 'huge', '99999999999999999999')
           await rejectsWith(s.increment('c', 'huge', 0), RangeError, ['increment'])
+          // A stored value beyond the safe range whose sum is within it: the sum is exact, not the double's.
+          await s.set('c', 'past', '9007199254740993')
+          assert.equal(await s.increment('c', 'past', -2), 9007199254740991)
+          assert.equal(await s.get('c', 'past'), '9007199254740991')
+          await s.set('c', 'below', '-00000000000000009007199254740994')
+          assert.equal(await s.increment('c', 'below', 3), -9007199254740991)
+          await s.set('c', 'long', '0000000000000000000042')
+          assert.equal(await s.increment('c', 'long', 1), 43)
         })
 
         it('getMany reads the live values in the order asked, undefined where none', async (t) => {

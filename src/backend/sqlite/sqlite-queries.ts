@@ -20,6 +20,18 @@ type Statement = BetterSqlite3.Statement
 const INTEGER = /^-?\d+$/
 
 /**
+ * `text` (base-10 integer text) + `by`, exactly; NaN when the sum is not a
+ * safe integer. Text of 16 characters or more may hold a number beyond the
+ * safe range, which a double would round before the sum (9007199254740993
+ * - 2 must be 9007199254740991): it is added as a BigInt.
+ */
+function integerSum(text: string, by: number): number {
+  if (text.length < 16) return Number(text) + by
+  const sum = BigInt(text) + BigInt(by)
+  return sum >= -9007199254740991n && sum <= 9007199254740991n ? Number(sum) : Number.NaN
+}
+
+/**
  * The storage primitives on one better-sqlite3 connection: the reads of
  * {@link SqliteReadQueries} and the writes, each a prepared statement made
  * once and reused. Synchronous: the caller serialises. Made
@@ -145,7 +157,7 @@ export class SqliteQueries extends SqliteReadQueries implements WriteQueries {
     this.#beforeWrite()
     const row = this.#incrementRead.get(group, key) as [string, number | null, number] | undefined
     if (row !== undefined && (row[1] === null || row[1] > now)) {
-      const sum = INTEGER.test(row[0]) ? Number(row[0]) + by : Number.NaN
+      const sum = INTEGER.test(row[0]) ? integerSum(row[0], by) : Number.NaN
       if (!Number.isSafeInteger(sum)) return { revision: false, found: this.getEntry(group, key) }
       const value = String(sum)
       const revision = this.#revisions.take()
