@@ -11,15 +11,19 @@ import type { Entry, OpContext } from './atomic.js'
 import type { Executor, TtlOptions } from './operations.js'
 import { checkOptions, checkString, checkTtl } from './validate.js'
 
-/** The largest time a Date can hold; a TTL past it is refused. */
-const MAX_TIME = 8.64e15
+/** The largest time a Date can hold (the year 275760): a key whose TTL ends later expires then. */
+export const MAX_TIME = 8.64e15
 
-/** The expiry time of a write with `ttl`, or a throw for a bad one. */
+/**
+ * The expiry time of a write with `ttl` (any finite number of ms above 0),
+ * or a throw for a bad one: in whole milliseconds, rounded up, so at least
+ * 1 ms ahead however small the TTL, and at most {@link MAX_TIME} however
+ * large, so that it stays an integer that a Date can show.
+ */
 export function expiry(exec: Executor, method: string, ttl: unknown): number {
   const checked = checkTtl(method, ttl)
-  const expiresAt = Math.ceil(exec.now() + checked)
-  if (expiresAt > MAX_TIME) throw new RangeError(`${method}: options.ttl is too large (${checked} ms)`)
-  return expiresAt
+  const now = exec.now()
+  return Math.min(MAX_TIME, Math.max(Math.ceil(now + checked), Math.floor(now) + 1))
 }
 
 /** Runs `check` then `run`, rejecting instead of throwing; first refuses work the executor will not take. */

@@ -160,10 +160,26 @@ export default function ttl(factory) {
       })
     }
 
-    it('a ttl too large for a date is refused with RangeError', async (t) => {
-      const store = await openStore(t, factory)
-      await assert.rejects(store.set('g', 'k', 'v', { ttl: Number.MAX_SAFE_INTEGER }), RangeError)
-      assert.equal(await store.has('g', 'k'), false)
+    it('any finite ttl above 0 is taken: one past the largest date expires at it, a tiny one lives 1 ms', async (t) => {
+      const now = clock()
+      const store = await openStore(t, factory, { now, purgeInterval: 0 })
+      const largest = 8.64e15
+      for (const [key, ttl] of [['safe', Number.MAX_SAFE_INTEGER], ['huge', Number.MAX_VALUE], ['edge', largest - T0]]) {
+        await store.set('g', key, 'v', { ttl })
+        assert.equal(await store.get('g', key), 'v', key)
+        assert.equal((await store.getEntry('g', key)).expiresAt, largest, key)
+        assert.equal(await store.ttl('g', key), largest - T0, key)
+        assert.equal(new Date((await store.getEntry('g', key)).expiresAt).getTime(), largest, key)
+      }
+      assert.equal(await store.increment('g', 'n', 1, { ttl: Number.MAX_VALUE }), 1)
+      assert.equal((await store.getEntry('g', 'n')).expiresAt, largest)
+      await store.setMany('g', { m: 'v' }, { ttl: 1e300 })
+      assert.equal((await store.getEntry('g', 'm')).expiresAt, largest)
+      await store.set('g', 'tiny', 'v', { ttl: Number.MIN_VALUE })
+      assert.equal((await store.getEntry('g', 'tiny')).expiresAt, T0 + 1)
+      assert.equal(await store.get('g', 'tiny'), 'v')
+      now.advance(1)
+      assert.equal(await store.get('g', 'tiny'), undefined)
     })
 
     it('get, has and ttl remove an expired key lazily and emit expire', async (t) => {

@@ -12,6 +12,7 @@ export function compareText(a, b) {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
 }
 
+/** The largest time a Date holds: a later expiry is stored as it. */
 const MAX_TIME = 8.64e15
 const MAX_LIMIT = 10_000
 
@@ -115,7 +116,7 @@ export class View {
         const ttl = d !== null && typeof d === 'object' ? d.ttl : undefined
         if (ttl !== undefined) {
           if (typeof ttl !== 'number') e.push('TypeError')
-          else if (!Number.isFinite(ttl) || ttl <= 0 || Math.ceil(this.model.now + ttl) > MAX_TIME) e.push('RangeError')
+          else if (!Number.isFinite(ttl) || ttl <= 0) e.push('RangeError')
         }
         break
       }
@@ -175,7 +176,9 @@ export class View {
         const g = p + a
         const ttl = d?.ttl
         if (!m.rows.has(g)) m.rows.set(g, new Map())
-        m.rows.get(g).set(b, { value: c, expiresAt: ttl === undefined ? null : Math.ceil(m.now + ttl) })
+        // Whole ms, rounded up, at least 1 ms ahead, at most the largest Date.
+        const expiresAt = ttl === undefined ? null : Math.min(MAX_TIME, Math.max(Math.ceil(m.now + ttl), Math.floor(m.now) + 1))
+        m.rows.get(g).set(b, { value: c, expiresAt })
         return undefined
       }
       case 'delete': {
