@@ -207,7 +207,8 @@ export function increment(ctx: OpContext, method: string, g: string, key: string
   const now = exec.now()
   const write = (q: WriteQueries, emit: Emit): MaybePromise<number> =>
     then(q.increment(g, key, by, expiresAt, now), (out) => {
-      if (out.revision === false) throw incrementError(method, g, key, by, out, now)
+      // The message names the group as the caller does: without a scope's prefix.
+      if (out.revision === false) throw incrementError(method, g.slice(ctx.prefix.length), key, by, out, now)
       emit('set', g, key, out.value, out.revision)
       return Number(out.value)
     })

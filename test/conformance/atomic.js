@@ -152,6 +152,8 @@ export default function atomic(factory) {
               assert.ok(err instanceof StoreError, `${JSON.stringify(bad)}: ${err}`)
               assert.equal(err.code, 'ERR_NOT_INTEGER')
               assert.match(err.message, /increment/)
+              // The group as the caller named it: a scope's prefix stays out of the message.
+              assert.ok(err.message.includes('"c"/"k"') && !err.message.includes(':c"'), err.message)
               return true
             })
             off()
