@@ -151,6 +151,8 @@ export default function feed({ open, capabilities = {} }) {
       const store = await fresh(t)
       assert.throws(() => store.watch('*', '*', { since: -1 }), RangeError)
       assert.throws(() => store.watch('*', '*', { since: 1.5 }), RangeError)
+      assert.throws(() => store.watch('*', '*', { since: '1' }), TypeError)
+      assert.throws(() => store.watch('*', '*', { since: null }), TypeError)
     })
 
     it('reports pruned history instead of hiding it', { skip: capabilities.changeLog ? false : 'no durable change log' }, async (t) => {
