@@ -18,8 +18,8 @@ export function checkOptionalString(method: string, name: string, value: unknown
 /** Throws unless `options` is undefined or a plain object with only `allowed` keys. */
 export function checkOptions(method: string, options: unknown, allowed: readonly string[]): void {
   if (options === undefined) return
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`${method}: options must be an object, got ${describe(options)}`)
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`${method}: options must be an object, got ${Array.isArray(options) ? 'an array' : describe(options)}`)
   }
   // The own enumerable names, as Object.keys has them, without an array per call.
   for (const name in options) {
