@@ -304,6 +304,28 @@ describe('limits and failures', () => {
     assert.equal((await request(server, 'GET', '/healthz')).status, 200)
   })
 
+  it('a request refused by the HTTP parser (headers past 512 KiB, malformed HTTP) is answered in problem+json', async (t) => {
+    const { server } = await setup(t)
+    const long = await request(server, 'GET', `/v1/groups/g/keys/${'x'.repeat(600 * 1024)}`, { token: 'admin-secret' })
+    assertProblem(long, 431, 'ERR_HEADERS_TOO_LARGE')
+    const raw = (text) =>
+      new Promise((resolve) => {
+        const socket = net.connect(server.port, '127.0.0.1', () => socket.write(text))
+        let answer = ''
+        socket.on('data', (chunk) => (answer += chunk))
+        socket.on('error', () => {})
+        socket.on('close', () => resolve(answer))
+      })
+    const answer = await raw('GET /v1/groups HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n')
+    assert.match(answer, /^HTTP\/1\.1 400 /)
+    assert.match(answer, /\r\ncontent-type: application\/problem\+json\r\n/i)
+    const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))
+    assert.equal(body.code, 'ERR_INVALID')
+    assert.equal(body.status, 400)
+    // The server goes on serving.
+    assert.equal((await request(server, 'GET', '/healthz')).status, 200)
+  })
+
   it('an event stream whose client never reads is dropped past its bound; it resumes with Last-Event-ID, losing nothing', { timeout: 60_000 }, async (t) => {
     const { server, store } = await setup(t, { streams: { maxPending: 256 * 1024, flushDelay: 1 } })
     const before = await new Promise((resolve) => server.app.server.getConnections((_e, n) => resolve(n)))

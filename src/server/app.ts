@@ -7,6 +7,7 @@
  */
 import { createServer } from 'node:http'
 import type { RequestListener } from 'node:http'
+import type { Duplex } from 'node:stream'
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { SHARE_READS } from '../store.js'
@@ -15,7 +16,7 @@ import { Authenticator } from './auth.js'
 import type { Need, Principal } from './auth.js'
 import { registerConsole } from './console.js'
 import { methodNotAllowed } from './method-not-allowed.js'
-import { Problem, sendProblem, toProblem } from './problem.js'
+import { clientErrorResponse, Problem, sendProblem, toProblem } from './problem.js'
 import { registerRoutes } from './routes.js'
 import { EventStreams } from './sse.js'
 import type { StreamOptions } from './sse.js'
@@ -54,6 +55,12 @@ export interface ServerOptions {
 export const DEFAULT_MAX_BODY = 1024 * 1024
 
 /** Headers of every API response: never sniffed as another type, never cached. */
+/** The most bytes of request line and headers taken (Node's default is 16 KiB). */
+const MAX_HEADER_SIZE = 512 * 1024
+
+/** A media type as RFC 9110 writes one (`type/subtype`, then parameters); anything else is read as bytes. */
+const MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+[\t ]*(;[\t ]*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[^"\\]|\\.)*")[\t ]*)*$/
+
 const API_HEADERS = {
   'x-content-type-options': 'nosniff',
   'cache-control': 'no-store',
@@ -85,14 +92,21 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
           headersTimeout: options.headersTimeout ?? 10_000,
           requestTimeout: options.requestTimeout ?? 30_000,
           connectionsCheckingInterval: Math.min(1000, options.headersTimeout ?? 1000),
-          // The request line may carry a long percent-encoded key.
-          maxHeaderSize: 64 * 1024,
+          // The request line may carry long percent-encoded names: a group and a key of
+          // 10,000 characters each, of up to 4 bytes each, take 240 KB encoded.
+          maxHeaderSize: MAX_HEADER_SIZE,
         },
         handler,
       ),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     // A request that arrives while the server stops is refused below, as problem+json.
     return503OnClosing: false,
+    // What Node's parser refuses before any route (headers too large or too slow, malformed HTTP) is problem+json too.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return
+      if (socket.writable) socket.write(clientErrorResponse(err, MAX_HEADER_SIZE))
+      socket.destroy(err)
+    },
     // A path that is not valid percent-encoded UTF-8 matches no route: 401 without a token, else 400.
     frameworkErrors: (_err: Error, request: FastifyRequest, reply: FastifyReply) => {
       try {
@@ -126,6 +140,9 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
         // The reads of this turn's requests share one snapshot: under load a turn answers dozens.
         if (request.method === 'GET' || request.method === 'HEAD') store[SHARE_READS]()
       }
+      // The body is the value whatever its type: a type the framework could not parse is read as bytes too.
+      const type = request.headers['content-type']
+      if (type !== undefined && !MEDIA_TYPE.test(type)) request.headers['content-type'] = 'application/octet-stream'
       const length = Number(request.headers['content-length'] ?? 0)
       if (length > maxBody) {
         // Refused before reading; the connection is closed, so the rest is never read.

@@ -18,6 +18,8 @@ export type ProblemCode =
   | 'ERR_QUOTA_EXCEEDED'
   | 'ERR_PRECONDITION_FAILED'
   | 'ERR_TOO_LARGE'
+  | 'ERR_TIMEOUT'
+  | 'ERR_HEADERS_TOO_LARGE'
   | 'ERR_TEMPLATE'
   | 'ERR_NOT_INTEGER'
   | 'ERR_STORE'
@@ -32,6 +34,9 @@ const TITLES: Record<ProblemCode, [status: number, title: string]> = {
   ERR_QUOTA_EXCEEDED: [409, 'Quota exceeded'],
   ERR_PRECONDITION_FAILED: [412, 'Precondition failed'],
   ERR_TOO_LARGE: [413, 'Payload too large'],
+  // Answered by Node's HTTP parser before any route (see clientErrorResponse).
+  ERR_TIMEOUT: [408, 'Request timeout'],
+  ERR_HEADERS_TOO_LARGE: [431, 'Request header fields too large'],
   ERR_TEMPLATE: [422, 'Template error'],
   ERR_NOT_INTEGER: [422, 'Not an integer'],
   ERR_STORE: [500, 'Storage failure'],
@@ -59,11 +64,40 @@ export function problemBody(problem: Problem): string {
   return JSON.stringify({ status, code: problem.code, title, detail: problem.message, ...problem.extra })
 }
 
-/** Sends `problem` as `application/problem+json` (a 401 with `WWW-Authenticate: Bearer`). */
+/**
+ * Sends `problem` as `application/problem+json` (a 401 with
+ * `WWW-Authenticate: Bearer`). The type goes without a charset, as HTTP.md
+ * names it (JSON is UTF-8 by definition): bytes, so that the framework adds none.
+ */
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
   // RFC 9110: a 401 names the scheme it wants.
   if (problem.status === 401) reply.header('www-authenticate', 'Bearer')
-  return reply.code(problem.status).type('application/problem+json').send(problemBody(problem))
+  return reply.code(problem.status).type('application/problem+json').send(Buffer.from(problemBody(problem)))
+}
+
+/**
+ * The raw answer to a request that Node's HTTP parser refused before any
+ * route saw it (a request line and headers past the limit, a client too
+ * slow to send them, a malformed request), as problem+json like every other
+ * error; the connection is closed after it. `maxHeaderSize`: the limit, for
+ * the message.
+ */
+export function clientErrorResponse(err: { code?: string }, maxHeaderSize: number): string {
+  let problem: Problem
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    problem = new Problem('ERR_TIMEOUT', 'the request line and headers did not arrive in time')
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+    problem = new Problem('ERR_HEADERS_TOO_LARGE', `the request line and headers exceed ${maxHeaderSize} bytes`)
+  } else {
+    problem = new Problem('ERR_INVALID', 'the request is not valid HTTP/1.1')
+  }
+  const body = problemBody(problem)
+  const [status, title] = TITLES[problem.code]
+  return (
+    `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n` +
+    `Connection: close\r\n\r\n${body}`
+  )
 }
 
 const LIBRARY_MESSAGE = /^[A-Za-z]+\.[A-Za-z]+: /

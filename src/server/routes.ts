@@ -104,7 +104,8 @@ export function registerRoutes(app: FastifyInstance, streams: EventStreams): voi
     async (request, reply) => {
       const template = bodyText(request.body)
       const result = await request.principal.target.render(template, request.params.group, { strict: request.query.strict === 'true' })
-      return reply.type('text/plain; charset=utf-8').send(result)
+      // `text/plain` as HTTP.md names it; the bytes are UTF-8, as every body of the API.
+      return reply.type('text/plain').send(result)
     },
   )
   methodNotAllowed(app, '/v1/groups/:group/render', ['POST'])

@@ -139,7 +139,7 @@ export class EventStreams {
     }
     this.#add(stream)
     beforeHeaders()
-    res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' })
+    res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' })
     res.write(': groupstore event stream\nretry: 1000\n\n')
     res.socket?.setNoDelay(true)
     res.on('close', () => this.#remove(stream))

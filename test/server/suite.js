@@ -9,7 +9,7 @@ import { watchTests } from './watch.js'
 /** Asserts an `application/problem+json` answer with `status` and `code`. */
 export function assertProblem(res, status, code) {
   assert.equal(res.status, status, `status of ${res.status} ${res.text}`)
-  assert.match(res.headers['content-type'], /^application\/problem\+json/)
+  assert.equal(res.headers['content-type'], 'application/problem+json')
   assert.equal(res.json.status, status)
   assert.equal(res.json.code, code)
   assert.equal(typeof res.json.title, 'string')
@@ -30,7 +30,7 @@ export const get = (server, group, key, options = {}) => request(server, 'GET', 
  */
 export function httpSuite(name, { open, skip }) {
   describe(`serve over HTTP on ${name}`, { skip }, () => {
-    const ctx = { store: undefined, server: undefined }
+    const ctx = { store: undefined, server: undefined, backend: name }
     before(async () => {
       ctx.store = await open()
       ctx.server = await serve(ctx.store, { streams: { heartbeat: 100, flushDelay: 1 } })
@@ -109,13 +109,21 @@ function keyTests(ctx) {
       const { server } = ctx
       const values = ['', 'a\u0000b', '😀 ünïcödé', '\uFEFFbom', 'line\r\nline\n', '{"a": 1}', 'x'.repeat(1_000_000)]
       for (const [i, value] of values.entries()) {
-        const type = i === 5 ? 'application/json' : i % 2 === 0 ? 'text/plain' : 'application/octet-stream'
+        const type = i === 5 ? 'application/json' : i === 3 ? 'not a media type' : i % 2 === 0 ? 'text/plain' : 'application/octet-stream'
         const res = await put(server, 'bytes', `v${i}`, Buffer.from(value, 'utf8'), { headers: { 'content-type': type } })
         assert.equal(res.status, 201)
         const got = await get(server, 'bytes', `v${i}`)
         assert.equal(got.json.value, value, `value ${i}`)
         assert.equal(await ctx.store.get('bytes', `v${i}`), value)
       }
+    })
+
+    it('names of 10,000 characters of 4 bytes each fit in the request line (on SQLite; PostgreSQL caps its index)', async (t) => {
+      if (ctx.backend === 'postgres') return t.skip("PostgreSQL's primary key takes at most about 2,700 bytes of varied names")
+      const key = '😀'.repeat(10_000)
+      const res = await put(ctx.server, 'long', key, 'v')
+      assert.equal(res.status, 201)
+      assert.equal((await get(ctx.server, 'long', key)).json.key, key)
     })
 
     it('a body of exactly the default limit, 1 MiB, is taken', async () => {
