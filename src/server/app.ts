@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { createServer } from 'node:http'
+import { createServer, METHODS } from 'node:http'
 import type { RequestListener } from 'node:http'
 import type { Duplex } from 'node:stream'
 import Fastify from 'fastify'
@@ -117,6 +117,11 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
       return sendProblem(reply.headers(API_HEADERS), new Problem('ERR_INVALID', 'the path is not valid percent-encoded UTF-8'))
     },
   })
+  // Every method Node's parser takes is routed (CONNECT goes elsewhere in Node), so that a
+  // known path asked with TRACE or PROPFIND is a 405 like PATCH, not a 404.
+  for (const method of METHODS) {
+    if (method !== 'CONNECT' && !app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true })
+  }
   app.decorateRequest('principal', null as unknown as Principal)
   let stopping = false
 

@@ -9,7 +9,7 @@ import { Problem } from './problem.js'
 
 /** Every method Fastify routes that a path does not take answers 405 with `Allow`. */
 export function methodNotAllowed(app: FastifyInstance, url: string, allowed: string[], need: Need = 'read'): void {
-  const others = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS'].filter((m) => !allowed.includes(m))
+  const others = app.supportedMethods.filter((m) => !allowed.includes(m))
   app.route({
     method: others,
     url,

@@ -135,6 +135,8 @@ export function groupTests(ctx) {
         ['GET', '/v1/groups/g/render', 'POST'],
         ['POST', '/v1/watch', 'GET'],
         ['DELETE', '/healthz', 'GET'],
+        ['TRACE', '/v1/groups', 'GET'],
+        ['PROPFIND', keyPath('g', 'k'), 'DELETE'],
       ]
       for (const [method, path, allowed] of cases) {
         const res = await request(ctx.server, method, path, { body: method === 'GET' ? undefined : '' })
