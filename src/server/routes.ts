@@ -20,7 +20,8 @@ interface KeyParams extends GroupParams {
 }
 
 const WHOLE = '^(0|[1-9][0-9]{0,15})$'
-const POSITIVE = '^[1-9][0-9]{0,15}$'
+/** A ttl in ms as decimal text (a fraction allowed, as the library takes any finite ttl above 0; 0 is its RangeError). */
+const DECIMAL = '^[0-9]{1,20}(\\.[0-9]{1,20})?$'
 
 function query(properties: Record<string, object>): object {
   return { type: 'object', properties, additionalProperties: false }
@@ -160,7 +161,7 @@ function registerKeyRoutes(app: FastifyInstance): void {
 
   app.put<{ Params: KeyParams; Querystring: { ttl?: string } }>(
     url,
-    { schema: { params: keyParams, querystring: query({ ttl: { type: 'string', pattern: POSITIVE } }) }, config: { need: 'write' } },
+    { schema: { params: keyParams, querystring: query({ ttl: { type: 'string', pattern: DECIMAL } }) }, config: { need: 'write' } },
     async (request, reply) => putKey(request, reply, writes),
   )
 

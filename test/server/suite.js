@@ -185,11 +185,17 @@ function keyTests(ctx) {
     })
 
     it('a bad ttl is 400 ERR_INVALID and stores nothing', async () => {
-      for (const ttl of ['0', '-5', 'abc', '1.5', '', '1e3']) {
+      for (const ttl of ['0', '0.0', '-5', 'abc', '.5', '1.', '', '1e3', '%205']) {
         assertProblem(await put(ctx.server, 'ttl', 'bad', 'v', { query: `?ttl=${ttl}` }), 400, 'ERR_INVALID')
       }
       assertProblem(await put(ctx.server, 'ttl', 'bad', 'v', { query: '?ttl=5&ttl=6' }), 400, 'ERR_INVALID')
       assert.equal(await ctx.store.get('ttl', 'bad'), undefined)
+    })
+
+    it('a ttl with a fraction of a ms is taken, as the library takes it (the expiry rounds up)', async () => {
+      assert.equal((await put(ctx.server, 'ttl', 'fraction', 'v', { query: '?ttl=60000.5' })).status, 201)
+      const remaining = await ctx.store.ttl('ttl', 'fraction')
+      assert.ok(remaining > 59_000 && remaining <= 60_001, `remaining ${remaining}`)
     })
 
     it('If-Match makes PUT and DELETE conditional; a stale revision is 412 and changes nothing', async () => {
