@@ -257,13 +257,18 @@ export abstract class Operations extends ReadOperations {
     const now = exec.now()
     return exec.write(
       method,
-      (q, emit) =>
-        then(q.getEntry(g, key), (row) => {
-          const created = !live(row, now)
-          const write = (): MaybePromise<[boolean, number]> =>
-            then(emitSet(emit, g, key, value, q.set(g, key, value, expiresAt)), (revision) => [created, revision])
-          return scope === undefined ? write() : then(checkQuota(q, scope, method, g, key, now), write)
-        }),
+      (q, emit) => {
+        const write = (created: boolean): MaybePromise<[boolean, number]> =>
+          then(emitSet(emit, g, key, value, q.set(g, key, value, expiresAt)), (revision) => [created, revision])
+        // A new key is counted against the quota first; replacing a live one changes no count.
+        const create = (): MaybePromise<[boolean, number]> =>
+          scope === undefined ? write(true) : then(checkQuota(q, scope, method, g, key, now), () => write(true))
+        if (q.replaceLive === undefined) return then(q.getEntry(g, key), (row) => (live(row, now) ? write(false) : create()))
+        // One statement for the common case, a live key replaced; else the key is created.
+        return then(q.replaceLive(g, key, value, expiresAt, now), (revision) =>
+          revision === undefined ? create() : then(emitSet(emit, g, key, value, revision), (r): [boolean, number] => [false, r]),
+        )
+      },
       CHECKED,
       { group: g, key },
     )

@@ -190,6 +190,14 @@ export interface WriteQueries extends ReadQueries {
    */
   set(group: string, key: string, value: string, expiresAt: number | null, now?: number): MaybePromise<number>
   /**
+   * Optional: replaces the row only if it is live at `now`, with the next
+   * revision, and answers it; undefined (nothing written, no revision
+   * taken) when there is no live row. One statement where the backend has
+   * it: the server's PUT, which must tell a replaced key from a created one,
+   * otherwise reads the row first.
+   */
+  replaceLive?(group: string, key: string, value: string, expiresAt: number | null, now: number): MaybePromise<number | undefined>
+  /**
    * Inserts or replaces a row only if `condition` holds at `now`, with the
    * next revision. Takes a revision only when it writes.
    */

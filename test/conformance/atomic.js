@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { QuotaExceededError, StoreError } from 'groupstore'
+import { SET_REPORTING } from '../../dist/operations.js'
 import { brief, clock, openStore, record, rejectsWith } from './helpers.js'
 
 /** The faces of the API, each given a fresh store (transactions are tested below). */
@@ -16,6 +17,31 @@ export default function atomic(factory) {
   describe('revisions, conditional writes, counters and batches', () => {
     for (const [face, view] of faces) {
       describe(`on a ${face}`, () => {
+        it("the server's reporting set tells a created key from a replaced one, and emits and counts as set does", async (t) => {
+          const now = clock()
+          const store = await openStore(t, factory, { now, purgeInterval: 0 })
+          const s = face === 'scope' ? store.scope('tenant', { quota: { maxKeys: 2 } }) : view(store)
+          const { events } = record(s)
+          const [created, r1] = await s[SET_REPORTING]('g', 'k', 'v1', { ttl: 10 })
+          assert.equal(created, true)
+          const [again, r2] = await s[SET_REPORTING]('g', 'k', 'v2', { ttl: 10 })
+          assert.equal(again, false)
+          assert.ok(r2 > r1)
+          assert.deepEqual(await s.getEntry('g', 'k'), { value: 'v2', revision: r2, expiresAt: now() + 10 })
+          now.advance(10) // expired, still stored: writing it creates it
+          const [revived, r3] = await s[SET_REPORTING]('g', 'k', 'v3')
+          assert.equal(revived, true)
+          assert.deepEqual(await s.getEntry('g', 'k'), { value: 'v3', revision: r3, expiresAt: null })
+          assert.deepEqual(brief(events.filter((e) => e.type === 'set')), ['set g/k=v1', 'set g/k=v2', 'set g/k=v3'])
+          assert.deepEqual(events.filter((e) => e.type === 'set').map((e) => e.revision), [r1, r2, r3])
+          if (face === 'scope') {
+            await s.set('g', 'other', 'x') // the quota of 2 is full
+            assert.deepEqual((await s[SET_REPORTING]('g', 'k', 'v4')).slice(0, 1), [false], 'a replacement uses no quota')
+            await assert.rejects(s[SET_REPORTING]('g', 'new', 'v'), QuotaExceededError)
+            assert.equal(await s.has('g', 'new'), false)
+          }
+        })
+
         it('set resolves to the revision that the set event and getEntry report', async (t) => {
           const store = await openStore(t, factory)
           const s = view(store)

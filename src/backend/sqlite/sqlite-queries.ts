@@ -56,6 +56,7 @@ export class SqliteQueries extends SqliteReadQueries implements WriteQueries {
   readonly #deleteGroup: Statement
   readonly #purge: Statement
   readonly #appendChange: Statement
+  readonly #replaceLive: Statement
   readonly #pruneChanges: Statement
   readonly #pruneSomeChanges: Statement
   /** Statements whose text depends on which bounds are present, made on first use. */
@@ -79,6 +80,7 @@ export class SqliteQueries extends SqliteReadQueries implements WriteQueries {
     this.#deleteGroup = db.prepare(SQL.deleteGroup)
     this.#purge = db.prepare(SQL.purge)
     this.#appendChange = db.prepare(SQL.appendChange)
+    this.#replaceLive = db.prepare(SQL.replaceLive)
     this.#pruneChanges = db.prepare(SQL.pruneChanges)
     this.#pruneSomeChanges = db.prepare(SQL.pruneSomeChanges)
   }
@@ -115,6 +117,15 @@ export class SqliteQueries extends SqliteReadQueries implements WriteQueries {
 
   rewindRevisions(mark: number): void {
     this.#revisions.rewind(mark)
+  }
+
+  replaceLive(group: string, key: string, value: string, expiresAt: number | null, now: number): number | undefined {
+    this.#beforeWrite()
+    const revision = this.#revisions.peek()
+    // A statement that changed nothing wrote nothing: the set that follows it is then the write's only one.
+    if (this.#replaceLive.run(value, expiresAt, revision, group, key, now).changes === 0) return undefined
+    this.writes++
+    return this.#revisions.take()
   }
 
   set(group: string, key: string, value: string, expiresAt: number | null): number {

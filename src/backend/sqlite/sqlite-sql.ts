@@ -48,6 +48,9 @@ export const SQL = {
     'UPDATE kv SET value = ?, expires_at = ?, revision = ? ' +
     'WHERE grp = ? AND key = ? AND revision = ? AND (expires_at IS NULL OR expires_at > ?)',
   assignRevision: 'UPDATE kv SET revision = ? WHERE grp = ? AND key = ? AND revision IS NULL',
+  /** Replaces a live row (binds: value, expires_at, revision, grp, key, now); no change for an expired or missing one. */
+  replaceLive:
+    'UPDATE kv SET value = ?, expires_at = ?, revision = ? WHERE grp = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)',
   /** An increment's read: the row's value, expiry and rowid (for {@link SQL.incrementLive}). */
   incrementRead: 'SELECT value, expires_at, rowid FROM kv WHERE grp = ? AND key = ?',
   /**
