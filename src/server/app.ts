@@ -58,6 +58,16 @@ export const DEFAULT_MAX_BODY = 1024 * 1024
 /** The most bytes of request line and headers taken (Node's default is 16 KiB). */
 const MAX_HEADER_SIZE = 512 * 1024
 
+/** True when `text` decodes as percent-encoded UTF-8. */
+function validPercentEncoding(text: string): boolean {
+  try {
+    decodeURIComponent(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** A media type as RFC 9110 writes one (`type/subtype`, then parameters); anything else is read as bytes. */
 const MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+[\t ]*(;[\t ]*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[^"\\]|\\.)*")[\t ]*)*$/
 
@@ -144,6 +154,11 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
         request.principal = auth.authenticate(request, need, config.queryToken === true)
         // The reads of this turn's requests share one snapshot: under load a turn answers dozens.
         if (request.method === 'GET' || request.method === 'HEAD') store[SHARE_READS]()
+      }
+      // A query string that is not valid percent-encoded UTF-8 is refused, as such a path is, rather than read literally.
+      const query = request.url.indexOf('?')
+      if (query >= 0 && request.url.includes('%', query) && !validPercentEncoding(request.url.slice(query + 1))) {
+        throw new Problem('ERR_INVALID', 'the query string is not valid percent-encoded UTF-8')
       }
       // The body is the value whatever its type: a type the framework could not parse is read as bytes too.
       const type = request.headers['content-type']

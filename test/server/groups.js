@@ -184,10 +184,17 @@ export function groupTests(ctx) {
       assert.equal(await store.get('limits', 'huge'), undefined)
     })
 
-    it('a path that is not percent-encoded UTF-8 is 400 ERR_INVALID', async () => {
+    it('a path or query string that is not percent-encoded UTF-8 is 400 ERR_INVALID', async () => {
       for (const path of ['/v1/groups/g/keys/%E0%A4', '/v1/groups/%ED%A0%80', '/v1/groups/g/keys/%zz']) {
         assertProblem(await request(ctx.server, 'GET', path), 400, 'ERR_INVALID')
       }
+      for (const path of ['/v1/groups?prefix=%FF', '/v1/groups?prefix=%', '/v1/groups/g/keys?after=%zz', '/v1/watch?group=%E0%A4']) {
+        assertProblem(await request(ctx.server, 'GET', path), 400, 'ERR_INVALID')
+      }
+      // Valid encodings are decoded: %25 is '%', + a space.
+      await ctx.store.set('100% sure', 'k', 'v')
+      const res = await request(ctx.server, 'GET', '/v1/groups?prefix=100%25+sure')
+      assert.deepEqual(res.json.groups, ['100% sure'])
     })
 
     it('every error is problem+json with status, code, title and detail, and no stack', async () => {
