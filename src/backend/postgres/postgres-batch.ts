@@ -279,7 +279,8 @@ export class BatchRunner {
       await rollback(session)
       session.release(false)
       const cause = pgError(job.method, failure, this.#busyTimeout)
-      job.reject(new StoreError(`${cause.message} (so the transaction was rolled back)`, { cause: failure }, cause.code))
+      const message = `${cause.message} (so the transaction was rolled back)`
+      job.reject(cause instanceof StoreError ? new StoreError(message, { cause: failure }, cause.code) : new RangeError(message, { cause: failure }))
       return
     }
     try {

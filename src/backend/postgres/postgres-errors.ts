@@ -44,9 +44,10 @@ export function isConflict(err: unknown): boolean {
  * `cause`: an unreachable server or a lost connection is
  * `ERR_STORE_UNAVAILABLE`, but `ERR_COMMIT_UNKNOWN` when `committing` (COMMIT
  * was sent, so the write may have been applied), the write lock waited for
- * past busyTimeout `ERR_STORE_BUSY`.
+ * past busyTimeout `ERR_STORE_BUSY`. A group and key too long for the
+ * primary key's index are the caller's to fix: a RangeError.
  */
-export function pgError(method: string, err: unknown, busyTimeout: number, committing = false): StoreError {
+export function pgError(method: string, err: unknown, busyTimeout: number, committing = false): StoreError | RangeError {
   const detail = err instanceof Error ? err.message : String(err)
   const code = (err as { code?: unknown } | undefined)?.code
   let message: string
@@ -65,7 +66,11 @@ export function pgError(method: string, err: unknown, busyTimeout: number, commi
   } else if (isConflict(err)) {
     message = `${method}: conflicted with a concurrent transaction and was rolled back (${String(code)}): ${detail}`
   } else if (code === '54000' && /index row/i.test(detail)) {
-    message = `${method}: the group and key are too long for PostgreSQL's index (together at most about 2,700 bytes once compressed): ${detail}`
+    // An argument this backend cannot store, as a lone surrogate is one no backend can: the caller's to fix.
+    return new RangeError(
+      `${method}: the group and key are too long for PostgreSQL's index (together at most about 2,700 bytes once compressed)`,
+      { cause: err },
+    )
   } else if (typeof code === 'string') {
     message = `${method}: PostgreSQL error ${code}: ${detail}`
   } else {
