@@ -272,7 +272,6 @@ abstract class StoreWrite<T> implements Write<T> {
   constructor(core: StoreCore, method: string) {
     this.#core = core
     this.method = method
-    this.#recorded = undefined
   }
 
   /** The operation: its statements, and the changes it emits. */

@@ -10,7 +10,7 @@ import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Store } from 'groupstore'
 import { run, tempDir } from './helpers/cli.js'
-import { admin, unavailable, unique, url, withSearchPath } from './postgres/server.js'
+import { dropSchema, unavailable, unique, url, withSearchPath } from './postgres/server.js'
 
 const pgSkip = await unavailable()
 const schema = unique('groupstore_cli')
@@ -25,14 +25,7 @@ const BACKENDS = [
     location: (t) => {
       // A table of its own per test: the command uses table kv, so a schema per test.
       const name = `${schema}_${tables++}`
-      t.after(async () => {
-        const client = await admin()
-        try {
-          await client.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`)
-        } finally {
-          await client.end()
-        }
-      })
+      t.after(() => dropSchema(name))
       return withSearchPath(url, name)
     },
   },

@@ -5,17 +5,13 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Store } from 'groupstore'
-import { admin, unavailable, unique, url } from './postgres/server.js'
+import { admin, dropSchema, unavailable, unique, url } from './postgres/server.js'
 
 const pgSkip = await unavailable()
 
 async function withSchema(t) {
   const schema = unique('groupstore_one')
-  t.after(async () => {
-    const client = await admin()
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-    await client.end()
-  })
+  t.after(() => dropSchema(schema))
   return schema
 }
 

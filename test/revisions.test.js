@@ -12,7 +12,7 @@ import Database from 'better-sqlite3'
 import { Store } from 'groupstore'
 import { runTogether } from './helpers/processes.js'
 import { fixtureCopy, tempDir } from './helpers/sqlite.js'
-import { admin, unavailable, unique, url } from './postgres/server.js'
+import { admin, dropSchema, unavailable, unique, url } from './postgres/server.js'
 
 const worker = fileURLToPath(new URL('./helpers/atomic-worker.js', import.meta.url))
 
@@ -298,11 +298,7 @@ describe('round trips on PostgreSQL', { skip: pgSkip }, () => {
     const pg = (await import('pg')).default
     const schema = unique('groupstore_trips')
     const store = await open(t, url, { schema })
-    t.after(async () => {
-      const client = await admin()
-      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-      await client.end()
-    })
+    t.after(() => dropSchema(schema))
     const query = pg.Client.prototype.query
     let trips = 0
     pg.Client.prototype.query = function (...args) {

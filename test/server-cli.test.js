@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Store } from 'groupstore'
 import { CLI, cleanEnv, run, tempDir } from './helpers/cli.js'
-import { admin, unavailable, unique, url, withSearchPath } from './postgres/server.js'
+import { dropSchema, unavailable, unique, url, withSearchPath } from './postgres/server.js'
 import { openStream, request, until } from './server/http.js'
 
 const pgSkip = await unavailable()
@@ -157,14 +157,7 @@ describe('groupstore serve', () => {
 
   it('serves a PostgreSQL database given as postgres://…', { skip: pgSkip }, async (t) => {
     const schema = unique('groupstore_serve_cli')
-    t.after(async () => {
-      const client = await admin()
-      try {
-        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-      } finally {
-        await client.end()
-      }
-    })
+    t.after(() => dropSchema(schema))
     const location = withSearchPath(url, schema)
     const served = await startServe(t, [location])
     const put = await request({ port: served.port }, 'PUT', '/v1/groups/g/keys/k', { body: 'on postgres' })

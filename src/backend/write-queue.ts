@@ -18,11 +18,6 @@ export interface Committable<T = unknown> {
   committed?(result: T): void
 }
 
-/** A committed write to announce: its callback, and how to answer. */
-export interface CommittedWrite extends Committable {
-  readonly resolve: (value: unknown) => void
-}
-
 const RESOLVED = Promise.resolve()
 const ignore = (): void => {}
 
@@ -108,10 +103,10 @@ export class WriteQueue<J> {
     }
   }
 
-  /** Announces a committed write: its callback (see {@link runCallback}), then its promise resolves. */
-  settle(write: CommittedWrite, result: unknown): void {
+  /** Announces a committed write: its callback (see {@link runCallback}), then `resolve`, its promise's. */
+  settle(write: Committable, result: unknown, resolve: (value: unknown) => void): void {
     this.runCallback(write, result)
-    write.resolve(result)
+    resolve(result)
   }
 
   /** The error for work asked of a closed backend, else undefined. */

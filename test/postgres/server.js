@@ -58,15 +58,18 @@ export function unique(prefix) {
  */
 export function testSchema(prefix) {
   const schema = unique(prefix)
-  after(async () => {
-    const client = await admin()
-    try {
-      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-    } finally {
-      await client.end()
-    }
-  })
+  after(() => dropSchema(schema))
   return schema
+}
+
+/** Drops `schema` and everything in it, if it exists. */
+export async function dropSchema(schema) {
+  const client = await admin()
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+  } finally {
+    await client.end()
+  }
 }
 
 /** `url` with an application_name, to find a store's connections in pg_stat_activity. */

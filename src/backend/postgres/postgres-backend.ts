@@ -91,7 +91,7 @@ export class PostgresBackend implements Backend {
     this.#oneShot = options.busyTimeout > 0
     this.#runner = new BatchRunner(pool, sql, beginSql(sql, options), options.busyTimeout, this.#errors, {
       error: (method, err) => this.error(method, err),
-      settle: (job, result) => this.#queue.settle(job, result),
+      settle: (job, result) => this.#queue.settle(job, result, job.resolve),
     })
     this.#reader = new PostgresReadQueries(sql, { run: (s, v) => this.#poolQuery(s, v) })
     this.#listener = new ChangeListener(() => new pg.Client(config), sql.channel)

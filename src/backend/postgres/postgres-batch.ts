@@ -21,14 +21,15 @@
 import type { Pool, PoolClient } from 'pg'
 import { StoreError } from '../../errors.js'
 import type { MaybePromise, WriteQueries } from '../backend.js'
-import type { CommittedWrite } from '../write-queue.js'
+import type { Committable } from '../write-queue.js'
 import { isConflict, isConnectionLost, pgError } from './postgres-errors.js'
 import { PostgresQueries } from './postgres-queries.js'
 import type { PostgresSql } from './postgres-queries.js'
 import { OneShot, rollback, Session } from './postgres-session.js'
 
 /** A write waiting in the PostgreSQL backend's queue. */
-export interface Job extends CommittedWrite {
+export interface Job extends Committable {
+  readonly resolve: (value: unknown) => void
   readonly fn: (q: WriteQueries) => MaybePromise<unknown>
   readonly reject: (reason: unknown) => void
   /** A transaction callback: runs alone and is never run twice. */

@@ -103,7 +103,7 @@ export class SqliteBackend implements Backend {
       {
         error: (method, err) => this.error(method, err),
         requeue: (ops) => this.#queue.requeue(ops),
-        settle: (op, result) => this.#settle(op, result),
+        settle: (op, result) => this.#queue.settle(op.job, result, op.resolve),
       },
       this.#memory,
       busyTimeout,
@@ -282,13 +282,7 @@ export class SqliteBackend implements Backend {
   readonly #announce = (): void => {
     const list = this.#announcing as Committed[]
     this.#announcing = undefined
-    for (const c of list) this.#settle(c, c.result)
-  }
-
-  /** Announces a committed op or write (the write queue's commit-callback policy). */
-  #settle(op: { readonly job: Write<unknown>; readonly resolve: (value: unknown) => void }, result: unknown): void {
-    this.#queue.runCallback(op.job, result)
-    op.resolve(result)
+    for (const c of list) this.#queue.settle(c.job, c.result, c.resolve)
   }
 
   #enqueue<T>(write: boolean, single: boolean, transaction: boolean, job: Write<T>): Promise<T> {
