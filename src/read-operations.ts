@@ -218,7 +218,8 @@ export abstract class ReadOperations {
 
   /**
    * Every live pair of a group, in an object without a prototype (so keys
-   * such as `__proto__` are plain entries).
+   * such as `__proto__` are plain entries), filled in ascending key order as
+   * `page` reads them (JavaScript lists integer-like keys first all the same).
    * @example
    * ```ts
    * const config = await store.getAll('config') // { theme: 'dark' }

@@ -147,7 +147,7 @@ export interface ReadQueries {
   countGroups(prefix: string, now: number): MaybePromise<number>
   /** True when the group holds a live key. */
   groupExists(group: string, now: number): MaybePromise<boolean>
-  /** Every live pair of a group, in a null-prototype object. */
+  /** Every live pair of a group, in a null-prototype object filled in ascending key order. */
   getAll(group: string, now: number): MaybePromise<Record<string, string>>
   /** Live pairs of a group in ascending key order. */
   range(group: string, now: number, options: RangeOptions): MaybePromise<[string, string][]>

@@ -182,6 +182,21 @@ export default function basics(factory) {
       assert.equal(all.b, '2')
     })
 
+    it('getAll lists its keys in ascending key order, whatever order they were written in', async (t) => {
+      const store = await openStore(t, factory)
+      const keys = ['b', 'a', 'é', 'A', '', 'ab', '_', '😀']
+      for (const k of keys) await store.set('g', k, `v${k}`)
+      await store.set('g', 'b', 'again')
+      const all = await store.getAll('g')
+      const ascending = (await store.page('g')).entries.map(([k]) => k)
+      assert.deepEqual(ascending, ['', 'A', '_', 'a', 'ab', 'b', 'é', '😀'])
+      assert.deepEqual(Object.keys(all), ascending)
+      await store.transaction(async (tx) => {
+        await tx.set('g', 'aa', 'v')
+        assert.deepEqual(Object.keys(await tx.getAll('g')), ['', 'A', '_', 'a', 'aa', 'ab', 'b', 'é', '😀'])
+      })
+    })
+
     it('getAll of a missing group is an empty null-prototype object', async (t) => {
       const store = await openStore(t, factory)
       const all = await store.getAll('nope')

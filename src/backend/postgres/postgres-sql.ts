@@ -159,7 +159,7 @@ export class PostgresSql {
     )
     this.count = statement(`SELECT count(*) FROM ${kv} WHERE grp = $1 AND ${LIVE}`)
     this.groupExists = statement(`SELECT EXISTS (SELECT 1 FROM ${kv} WHERE grp = $1 AND ${LIVE})`)
-    this.getAll = statement(`SELECT key, value FROM ${kv} WHERE grp = $1 AND ${LIVE}`)
+    this.getAll = statement(`SELECT key, value FROM ${kv} WHERE grp = $1 AND ${LIVE} ORDER BY key`)
     this.purge = statement(`DELETE FROM ${kv} WHERE expires_at <= $1 RETURNING grp, key`, true)
     this.flush = statement(this.flushText((i) => `$${i}`), true)
     this.readChanges = statement(
