@@ -122,13 +122,10 @@ export function getEntry(ctx: OpContext, method: string, g: string, key: string)
   const entry = (row: StoredEntry | undefined): Entry | undefined =>
     live(row, now) && row.revision !== null ? { value: row.value, revision: row.revision, expiresAt: row.expiresAt } : undefined
   return exec
-    .read(method, (q) =>
-      then(q.getEntry(g, key), (row) => {
-        if (row !== undefined && !live(row, now)) exec.expire(g, key, now)
-        return row
-      }),
-    )
+    .read(method, (q) => q.getEntry(g, key))
     .then((row) => {
+      // An expired key is removed, and its `expire` delivered, before the answer.
+      if (row !== undefined && !live(row, now)) return exec.expire(g, key, now).then(() => undefined)
       if (!live(row, now) || row.revision !== null) return entry(row)
       return exec.write(method, (q) => then(q.assignRevision(g, key), () => then(q.getEntry(g, key), entry)))
     })

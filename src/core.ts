@@ -127,8 +127,8 @@ export class StoreCore implements Executor {
     return this.backend.write(write, this.feed.durable || this.feed.hub.active ? options : inline(options))
   }
 
-  expire(group: string, key: string, now: number): void {
-    this.write(
+  expire(group: string, key: string, now: number): Promise<void> {
+    return this.write(
       'store.get',
       (q, emit) =>
         then(q.deleteExpired(group, key, now), (deleted) => {

@@ -100,8 +100,12 @@ export interface Executor {
    * frequent write, which an executor may keep as one object.
    */
   set(method: string, g: string, key: string, value: string, expiresAt: number | null, now: number): Promise<number>
-  /** Removes an expired key found by a read, emitting `expire`. */
-  expire(group: string, key: string, now: number): void
+  /**
+   * Removes an expired key found by a read, emitting `expire`; settles (never
+   * rejects) once that write has committed and its event has been delivered,
+   * or has failed (the key then stays until the next purge).
+   */
+  expire(group: string, key: string, now: number): Promise<void>
   /** The latest revision of the store, as the executor sees it. */
   revision(method: string): Promise<number>
   now(): number

@@ -103,16 +103,24 @@ export abstract class ReadOperations {
     }
     const g = this.#prefix + group
     const now = exec.now()
-    return exec.read(method, (q) =>
+    // Where the row was: not read yet, live or missing, or expired. A read
+    // that meets an expired key answers once the key's removal has
+    // committed and its `expire` has been delivered, as a write's events are.
+    let found = 'pending' as 'pending' | 'live' | 'expired'
+    const answer = exec.read(method, (q) =>
       then(q.get(g, key), (row) => {
         if (row !== undefined && row.expiresAt !== null && row.expiresAt <= now) {
-          exec.expire(g, key, now)
+          found = 'expired'
           return map(undefined, g, now)
         }
+        found = 'live'
         return map(row, g, now)
       }),
       { group: g, key },
     )
+    // A read answered at once that found no expired key needs nothing more.
+    if (found === 'live') return answer
+    return answer.then((value) => (found === 'expired' ? exec.expire(g, key, now).then(() => value) : value))
   }
 
   /**

@@ -110,8 +110,8 @@ export class TransactionExecutor implements Executor {
     return this.#run(method, (q) => then(q.revisionRange(), (r) => r.latest))
   }
 
-  expire(group: string, key: string, now: number): void {
-    this.#run('tx.get', (q, emit) =>
+  expire(group: string, key: string, now: number): Promise<void> {
+    return this.#run('tx.get', (q, emit) =>
       then(q.deleteExpired(group, key, now), (deleted) => {
         if (deleted) emit('expire', group, key)
       }),

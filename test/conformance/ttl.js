@@ -200,6 +200,37 @@ export default function ttl(factory) {
       }
     })
 
+    it('a read that removes an expired key has run the onChange callbacks of its expire by the time it resolves', async (t) => {
+      const now = clock()
+      const store = await openStore(t, factory, { now, purgeInterval: 0 })
+      const scope = store.scope('ns')
+      const { events } = record(store)
+      const reads = {
+        get: (g) => store.get(g, 'k'),
+        has: (g) => store.has(g, 'k'),
+        ttl: (g) => store.ttl(g, 'k'),
+        getEntry: (g) => store.getEntry(g, 'k'),
+        'scope.get': (g) => scope.get(g.slice('ns:'.length), 'k'),
+        'scope.getEntry': (g) => scope.getEntry(g.slice('ns:'.length), 'k'),
+      }
+      for (const [name, read] of Object.entries(reads)) {
+        const g = name.startsWith('scope.') ? `ns:${name}` : name
+        await store.set(g, 'k', 'v', { ttl: 10 })
+        now.advance(10)
+        events.length = 0
+        const answer = await read(g)
+        assert.ok(answer === undefined || answer === false, `${name} answered ${answer}`)
+        assert.deepEqual(brief(events), [`expire ${g}/k`], name)
+        assert.equal(events[0].revision, await store.revision(), name)
+      }
+      // In a transaction the removal is part of it: its expire has run when the transaction resolves.
+      await store.set('tx', 'k', 'v', { ttl: 10 })
+      now.advance(10)
+      events.length = 0
+      assert.equal(await store.transaction((tx) => tx.get('tx', 'k')), undefined)
+      assert.deepEqual(brief(events), ['expire tx/k'])
+    })
+
     it('an expired key is removed only once: later reads emit nothing more', async (t) => {
       const now = clock()
       const store = await openStore(t, factory, { now, purgeInterval: 0 })
