@@ -197,4 +197,28 @@ describe('groupstore serve', () => {
     served.child.kill('SIGTERM')
     assert.equal((await served.exited).code, 0)
   })
+
+  it('a client still sending a body far over the limit reads its 413, by Content-Length or chunked, and is not reset', async (t) => {
+    // Another process, and far more than the sockets' buffers hold: the client is still writing when the 413 comes.
+    const served = await startServe(t, ['--db', ':memory:', '--max-body', '100'])
+    const base = `http://127.0.0.1:${served.port}`
+    const big = Buffer.alloc(16 * 1024 * 1024, 'x')
+    const agent = new http.Agent({ keepAlive: true })
+    t.after(() => agent.destroy())
+    for (let i = 0; i < 6; i++) {
+      const announced = await request({ port: served.port, agent }, 'PUT', '/v1/groups/g/keys/k', { body: big })
+      assert.equal(announced.status, 413)
+      assert.equal(announced.json.code, 'ERR_TOO_LARGE')
+      assert.equal(announced.headers.connection, 'close')
+      const fetched = await fetch(`${base}/v1/groups/g/keys/k`, { method: 'PUT', body: big })
+      assert.equal(fetched.status, 413)
+      assert.equal((await fetched.json()).code, 'ERR_TOO_LARGE')
+      const chunked = await fetch(`${base}/v1/groups/g/keys/k`, { method: 'PUT', body: new Blob([big]).stream(), duplex: 'half' })
+      assert.equal(chunked.status, 413)
+      assert.equal((await chunked.json()).code, 'ERR_TOO_LARGE')
+    }
+    assert.equal((await request({ port: served.port }, 'GET', '/v1/groups/g/keys/k')).status, 404)
+    served.child.kill('SIGTERM')
+    assert.equal((await served.exited).code, 0)
+  })
 })
