@@ -172,6 +172,20 @@ describe('groupstore serve', () => {
     }
   })
 
+  it('never writes the password of a postgres:// location to its output', { skip: pgSkip }, async (t) => {
+    const schema = unique('groupstore_serve_password')
+    t.after(() => dropSchema(schema))
+    const location = new URL(withSearchPath(url, schema))
+    // The test server trusts local connections: any password is taken.
+    if (location.password === '') location.password = 'not-to-be-shown'
+    const served = await startServe(t, [location.href])
+    served.child.kill('SIGTERM')
+    assert.equal((await served.exited).code, 0)
+    const { stdout, stderr } = served.output()
+    assert.match(stderr, /groupstore serve: postgres:\/\/[^:]+:\*\*\*@/)
+    assert.ok(!`${stdout}${stderr}`.includes(location.password), stderr)
+  })
+
   it('a bad tokens file stops it at start with exit code 2, naming the entry', async (t) => {
     const dir = tempDir(t)
     const file = join(dir, 'tokens.json')
