@@ -155,6 +155,28 @@ describe('groupstore serve', () => {
     assert.equal((await run(['--db', db, 'get', 'g', 'k'])).out, 'in fligh')
   })
 
+  it('on SIGTERM, the kept-alive connection of a request in flight is closed once answered, and it exits then, not after its grace', async (t) => {
+    const served = await startServe(t, ['--db', ':memory:'])
+    const socket = net.connect(served.port, '127.0.0.1')
+    t.after(() => socket.destroy())
+    let answer = ''
+    socket.setEncoding('utf8')
+    socket.on('error', () => {})
+    socket.on('data', (d) => (answer += d))
+    const closed = new Promise((resolve) => socket.on('close', resolve))
+    socket.write('PUT /v1/groups/g/keys/k HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n')
+    await until('the request to be in flight', () => answer.includes('100 Continue'))
+    served.child.kill('SIGTERM')
+    await until('the stop to begin', () => served.output().stderr.includes('stopping'))
+    socket.write('ok')
+    await until('the answer', () => /HTTP\/1\.1 201 /.test(answer))
+    const answered = Date.now()
+    await closed
+    assert.equal((await served.exited).code, 0)
+    // The grace for requests in flight is 3 s: the server did not wait for it.
+    assert.ok(Date.now() - answered < 2000, `exited ${Date.now() - answered} ms after its last answer`)
+  })
+
   it('serves a PostgreSQL database given as postgres://…', { skip: pgSkip }, async (t) => {
     const schema = unique('groupstore_serve_cli')
     t.after(() => dropSchema(schema))

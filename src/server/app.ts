@@ -72,6 +72,9 @@ function validPercentEncoding(text: string): boolean {
 /** A media type as RFC 9110 writes one (`type/subtype`, then parameters); anything else is read as bytes. */
 const MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+[\t ]*(;[\t ]*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[^"\\]|\\.)*")[\t ]*)*$/
 
+/** ms between closings of idle connections while the server stops. */
+const IDLE_SWEEP_MS = 20
+
 /** ms a connection refused with 413 goes on reading (and dropping) what its client still sends. */
 const LINGER_MS = 2000
 
@@ -222,6 +225,13 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   app.addHook('preClose', async () => {
     stopping = true
     streams.closeAll()
+    // Node closes the connections idle now; a request in flight leaves its connection kept alive once
+    // answered: close those as they become idle too, so that the server stops once its last answer is sent.
+    if (app.server.listening) {
+      const sweep = setInterval(() => app.server.closeIdleConnections(), IDLE_SWEEP_MS)
+      sweep.unref()
+      app.server.once('close', () => clearInterval(sweep))
+    }
   })
   return app
 }
