@@ -118,7 +118,7 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   const maxBody = options.maxBody ?? DEFAULT_MAX_BODY
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`))
   const auth = new Authenticator(store, options.tokens)
-  const streams = new EventStreams(store, options.streams)
+  const streams = new EventStreams(store, options.streams, log)
   const app = Fastify({
     logger: false,
     bodyLimit: maxBody,
