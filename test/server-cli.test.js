@@ -155,6 +155,28 @@ describe('groupstore serve', () => {
     assert.equal((await run(['--db', db, 'get', 'g', 'k'])).out, 'in fligh')
   })
 
+  it('on SIGTERM, the kept-alive connection of a request in flight is closed once answered, and it exits then, not after its grace', async (t) => {
+    const served = await startServe(t, ['--db', ':memory:'])
+    const socket = net.connect(served.port, '127.0.0.1')
+    t.after(() => socket.destroy())
+    let answer = ''
+    socket.setEncoding('utf8')
+    socket.on('error', () => {})
+    socket.on('data', (d) => (answer += d))
+    const closed = new Promise((resolve) => socket.on('close', resolve))
+    socket.write('PUT /v1/groups/g/keys/k HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n')
+    await until('the request to be in flight', () => answer.includes('100 Continue'))
+    served.child.kill('SIGTERM')
+    await until('the stop to begin', () => served.output().stderr.includes('stopping'))
+    socket.write('ok')
+    await until('the answer', () => /HTTP\/1\.1 201 /.test(answer))
+    const answered = Date.now()
+    await closed
+    assert.equal((await served.exited).code, 0)
+    // The grace for requests in flight is 3 s: the server did not wait for it.
+    assert.ok(Date.now() - answered < 2000, `exited ${Date.now() - answered} ms after its last answer`)
+  })
+
   it('serves a PostgreSQL database given as postgres://…', { skip: pgSkip }, async (t) => {
     const schema = unique('groupstore_serve_cli')
     t.after(() => dropSchema(schema))
@@ -170,6 +192,20 @@ describe('groupstore serve', () => {
     } finally {
       await store.close()
     }
+  })
+
+  it('never writes the password of a postgres:// location to its output', { skip: pgSkip }, async (t) => {
+    const schema = unique('groupstore_serve_password')
+    t.after(() => dropSchema(schema))
+    const location = new URL(withSearchPath(url, schema))
+    // The test server trusts local connections: any password is taken.
+    if (location.password === '') location.password = 'not-to-be-shown'
+    const served = await startServe(t, [location.href])
+    served.child.kill('SIGTERM')
+    assert.equal((await served.exited).code, 0)
+    const { stdout, stderr } = served.output()
+    assert.match(stderr, /groupstore serve: postgres:\/\/[^:]+:\*\*\*@/)
+    assert.ok(!`${stdout}${stderr}`.includes(location.password), stderr)
   })
 
   it('a bad tokens file stops it at start with exit code 2, naming the entry', async (t) => {
@@ -194,6 +230,30 @@ describe('groupstore serve', () => {
     assert.equal((await request(server, 'GET', '/v1/groups')).status, 401)
     assert.equal((await request(server, 'PUT', '/v1/groups/g/keys/k', { token: 'secret', body: '0123456789' })).status, 201)
     assert.equal((await request(server, 'PUT', '/v1/groups/g/keys/k', { token: 'secret', body: '0123456789x' })).status, 413)
+    served.child.kill('SIGTERM')
+    assert.equal((await served.exited).code, 0)
+  })
+
+  it('a client still sending a body far over the limit reads its 413, by Content-Length or chunked, and is not reset', async (t) => {
+    // Another process, and far more than the sockets' buffers hold: the client is still writing when the 413 comes.
+    const served = await startServe(t, ['--db', ':memory:', '--max-body', '100'])
+    const base = `http://127.0.0.1:${served.port}`
+    const big = Buffer.alloc(16 * 1024 * 1024, 'x')
+    const agent = new http.Agent({ keepAlive: true })
+    t.after(() => agent.destroy())
+    for (let i = 0; i < 6; i++) {
+      const announced = await request({ port: served.port, agent }, 'PUT', '/v1/groups/g/keys/k', { body: big })
+      assert.equal(announced.status, 413)
+      assert.equal(announced.json.code, 'ERR_TOO_LARGE')
+      assert.equal(announced.headers.connection, 'close')
+      const fetched = await fetch(`${base}/v1/groups/g/keys/k`, { method: 'PUT', body: big })
+      assert.equal(fetched.status, 413)
+      assert.equal((await fetched.json()).code, 'ERR_TOO_LARGE')
+      const chunked = await fetch(`${base}/v1/groups/g/keys/k`, { method: 'PUT', body: new Blob([big]).stream(), duplex: 'half' })
+      assert.equal(chunked.status, 413)
+      assert.equal((await chunked.json()).code, 'ERR_TOO_LARGE')
+    }
+    assert.equal((await request({ port: served.port }, 'GET', '/v1/groups/g/keys/k')).status, 404)
     served.child.kill('SIGTERM')
     assert.equal((await served.exited).code, 0)
   })

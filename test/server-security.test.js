@@ -5,10 +5,13 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import http from 'node:http'
 import net from 'node:net'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import Database from 'better-sqlite3'
 import fc from 'fast-check'
 import { Store } from 'groupstore'
 import { TokenTable, TokensFileError } from '../dist/server/tokens.js'
+import { tempDir } from './helpers/cli.js'
 import { keyPath, openStream, request, seg, serve, until } from './server/http.js'
 import { assertProblem } from './server/suite.js'
 
@@ -410,6 +413,26 @@ describe('limits and failures', () => {
     assertProblem(res, 500, 'ERR_STORE')
     assert.doesNotMatch(res.json.detail, /closed|store\.groups/)
     assert.match(logged.join('\n'), /GET \/v1\/groups failed: store\.groups: the store is closed/)
+  })
+
+  it('a watch stream whose history cannot be read is cut, and the failure is logged', async (t) => {
+    const file = join(tempDir(t, 'groupstore-serve-'), 'history.db')
+    const store = await Store.open(file)
+    const logged = []
+    const server = await serve(store, { log: (line) => logged.push(line) })
+    t.after(async () => {
+      await server.close()
+      await store.close()
+    })
+    await store.set('g', 'k', 'v')
+    // Another program removes the change log behind the store's back.
+    const other = new Database(file)
+    other.exec('DROP TABLE kv_changes')
+    other.close()
+    const stream = await openStream(server, '/v1/watch?since=0')
+    assert.equal(stream.status, 200)
+    await until('the stream to be cut', () => stream.ended)
+    assert.match(logged.join('\n'), /watch stream failed to read the change history: store\.watch: /)
   })
 
   it('the console is served with a strict Content-Security-Policy and no inline script', async (t) => {

@@ -7,6 +7,7 @@
  */
 import { createServer, METHODS } from 'node:http'
 import type { RequestListener } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -71,6 +72,33 @@ function validPercentEncoding(text: string): boolean {
 /** A media type as RFC 9110 writes one (`type/subtype`, then parameters); anything else is read as bytes. */
 const MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+[\t ]*(;[\t ]*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[^"\\]|\\.)*")[\t ]*)*$/
 
+/** ms between closings of idle connections while the server stops. */
+const IDLE_SWEEP_MS = 20
+
+/** ms a connection refused with 413 goes on reading (and dropping) what its client still sends. */
+const LINGER_MS = 2000
+
+/**
+ * Closes `socket` gently once the answer now being sent (with `Connection:
+ * close`) is written. A client refused with 413 may still be sending the body
+ * it announced; a socket closed with bytes unread answers them with a reset,
+ * which makes a client that is still writing lose the 413 it was sent. So the
+ * server ends its side, and reads and drops what still arrives until the
+ * client closes, for {@link LINGER_MS} at most.
+ */
+function lingerAfterAnswer(socket: Socket): void {
+  // Node calls destroySoon on a connection once its last answer is written.
+  socket.destroySoon = function lingeringClose(this: Socket): void {
+    if (this.destroyed) return
+    const timer = setTimeout(() => this.destroy(), LINGER_MS)
+    timer.unref()
+    this.once('close', () => clearTimeout(timer))
+    this.once('end', () => this.destroy())
+    this.end()
+    this.resume()
+  }
+}
+
 const API_HEADERS = {
   'x-content-type-options': 'nosniff',
   'cache-control': 'no-store',
@@ -90,7 +118,7 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   const maxBody = options.maxBody ?? DEFAULT_MAX_BODY
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`))
   const auth = new Authenticator(store, options.tokens)
-  const streams = new EventStreams(store, options.streams)
+  const streams = new EventStreams(store, options.streams, log)
   const app = Fastify({
     logger: false,
     bodyLimit: maxBody,
@@ -165,8 +193,9 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
       if (type !== undefined && !MEDIA_TYPE.test(type)) request.headers['content-type'] = 'application/octet-stream'
       const length = Number(request.headers['content-length'] ?? 0)
       if (length > maxBody) {
-        // Refused before reading; the connection is closed, so the rest is never read.
+        // Refused before reading; the connection is closed, so the rest is never stored.
         reply.header('connection', 'close')
+        lingerAfterAnswer(request.raw.socket)
         throw new Problem('ERR_TOO_LARGE', `the request body is ${length} bytes; the limit is ${maxBody}`)
       }
     } catch (err) {
@@ -178,7 +207,10 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const { problem, internal } = toProblem(err)
     if (internal) log(`groupstore serve: ${request.method} ${request.routeOptions.url ?? 'unknown route'} failed: ${describe(err)}`)
-    if (problem.status === 413) reply.header('connection', 'close')
+    if (problem.status === 413) {
+      reply.header('connection', 'close')
+      lingerAfterAnswer(request.raw.socket)
+    }
     return sendProblem(reply, problem)
   })
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>
@@ -193,6 +225,13 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   app.addHook('preClose', async () => {
     stopping = true
     streams.closeAll()
+    // Node closes the connections idle now; a request in flight leaves its connection kept alive once
+    // answered: close those as they become idle too, so that the server stops once its last answer is sent.
+    if (app.server.listening) {
+      const sweep = setInterval(() => app.server.closeIdleConnections(), IDLE_SWEEP_MS)
+      sweep.unref()
+      app.server.once('close', () => clearInterval(sweep))
+    }
   })
   return app
 }

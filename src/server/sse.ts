@@ -88,6 +88,7 @@ export function formatEvent(event: StoreEvent): string {
 /** The event streams of one server. */
 export class EventStreams {
   readonly #store: Store
+  readonly #log: (line: string) => void
   readonly #streams = new Set<Stream>()
   readonly #dirty = new Set<Stream>()
   readonly #heartbeat: number
@@ -100,8 +101,13 @@ export class EventStreams {
   #batch: string[] = []
   #heartbeatTimer: NodeJS.Timeout | undefined
 
-  constructor(store: Store, options: StreamOptions = {}) {
+  /**
+   * @param log where a stream that fails while reading history reports it
+   * (a storage failure; its client sees the stream cut and reconnects).
+   */
+  constructor(store: Store, options: StreamOptions = {}, log: (line: string) => void = () => {}) {
     this.#store = store
+    this.#log = log
     this.#heartbeat = options.heartbeat ?? 15_000
     this.#flushDelay = options.flushDelay ?? 50
     this.#maxPending = options.maxPending ?? 4 * 1024 * 1024
@@ -294,7 +300,11 @@ export class EventStreams {
       this.#flush(stream)
       stream.res.end()
       this.#remove(stream)
-    } catch {
+    } catch (err) {
+      if (!stream.closed) {
+        const cause = err instanceof Error && err.cause instanceof Error ? ` (cause: ${err.cause.message})` : ''
+        this.#log(`groupstore serve: a watch stream failed to read the change history: ${err instanceof Error ? err.message : String(err)}${cause}`)
+      }
       stream.res.destroy()
       this.#remove(stream)
     }
