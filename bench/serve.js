@@ -5,11 +5,13 @@
 //   - 1,000 open SSE watchers while a writer sets 1,000 keys/s: every watcher
 //     receives every event, in order, and the server's event loop never
 //     stalls more than 50 ms (monitorEventLoopDelay in the server process).
-// A bare route that only calls store.set is measured too, as a reference for
-// what the store itself allows. The server runs in a child process; autocannon
+// Two references are measured too: a bare route that only calls store.set,
+// for what the store itself allows, and the bare route with its answers held
+// to the end of the event-loop turn as the server holds its reads' answers,
+// for what GET costs beyond the framework once both send alike. The server runs in a child process; autocannon
 // and the watchers run here.
 //
-// Each round runs GET, PUT and the reference once, with the bare route
+// Each round runs GET, PUT and the two references once, with the bare route
 // before and after each: a workload's ratio in a round is to the mean of the
 // two bare runs around it, and the figure is the median of the rounds'.
 //
@@ -75,6 +77,7 @@ async function httpWorkloads() {
   let m = 0
   const workloads = {
     bare: () => cannon({ url: `http://127.0.0.1:${ports.bare}/bare` }),
+    bareHeld: () => cannon({ url: `http://127.0.0.1:${ports.bare}/bare-held` }),
     get: () => cannon({ url: `http://127.0.0.1:${ports.server}/v1/groups/bench/keys/one`, headers: auth }),
     put: () =>
       cannon({
@@ -93,9 +96,9 @@ async function httpWorkloads() {
   // which move a whole run by ±25% within a minute, fall on both sides of a ratio.
   await cannon({ url: `http://127.0.0.1:${ports.bare}/bare`, duration: 1 })
   await cannon({ url: `http://127.0.0.1:${ports.server}/v1/groups/bench/keys/one`, headers: auth, duration: 1 })
-  const runs = { bare: [], get: [], put: [], bareSet: [] }
-  const cpu = { bare: [], get: [], put: [], bareSet: [] }
-  const ratios = { get: [], put: [], bareSet: [] }
+  const runs = { bare: [], get: [], put: [], bareSet: [], bareHeld: [] }
+  const cpu = { bare: [], get: [], put: [], bareSet: [], bareHeld: [] }
+  const ratios = { get: [], put: [], bareSet: [], bareHeld: [] }
   const measure = async (name) => {
     const before = await serverCpu()
     const result = await workloads[name]()
@@ -106,7 +109,7 @@ async function httpWorkloads() {
   }
   let bareBefore = await measure('bare')
   for (let round = 0; round < rounds; round++) {
-    for (const name of ['get', 'put', 'bareSet']) {
+    for (const name of ['get', 'put', 'bareSet', 'bareHeld']) {
       const rps = await measure(name)
       const bareAfter = await measure('bare')
       ratios[name].push(rps / ((bareBefore + bareAfter) / 2))
@@ -125,7 +128,9 @@ async function httpWorkloads() {
   row('get', 'GET /v1/groups/:g/keys/:k', 0.7)
   row('put', 'PUT /v1/groups/:g/keys/:k (normal)', 0.5)
   row('bareSet', 'reference: bare route + store.set')
+  row('bareHeld', 'reference: bare route, answers held')
   console.log(`PUT is ${(median(runs.put) / median(runs.bareSet)).toFixed(2)}× a bare route that only calls store.set (the store's commit rate bounds both)`)
+  console.log(`GET is ${(ratio('get') / ratio('bareHeld')).toFixed(2)}× the bare route whose answers are held to the turn's end as GET's are`)
 }
 
 // ---- SSE fan-out --------------------------------------------------------

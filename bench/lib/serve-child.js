@@ -12,6 +12,7 @@ import Fastify from 'fastify'
 import { Store } from '../../dist/index.js'
 import { buildServer } from '../../dist/server/app.js'
 import { TokenTable } from '../../dist/server/tokens.js'
+import { TurnBatch } from '../../dist/server/turn-batch.js'
 
 export const TOKEN = 'bench-token'
 
@@ -22,6 +23,9 @@ const app = buildServer(store, { tokens: new TokenTable([{ token: TOKEN, access:
 await app.listen({ host: '127.0.0.1', port: 0 })
 const bare = Fastify({ logger: false })
 bare.get('/bare', async () => ({ ok: true }))
+// A reference for GET: the bare route, its answers held to the end of the turn as the server holds its reads' answers.
+const held = new TurnBatch()
+bare.get('/bare-held', { onSend: (_request, _reply, payload, done) => held.defer(() => done(null, payload)) }, async () => ({ ok: true }))
 // A reference for PUT: the bare framework calling store.set alone, with no server of ours around it.
 bare.removeAllContentTypeParsers()
 bare.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))

@@ -22,6 +22,7 @@ import { registerRoutes } from './routes.js'
 import { EventStreams } from './sse.js'
 import type { StreamOptions } from './sse.js'
 import type { TokenTable } from './tokens.js'
+import { TurnBatch } from './turn-batch.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -55,7 +56,6 @@ export interface ServerOptions {
 /** Default {@link ServerOptions.maxBody}: 1 MiB. */
 export const DEFAULT_MAX_BODY = 1024 * 1024
 
-/** Headers of every API response: never sniffed as another type, never cached. */
 /** The most bytes of request line and headers taken (Node's default is 16 KiB). */
 const MAX_HEADER_SIZE = 512 * 1024
 
@@ -99,6 +99,7 @@ function lingerAfterAnswer(socket: Socket): void {
   }
 }
 
+/** Headers of every API response: never sniffed as another type, never cached. */
 const API_HEADERS = {
   'x-content-type-options': 'nosniff',
   'cache-control': 'no-store',
@@ -167,6 +168,14 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req: FastifyRequest, body: Buffer, done: (err: null, body: Buffer) => void) => done(null, body))
 
+  // The answers to reads, complete within the turn their requests arrived in, leave together at
+  // its end (see TurnBatch). A write's answer waits for its commit, which answers the writes of a
+  // commit group together already: holding it too would only delay it.
+  const answers = new TurnBatch()
+  app.addHook('onSend', (request: FastifyRequest, _reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void) => {
+    if (request.method === 'GET' || request.method === 'HEAD') answers.defer(() => done(null, payload))
+    else done(null, payload)
+  })
   // A callback hook, not an async one: no promise on every request's path.
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     try {
