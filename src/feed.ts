@@ -57,6 +57,10 @@ const PRUNE_INTERVAL_MS = 1000
 const PRUNE_LIMIT = 2000
 /** A `before` that no timestamp is older than: no limit by age. */
 const NO_AGE_LIMIT = Number.MIN_SAFE_INTEGER
+/** ms before a failed catch-up is tried again; the pause doubles after each failure, up to {@link MAX_RETRY_MS}. */
+const FIRST_RETRY_MS = 50
+const MAX_RETRY_MS = 2000
+
 /** At most this many recent events are kept in memory by a store without a log. */
 export const MEMORY_HISTORY = 10_000
 
@@ -85,6 +89,9 @@ export class Feed implements ChangeSource {
   #unsubscribe: (() => void) | undefined
   #catchingUp = false
   #again = false
+  /** The next try of a catch-up that failed, while anybody listens (see {@link catchUp}). */
+  #retry: NodeJS.Timeout | undefined
+  #retryMs = FIRST_RETRY_MS
   /** A write recording this revision or later prunes the log (see {@link PRUNE_EVERY}). */
   #pruneNext = 0
   /** A write at this time or later prunes the log. */
@@ -263,12 +270,37 @@ export class Feed implements ChangeSource {
         return undefined
       })
     step()
-      .catch(() => {
-        // The store is closing or the database failed; the next wake-up tries again.
-      })
+      .then(
+        () => {
+          this.#retryMs = FIRST_RETRY_MS
+        },
+        () => {
+          // The store is closing, or the read failed (a connection cut): changes already
+          // committed would wait for the next write's wake-up, which may never come.
+          this.#retryCatchUp()
+        },
+      )
       .finally(() => {
         this.#catchingUp = false
       })
+  }
+
+  /** Tries the catch-up again after a pause that doubles, up to {@link MAX_RETRY_MS}, while anybody listens. */
+  #retryCatchUp(): void {
+    if (this.#unsubscribe === undefined || this.#retry !== undefined) return
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined
+      if (this.#unsubscribe !== undefined) this.catchUp()
+    }, this.#retryMs)
+    this.#retry.unref()
+    this.#retryMs = Math.min(2 * this.#retryMs, MAX_RETRY_MS)
+  }
+
+  #stopListening(): void {
+    this.#unsubscribe?.()
+    this.#unsubscribe = undefined
+    clearTimeout(this.#retry)
+    this.#retry = undefined
   }
 
   /** Events after `after` from the log or the in-process history, and the oldest revision held. */
@@ -298,11 +330,7 @@ export class Feed implements ChangeSource {
   }
 
   #setActive(active: boolean): void {
-    if (!active) {
-      this.#unsubscribe?.()
-      this.#unsubscribe = undefined
-      return
-    }
+    if (!active) return this.#stopListening()
     if (!this.durable) return
     // Start from the log's head: earlier changes were made before anybody listened.
     this.#backend
@@ -316,8 +344,7 @@ export class Feed implements ChangeSource {
 
   /** Stops listening to the backend. */
   close(): void {
-    this.#unsubscribe?.()
-    this.#unsubscribe = undefined
+    this.#stopListening()
   }
 }
 

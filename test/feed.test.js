@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { Store } from 'groupstore'
 import { EventHub } from '../dist/events.js'
+import { Feed } from '../dist/feed.js'
 import { take } from './conformance/helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'groupstore-feed-'))
@@ -186,5 +187,71 @@ describe('a watcher whose live feed skips revisions', () => {
     assert.equal(next.missed, 3)
     assert.equal(watcher.dropped, 3)
     watcher.close()
+  })
+})
+
+describe('catching up with other connections’ commits', () => {
+  /** A backend whose log holds `records` and whose reads of it fail `failures` times first. */
+  function backend(records, failures) {
+    const b = {
+      changeLog: true,
+      failures,
+      reads: 0,
+      wake: undefined,
+      read(_method, fn) {
+        try {
+          return Promise.resolve(fn(b.queries))
+        } catch (err) {
+          return Promise.reject(err)
+        }
+      },
+      subscribe(wake) {
+        b.wake = wake
+        return () => {
+          b.wake = undefined
+        }
+      },
+      queries: {
+        revisionRange: () => ({ latest: 0, oldest: undefined }),
+        readChanges(after, limit) {
+          b.reads++
+          if (b.failures > 0) {
+            b.failures--
+            throw new Error('the connection was cut')
+          }
+          return records.filter((r) => r.revision > after).slice(0, limit)
+        },
+      },
+    }
+    return b
+  }
+  const change = (revision) => ({ revision, type: 'set', group: 'g', key: `k${revision}`, value: 'v', timestamp: 0 })
+
+  it('a catch-up whose read fails is tried again, without waiting for another commit’s wake-up', async () => {
+    const b = backend([change(1), change(2)], 2)
+    const feed = await Feed.open(b, true, { maxAge: 0, maxCount: 1000 })
+    const seen = []
+    const stop = feed.hub.onChange((e) => e, (e) => seen.push(e.revision))
+    await new Promise((resolve) => setImmediate(resolve))
+    b.wake()
+    const deadline = Date.now() + 5000
+    while (seen.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+    assert.deepEqual(seen, [1, 2], 'the committed changes arrive once the read succeeds')
+    assert.equal(b.reads, 3, 'two failed reads, then one that succeeded')
+    stop()
+    feed.close()
+  })
+
+  it('stops trying once nobody listens', async () => {
+    const b = backend([change(1)], 1)
+    const feed = await Feed.open(b, true, { maxAge: 0, maxCount: 1000 })
+    const stop = feed.hub.onChange((e) => e, () => {})
+    await new Promise((resolve) => setImmediate(resolve))
+    b.wake()
+    await new Promise((resolve) => setImmediate(resolve))
+    stop()
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.equal(b.reads, 1, 'no read after the last subscriber left')
+    feed.close()
   })
 })
