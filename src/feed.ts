@@ -92,6 +92,9 @@ export class Feed implements ChangeSource {
   /** The next try of a catch-up that failed, while anybody listens (see {@link catchUp}). */
   #retry: NodeJS.Timeout | undefined
   #retryMs = FIRST_RETRY_MS
+  /** The read of the log's head made when the first subscriber came (see #setActive), and its number. */
+  #head: Promise<void> = Promise.resolve()
+  #activation = 0
   /** A write recording this revision or later prunes the log (see {@link PRUNE_EVERY}). */
   #pruneNext = 0
   /** A write at this time or later prunes the log. */
@@ -269,7 +272,8 @@ export class Feed implements ChangeSource {
         }
         return undefined
       })
-    step()
+    this.#head
+      .then(step)
       .then(
         () => {
           this.#retryMs = FIRST_RETRY_MS
@@ -297,6 +301,7 @@ export class Feed implements ChangeSource {
   }
 
   #stopListening(): void {
+    this.#activation++
     this.#unsubscribe?.()
     this.#unsubscribe = undefined
     clearTimeout(this.#retry)
@@ -306,9 +311,11 @@ export class Feed implements ChangeSource {
   /** Events after `after` from the log or the in-process history, and the oldest revision held. */
   read(after: number, limit: number): Promise<{ events: StoreEvent[]; oldest: number | undefined }> {
     if (!this.durable) return Promise.resolve({ events: this.#history.read(after, limit), oldest: this.#history.keptFrom })
-    return this.#backend.read('store.watch', (q) =>
-      then(q.readChanges(after, limit), (records) =>
-        then(q.revisionRange(), (range) => ({ events: records.map((r) => toEvent(r)), oldest: range.oldest ?? undefined })),
+    return this.#head.then(() =>
+      this.#backend.read('store.watch', (q) =>
+        then(q.readChanges(after, limit), (records) =>
+          then(q.revisionRange(), (range) => ({ events: records.map((r) => toEvent(r)), oldest: range.oldest ?? undefined })),
+        ),
       ),
     )
   }
@@ -332,11 +339,14 @@ export class Feed implements ChangeSource {
   #setActive(active: boolean): void {
     if (!active) return this.#stopListening()
     if (!this.durable) return
-    // Start from the log's head: earlier changes were made before anybody listened.
-    this.#backend
+    // Start from the log's head: earlier changes were made before anybody listened. Catch-ups
+    // and reads of the log wait for this read, so that a watcher reading the log back never
+    // counts itself caught up with a head that then moves past what it read, unpublished.
+    const activation = ++this.#activation
+    this.#head = this.#backend
       .read('store.watch', (q) => q.revisionRange())
       .then((r) => {
-        if (r.latest > this.#delivered) this.#delivered = r.latest
+        if (activation === this.#activation && r.latest > this.#delivered) this.#delivered = r.latest
       })
       .catch(() => {})
     this.#unsubscribe = this.#backend.subscribe(() => this.catchUp())

@@ -211,8 +211,9 @@ describe('catching up with other connections’ commits', () => {
           b.wake = undefined
         }
       },
+      head: undefined,
       queries: {
-        revisionRange: () => ({ latest: 0, oldest: undefined }),
+        revisionRange: () => (b.head === undefined ? { latest: 0, oldest: undefined } : b.head()),
         readChanges(after, limit) {
           b.reads++
           if (b.failures > 0) {
@@ -239,6 +240,38 @@ describe('catching up with other connections’ commits', () => {
     assert.deepEqual(seen, [1, 2], 'the committed changes arrive once the read succeeds')
     assert.equal(b.reads, 3, 'two failed reads, then one that succeeded')
     stop()
+    feed.close()
+  })
+
+  it('a watcher that resumes while the first subscriber’s read of the log’s head is slow still gets every change', async () => {
+    // The log holds 1 to 3 until 4 and 5 commit, just before the feed's read of the log's
+    // head (made when the watcher subscribed) answers, with 5.
+    const records = [change(1), change(2), change(3)]
+    const b = backend(records, 0)
+    const feed = await Feed.open(b, true, { maxAge: 0, maxCount: 1000 })
+    let answerHead
+    b.head = () => new Promise((resolve) => (answerHead = resolve))
+    const watcher = feed.hub.watch(feed, (e) => e, { bufferSize: 100, signal: undefined, since: 0 })
+    b.head = undefined
+    const seen = []
+    const reading = (async () => {
+      for await (const e of watcher) {
+        seen.push(e.revision)
+        if (e.revision === 5) break
+      }
+    })()
+    // Time for the watcher to read the log back (it holds 1 to 3), were it to read before the head's answer.
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    records.push(change(4), change(5))
+    answerHead({ latest: 5, oldest: undefined })
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    // The notification of 4 and 5 (none if the watcher has them all and left).
+    b.wake?.()
+    const deadline = Date.now() + 3000
+    while (seen.length < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+    watcher.close()
+    await reading
+    assert.deepEqual(seen, [1, 2, 3, 4, 5])
     feed.close()
   })
 

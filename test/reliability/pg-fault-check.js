@@ -141,7 +141,11 @@ export function checkFaultRun({ rows, changes, latest, writerReports, watcherRep
     for (const e of r.escaped) fail(`watcher ${r.id}: ${e}`)
     if (r.hang) {
       stats.hangs++
-      fail(`watcher ${r.id}: had not seen revision ${latest} within its time`)
+      const last = r.events.at(-1)?.[0]
+      fail(
+        `watcher ${r.id}: had not seen revision ${latest} within its time (from ${r.since}: ${r.events.length} events, ` +
+          `the last ${last ?? 'none'}; ${r.resumes} resumes; errors: ${r.errors.join(', ') || 'none'})`,
+      )
     }
     if (r.missed > 0) fail(`watcher ${r.id}: ${r.missed} revisions reported missed (nothing was pruned)`)
     stats.watcherEvents += r.events.length
