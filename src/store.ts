@@ -211,7 +211,7 @@ export class Store extends Operations implements AsyncDisposable {
   }
 
   /**
-   * Stops the purge timer, waits for writes in flight, closes the database
+   * Stops the purge timer, waits for writes and reads in flight, closes the database
    * and ends every watcher (after the events it already holds). Idempotent;
    * later operations reject with StoreClosedError, and `watch`, `onChange`
    * and `scope` throw it. Called from inside one of the store's own
