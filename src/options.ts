@@ -128,8 +128,8 @@ function identifier(value: unknown, name: string, max: number): string {
  */
 export function resolveOptions(options: unknown, postgres = false): ResolvedOptions {
   if (options === undefined) options = {}
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError('Store.open: options must be an object')
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`Store.open: options must be an object${Array.isArray(options) ? ', got an array' : ''}`)
   }
   const o = options as Record<string, unknown>
   for (const name of Object.keys(o)) {
@@ -149,7 +149,7 @@ export function resolveOptions(options: unknown, postgres = false): ResolvedOpti
   const changeLog = o['changeLog'] ?? true
   if (typeof changeLog !== 'boolean') throw new TypeError('Store.open: options.changeLog must be a boolean')
   const retention = o['changeRetention'] ?? {}
-  if (retention === null || typeof retention !== 'object') {
+  if (retention === null || typeof retention !== 'object' || Array.isArray(retention)) {
     throw new TypeError('Store.open: options.changeRetention must be an object')
   }
   for (const name of Object.keys(retention)) {
@@ -159,12 +159,18 @@ export function resolveOptions(options: unknown, postgres = false): ResolvedOpti
   }
   const r = retention as { maxAge?: unknown; maxCount?: unknown }
   const count = r.maxCount ?? DEFAULT_RETENTION.maxCount
-  if (typeof count !== 'number' || !Number.isInteger(count) || count < 0) {
-    throw new TypeError('Store.open: options.changeRetention.maxCount must be a non-negative integer')
+  if (typeof count !== 'number') {
+    throw new TypeError(`Store.open: options.changeRetention.maxCount must be a number of entries, got ${typeof count}`)
+  }
+  if (!Number.isInteger(count) || count < 0) {
+    throw new RangeError(`Store.open: options.changeRetention.maxCount must be a non-negative integer, got ${count}`)
   }
   const age = r.maxAge ?? DEFAULT_RETENTION.maxAge
-  if (typeof age !== 'number' || !Number.isFinite(age) || age < 0) {
-    throw new TypeError('Store.open: options.changeRetention.maxAge must be a non-negative number of ms')
+  if (typeof age !== 'number') {
+    throw new TypeError(`Store.open: options.changeRetention.maxAge must be a number of ms, got ${typeof age}`)
+  }
+  if (!Number.isFinite(age) || age < 0) {
+    throw new RangeError(`Store.open: options.changeRetention.maxAge must be a non-negative number of ms, got ${age}`)
   }
   const poolSize = o['poolSize'] ?? 10
   if (typeof poolSize !== 'number' || !Number.isInteger(poolSize)) {

@@ -211,8 +211,8 @@ export class Store extends Operations implements AsyncDisposable {
   }
 
   /**
-   * Stops the purge timer, waits for writes in flight, closes the database
-   * and ends every watcher (after the events it already holds). Idempotent;
+   * Stops the purge timer, waits for writes and reads in flight, closes the
+   * database and ends every watcher (after the events it already holds). Idempotent;
    * later operations reject with StoreClosedError, and `watch`, `onChange`
    * and `scope` throw it. Called from inside one of the store's own
    * transaction callbacks (which it would wait for), it rejects with a

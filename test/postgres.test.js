@@ -17,9 +17,9 @@ const skip = await unavailable()
 const schema = skip ? undefined : testSchema('groupstore_test')
 let tables = 0
 
-/** Opens a store on a fresh table of this run's schema (options that are not an object go as they are). */
+/** Opens a store on a fresh table of this run's schema (options that are not an object, or are an array, go as they are). */
 function open(options, location = url) {
-  if (options !== undefined && (options === null || typeof options !== 'object')) return Store.open(location, options)
+  if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) return Store.open(location, options)
   return Store.open(location, { schema, table: `s${tables++}`, ...options })
 }
 

@@ -10,7 +10,7 @@ const dir = mkdtempSync(join(tmpdir(), 'groupstore-conformance-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 let n = 0
 const file = () => join(dir, `store-${n++}.db`)
-const isObject = (x) => x !== null && typeof x === 'object'
+const isObject = (x) => x !== null && typeof x === 'object' && !Array.isArray(x)
 
 await conformance('sqlite :memory:', {
   open: (options) => Store.open(':memory:', options),

@@ -152,6 +152,20 @@ export default function lifecycle(factory) {
         assert.equal(events.length, 50)
       })
 
+      it('lets reads in flight answer, and close settles after them', async (t) => {
+        const store = await openStore(t, factory)
+        await store.set('g', 'k', 'v')
+        const reads = [store.get('g', 'k'), store.count('g'), store.getAll('g'), store.page('g'), store.groups()]
+        const closing = store.close()
+        const answers = await within(Promise.all(reads), 'the reads')
+        assert.deepEqual(answers.slice(0, 2), ['v', 1])
+        assert.deepEqual({ ...answers[2] }, { k: 'v' })
+        assert.deepEqual(answers[3], { entries: [['k', 'v']] })
+        assert.deepEqual(answers[4], ['g'])
+        await within(closing, 'close')
+        await assert.rejects(store.get('g', 'k'), StoreClosedError)
+      })
+
       it('lets a transaction in flight finish before closing', async (t) => {
         const store = await openStore(t, factory)
         let started

@@ -83,6 +83,10 @@ export class PostgresBackend implements Backend {
   readonly #queue = new WriteQueue<Job>(() => this.#runNext())
   /** Settles once the last write issued outside a transaction has settled. */
   #lastWrite: Promise<void> | undefined
+  /** Reads begun and not settled: close waits for them, as the pool would leave them pending for ever once ended. */
+  #reading = 0
+  /** Called by the last read in flight to settle while close waits. */
+  #readsDone: (() => void) | undefined
 
   private constructor(pg: PgModule, pool: Pool, config: ClientConfig, sql: PostgresSql, options: PostgresBackendOptions) {
     this.#pool = pool
@@ -140,19 +144,24 @@ export class PostgresBackend implements Backend {
   async read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T> {
     const refused = this.#queue.refuse(method)
     if (refused !== undefined) throw refused
-    const barrier = this.#lastWrite
-    if (barrier !== undefined) await barrier
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await fn(this.#reader)
-      } catch (err) {
-        // A read changes nothing, so a dropped connection is simply retried on another.
-        if (attempt < MAX_ATTEMPTS && this.#errors.has(err as object) && (isConnectionLost(err) || isConflict(err))) {
-          await pause(attempt)
-          continue
+    this.#reading++
+    try {
+      const barrier = this.#lastWrite
+      if (barrier !== undefined) await barrier
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await fn(this.#reader)
+        } catch (err) {
+          // A read changes nothing, so a dropped connection is simply retried on another.
+          if (attempt < MAX_ATTEMPTS && this.#errors.has(err as object) && (isConnectionLost(err) || isConflict(err))) {
+            await pause(attempt)
+            continue
+          }
+          throw this.error(method, err)
         }
-        throw this.error(method, err)
       }
+    } finally {
+      if (--this.#reading === 0) this.#readsDone?.()
     }
   }
 
@@ -216,6 +225,12 @@ export class PostgresBackend implements Backend {
   async close(): Promise<void> {
     if (this.#queue.closed) return
     await this.#queue.close()
+    // A query handed to the pool just before it ends would never be answered.
+    if (this.#reading > 0) {
+      await new Promise<void>((resolve) => {
+        this.#readsDone = resolve
+      })
+    }
     this.#listener.close()
     await this.#pool.end()
   }
