@@ -66,7 +66,7 @@ function enter(api, status) {
   $('app').hidden = false
   $('sign-out').hidden = api.token === ''
   setStatus(`${location.host} · ${status}`)
-  editor = new Editor(api, { onSaved: refreshRow, onDeleted: removeRow })
+  editor = new Editor(api, { onSaved, onDeleted: removeRow })
   live = new LivePanel(api, onEvent)
   live.start()
   void loadGroups()
@@ -75,7 +75,7 @@ function enter(api, status) {
 $('sign-in-form').addEventListener('submit', async (e) => {
   e.preventDefault()
   const token = $('token').value.trim()
-  if (!(await tryToken(token))) showSignIn('That token is not known to this server.')
+  if (!(await tryToken(token))) showSignIn('Sign-in failed: unknown or invalid token (401 Unauthorized).')
 })
 
 $('sign-out').addEventListener('click', () => {
@@ -114,13 +114,13 @@ $('group-prefix').addEventListener('input', () => void loadGroups())
 
 // ---- keys ----------------------------------------------------------------
 
-async function openGroup(group) {
+/** Shows `group`'s keys; the editor closes unless `keepEditor` (it shows a key just saved there). */
+async function openGroup(group, { keepEditor = false } = {}) {
   state.group = group
   state.rows = new Map()
   state.next = undefined
-  editor.close()
-  $('keys-title').textContent = group === '' ? '(empty name)' : group
-  $('new-key').disabled = false
+  if (!keepEditor) editor.close()
+  $('keys-title').textContent = `Keys in ${group === '' ? '(empty name)' : group}`
   $('key-prefix').disabled = false
   renderGroups()
   await loadPage(undefined)
@@ -154,16 +154,17 @@ function renderRows(flashKey) {
   const keys = [...state.rows.keys()].sort(compareKeys)
   for (const key of keys) {
     const row = state.rows.get(key)
+    // The key's name is a button, so the row opens from the keyboard too.
     const tr = el(
       'tr',
       {},
-      el('td', { text: key === '' ? '(empty name)' : key, title: key }),
+      el('td', { title: key }, el('button', { type: 'button', class: 'key', text: key === '' ? '(empty name)' : key })),
       el('td', { text: preview(row.value) }),
       el('td', { text: String(row.revision) }),
       el('td', { class: 'ttl' }),
     )
     tr.dataset.key = key
-    tr.setAttribute('aria-selected', String(editor.isOpen(state.group, key)))
+    tr.setAttribute('aria-current', String(editor.isOpen(state.group, key)))
     if (key === flashKey) tr.classList.add('flash')
     tr.addEventListener('click', () => editor.open(state.group, key, row))
     tbody.append(tr)
@@ -182,6 +183,15 @@ function compareKeys(a, b) {
 $('key-prefix').addEventListener('input', () => void loadPage(undefined))
 $('more').addEventListener('click', () => void loadPage(state.next))
 $('new-key').addEventListener('click', () => editor.create(state.group))
+
+/** After a save: a key created in another group than the one shown opens that group. */
+async function onSaved(group, key) {
+  if (group === state.group) return refreshRow(group, key)
+  if (!state.groups.includes(group) && group.startsWith($('group-prefix').value)) {
+    state.groups = [...state.groups, group].sort(compareKeys)
+  }
+  await openGroup(group, { keepEditor: true })
+}
 
 /** Re-reads one key and shows it, if it belongs in the visible list. */
 async function refreshRow(group, key) {
@@ -241,8 +251,20 @@ async function dropGroupIfEmpty(group) {
 
 // ---- TTLs counting down --------------------------------------------------
 
+/** How long an expired row stays in the list, marked expired, before it goes. */
+const EXPIRED_SHOWN = 1000
+
 function tick() {
   const now = Date.now()
+  // An expired key is gone for every read: its row goes too, without waiting for the purge's event.
+  const gone = [...state.rows].filter(([, row]) => row.expiresAt !== null && row.expiresAt + EXPIRED_SHOWN <= now)
+  if (gone.length > 0) {
+    for (const [key] of gone) state.rows.delete(key)
+    renderRows()
+    void loadCount()
+    void dropGroupIfEmpty(state.group)
+    return
+  }
   for (const tr of $('key-rows').children) {
     const row = state.rows.get(tr.dataset.key)
     const cell = tr.lastElementChild

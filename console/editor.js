@@ -18,6 +18,14 @@ export class Editor {
     /** While a conflict is shown: their revision (undefined: the key is gone). */
     this.theirs = undefined
     this.conflictKind = undefined
+    /** True once the user typed into the form shown last. */
+    this.edited = false
+    $('editor-form').addEventListener('input', () => (this.edited = true))
+    /** The group field is in the page only while a new key is being created (an existing key stays in its group). */
+    this.groupField = $('edit-group-field')
+    this.groupInput = $('edit-group')
+    this.groupField.remove()
+    this.groupField.hidden = false
     $('editor-form').addEventListener('submit', (e) => {
       e.preventDefault()
       void this.save(this.revision)
@@ -32,20 +40,27 @@ export class Editor {
     return !$('editor').hidden && this.group === group && this.key === key && this.revision !== undefined
   }
 
-  /** Shows an existing key, as the list last saw it, then as the server has it now. */
+  /**
+   * Shows an existing key as the list last saw it, then as the server has
+   * it now, unless the user has started typing meanwhile: then the form
+   * stays as it is, with the revision the list showed.
+   */
   async open(group, key, row) {
     this.#show(group, key, row)
-    await this.reload()
+    await this.reload({ keepEdits: true })
   }
 
-  /** An empty form for a new key in `group`. */
+  /** An empty form for a new key; its group field starts with `group` (the one shown, if any). */
   create(group) {
     this.#show(group, undefined, undefined)
-    $('edit-key').focus()
+    this.groupInput.value = group ?? ''
+    ;(group === undefined ? this.groupInput : $('edit-key')).focus()
   }
 
   close() {
     $('editor').hidden = true
+    // A closed editor keeps no title that could be mistaken for the page's buttons (New key).
+    $('editor-title').textContent = ''
     this.group = undefined
     this.key = undefined
     this.#markSelected()
@@ -58,24 +73,35 @@ export class Editor {
     this.expiresAt = row?.expiresAt ?? null
     $('editor').hidden = false
     $('editor-title').textContent = key === undefined ? 'New key' : 'Edit key'
+    this.#groupField(key === undefined)
     $('edit-key').value = key ?? ''
     $('edit-key').readOnly = key !== undefined
     $('edit-value').value = row?.value ?? ''
     $('edit-ttl').value = row?.expiresAt ? String(Math.max(1, Math.ceil((row.expiresAt - Date.now()) / 1000))) : ''
     $('delete').hidden = key === undefined
+    this.edited = false
     this.#hideMessages()
     this.#renderMeta()
     this.#markSelected()
   }
 
-  #markSelected() {
-    for (const tr of $('key-rows').children) tr.setAttribute('aria-selected', String(this.isOpen(this.group, tr.dataset.key)))
+  #groupField(shown) {
+    if (!shown) this.groupField.remove()
+    else if (!this.groupField.isConnected) $('edit-key').labels[0].before(this.groupField)
   }
 
+  #markSelected() {
+    for (const tr of $('key-rows').children) tr.setAttribute('aria-current', String(this.isOpen(this.group, tr.dataset.key)))
+  }
+
+  /** Hides and empties the messages, so that no stale text stays in the page. */
   #hideMessages() {
     $('conflict').hidden = true
-    $('edit-error').hidden = true
-    $('edit-notice').hidden = true
+    $('conflict-text').textContent = ''
+    for (const id of ['edit-error', 'edit-notice']) {
+      $(id).hidden = true
+      $(id).textContent = ''
+    }
   }
 
   #renderMeta() {
@@ -83,19 +109,19 @@ export class Editor {
     this.tick(Date.now())
   }
 
-  /** Loads the key as the server has it now (dropping unsaved edits). */
-  async reload() {
+  /** Loads the key as the server has it now (dropping unsaved edits, unless `keepEdits`). */
+  async reload({ keepEdits = false } = {}) {
     const { group, key } = this
     try {
       const { body } = await this.api.request('GET', paths.key(group, key))
-      if (group !== this.group || key !== this.key) return
+      if (group !== this.group || key !== this.key || (keepEdits && this.edited)) return
       this.#show(group, key, body)
     } catch (err) {
+      if (group !== this.group || key !== this.key) return
       if (err instanceof ApiError && err.status === 404) {
+        if (keepEdits && this.edited) return this.#error('This key no longer exists.')
         this.#show(group, key, undefined)
         this.#error('This key no longer exists. Saving creates it again.')
-        this.key = key
-        $('edit-key').readOnly = true
       } else this.#error(err.message)
     }
   }
@@ -105,18 +131,23 @@ export class Editor {
     const key = $('edit-key').value
     const ttl = $('edit-ttl').value.trim()
     if (ttl !== '' && !/^[1-9][0-9]*$/.test(ttl)) return this.#error('TTL must be a whole number of seconds, or empty.')
-    const group = this.group
+    // A new key goes to the group its form names; an existing one stays in its own.
+    const group = this.key === undefined ? this.groupInput.value : this.group
+    if (group === '' && this.group !== '') return this.#error('Name the group of the new key.')
     const query = ttl === '' ? '' : `?ttl=${Number(ttl) * 1000}`
     const headers = revision === undefined ? { 'if-none-match': '*' } : { 'if-match': `"${revision}"` }
     this.#hideMessages()
     try {
       const { body } = await this.api.request('PUT', `${paths.key(group, key)}${query}`, { body: $('edit-value').value, headers })
+      this.group = group
       this.key = key
       this.revision = body.revision
       this.expiresAt = ttl === '' ? null : Date.now() + Number(ttl) * 1000
       $('editor-title').textContent = 'Edit key'
       $('edit-key').readOnly = true
+      this.#groupField(false)
       $('delete').hidden = false
+      this.edited = false
       this.#renderMeta()
       this.#notice(`Saved as revision ${body.revision}.`)
       await this.onSaved(group, key)
@@ -171,7 +202,7 @@ export class Editor {
     if (event.key !== this.key && event.type !== 'delete_group') return
     if (event.revision === this.revision) return
     const what = event.type === 'set' ? `changed it (revision ${event.revision})` : event.type === 'expire' ? 'expired' : 'deleted it'
-    this.#notice(event.type === 'expire' ? 'This key has expired.' : `Someone else ${what}. Saving will show a conflict.`)
+    this.#notice(event.type === 'expire' ? 'This key has expired.' : `Someone else ${what}. Saving now will not overwrite their change.`)
   }
 
   tick(now) {

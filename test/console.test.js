@@ -1,7 +1,9 @@
 // The web console, end to end in headless Chromium (playwright-core driving
 // the system's browser): sign in, browse, create, edit with a conflict
 // shown, delete, a TTL counting down, and another client's change arriving
-// live. One browser and one server for the whole file.
+// live; then all of it again through roles, labels and visible text only,
+// as a stranger to the markup would. One browser and one server for the
+// whole file.
 //
 // GROUPSTORE_SCREENSHOTS=docs keeps screenshots of the main views there.
 import assert from 'node:assert/strict'
@@ -70,7 +72,7 @@ describe('the web console in Chromium', { skip }, () => {
     await page.fill('#token', 'not-a-token')
     await page.click('#sign-in-form button[type=submit]')
     await page.locator('#sign-in-error').waitFor()
-    assert.match(await page.textContent('#sign-in-error'), /not known/)
+    assert.match(await page.textContent('#sign-in-error'), /unknown or invalid token/)
     await page.fill('#token', TOKEN)
     await page.click('#sign-in-form button[type=submit]')
     await page.locator('#app').waitFor()
@@ -153,5 +155,131 @@ describe('the web console in Chromium', { skip }, () => {
     await page.waitForFunction(() => document.querySelector('#edit-value').value === 'Maintenance at 22:00')
     await shoot('live')
     assert.deepEqual(errors, [])
+  })
+
+  it('drops a row from the list once its TTL has run out, without waiting for the purge', async () => {
+    await store.set('short', 'blink', 'soon gone', { ttl: 1500 })
+    await store.set('short', 'stays', 'here')
+    await page.getByRole('button', { name: 'short' }).click()
+    await page.getByRole('row', { name: /blink/ }).waitFor()
+    await page.getByText('2 keys', { exact: true }).waitFor()
+    await page.getByRole('row', { name: /blink/ }).waitFor({ state: 'detached', timeout: 4000 })
+    assert.equal(await page.getByRole('row', { name: /stays/ }).count(), 1)
+    await page.getByText('1 key', { exact: true }).waitFor()
+  })
+
+  it('keeps what the user typed when the editor\'s fresh read of the key arrives after it', async () => {
+    await page.getByRole('button', { name: 'sessions' }).click()
+    let release
+    const held = new Promise((resolve) => (release = resolve))
+    await page.route(/\/keys\/u-1042$/, async (route) => {
+      await held
+      await route.continue()
+    })
+    const loaded = page.waitForResponse((r) => r.url().endsWith('/keys/u-1042'))
+    await page.getByRole('button', { name: 'u-1042' }).click()
+    await page.getByLabel('Value').fill('typed before the read came back')
+    release()
+    await loaded
+    await page.unroute(/\/keys\/u-1042$/)
+    await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 100)))
+    assert.equal(await page.getByLabel('Value').inputValue(), 'typed before the read came back')
+    await page.getByRole('button', { name: 'Close' }).click()
+  })
+
+  // The same features as a stranger finds them: only roles, labels and
+  // visible text, each a plain name that matches one element of the page.
+  it('goes through every feature by roles, labels and visible text only, as someone who never saw the markup', async () => {
+    const tab = await (await browser.newContext({ viewport: { width: 1360, height: 820 } })).newPage()
+    const tabErrors = []
+    tab.on('pageerror', (err) => tabErrors.push(err.message))
+    tab.on('console', (message) => {
+      if (message.type() === 'error' && !/status of (401|412)/.test(message.text())) tabErrors.push(message.text())
+    })
+    tab.on('dialog', (dialog) => tabErrors.push(`unexpected dialog: ${dialog.message()}`))
+    const shown = (locator) => locator.waitFor({ state: 'visible' })
+    const gone = (locator) => locator.waitFor({ state: 'detached' })
+    const until = async (what, fn) => {
+      for (let i = 0; i < 100 && !(await fn()); i++) await new Promise((r) => setTimeout(r, 50))
+      assert.ok(await fn(), what)
+    }
+
+    // Sign in: an unknown token is refused in an alert; Enter submits a known one.
+    await tab.goto(server.base)
+    await tab.getByLabel('Token').fill('not-a-token')
+    await tab.getByRole('button', { name: 'Sign in' }).click()
+    await shown(tab.getByRole('alert'))
+    assert.match(await tab.getByRole('alert').textContent(), /unknown or invalid token/)
+    await tab.getByLabel('Token').fill(TOKEN)
+    await tab.getByLabel('Token').press('Enter')
+    await shown(tab.getByRole('button', { name: 'Sign out' }))
+
+    // Groups by prefix.
+    await shown(tab.getByRole('button', { name: 'config' }))
+    await tab.getByLabel('prefix').fill('se')
+    await gone(tab.getByRole('button', { name: 'config' }))
+    await shown(tab.getByRole('button', { name: 'sessions' }))
+    await tab.getByPlaceholder('prefix').fill('')
+    await shown(tab.getByRole('button', { name: 'config' }))
+
+    // Keys page by page.
+    await tab.getByRole('button', { name: 'zz-many' }).click()
+    await shown(tab.getByRole('cell', { name: 'item-49' }))
+    assert.equal(await tab.getByRole('cell', { name: 'item-50' }).count(), 0, 'one page shown')
+    await tab.getByRole('button', { name: 'Load more' }).click()
+    await shown(tab.getByRole('cell', { name: 'item-59' }))
+    await tab.getByRole('button', { name: 'Load more' }).waitFor({ state: 'hidden' })
+
+    // Create a key with a TTL, in a group that does not exist yet.
+    await tab.getByRole('button', { name: 'New key' }).click()
+    await tab.getByLabel('Group').fill('a11y')
+    await tab.getByLabel('Key').fill('greeting')
+    await tab.getByLabel('Value').fill('hello')
+    await tab.getByLabel('TTL').fill('90')
+    await tab.getByRole('button', { name: 'Save' }).click()
+    await shown(tab.getByText(/Saved as revision \d+/))
+    await shown(tab.getByRole('heading', { name: 'Keys in a11y' }))
+    assert.equal(await store.get('a11y', 'greeting'), 'hello')
+    const ttl = tab.getByRole('row', { name: /greeting/ }).getByRole('cell').nth(3)
+    await until('the TTL shows as minutes and seconds', async () => /^1m \d\ds$/.test(await ttl.textContent()))
+    const seconds = async () => {
+      const [, m, s] = /^(\d+)m (\d+)s$/.exec(await ttl.textContent())
+      return Number(m) * 60 + Number(s)
+    }
+    const first = await seconds()
+    await until('the TTL counts down', async () => (await seconds()) < first)
+    await shown(tab.getByText(/expires in 1m/))
+
+    // Edit: another client's change meanwhile is shown as a conflict, and nothing is overwritten.
+    const loaded = tab.waitForResponse((r) => r.request().method() === 'GET' && r.url().endsWith('/keys/greeting'))
+    await tab.getByRole('button', { name: 'greeting' }).click()
+    await loaded
+    assert.equal(await tab.getByLabel('Value').inputValue(), 'hello')
+    assert.equal((await request(server, 'PUT', keyPath('a11y', 'greeting'), { token: TOKEN, body: 'hola' })).status, 200)
+    await tab.getByLabel('Value').fill('hi')
+    await tab.getByRole('button', { name: 'Save' }).click()
+    await shown(tab.getByText('Conflict'))
+    assert.match(await tab.getByRole('alert').textContent(), /Conflict.*someone else changed it.*hola/)
+    assert.equal(await store.get('a11y', 'greeting'), 'hola', 'nothing overwritten')
+    await tab.getByRole('button', { name: 'Overwrite with mine' }).click()
+    await shown(tab.getByRole('cell', { name: 'hi', exact: true }))
+    assert.equal(await store.get('a11y', 'greeting'), 'hi')
+
+    // Delete, with no dialog to answer.
+    await tab.getByRole('button', { name: 'Delete' }).click()
+    await gone(tab.getByRole('row', { name: /greeting/ }))
+    assert.equal(await store.get('a11y', 'greeting'), undefined)
+
+    // Another client's write arrives in the live panel and in the list; the keyboard opens it.
+    await store.set('a11y', 'pushed', 'from elsewhere')
+    await shown(tab.getByRole('complementary', { name: 'Live events' }).getByText('a11y / pushed = from elsewhere'))
+    await tab.getByRole('button', { name: 'pushed' }).press('Enter')
+    await until('the editor shows the pushed value', async () => (await tab.getByLabel('Value').inputValue()) === 'from elsewhere')
+
+    // Sign out: the token is asked for again.
+    await tab.getByRole('button', { name: 'Sign out' }).click()
+    await shown(tab.getByLabel('Token'))
+    assert.deepEqual(tabErrors, [])
+    await tab.context().close()
   })
 })
