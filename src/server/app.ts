@@ -17,7 +17,7 @@ import { Authenticator } from './auth.js'
 import type { Need, Principal } from './auth.js'
 import { registerConsole } from './console.js'
 import { methodNotAllowed } from './method-not-allowed.js'
-import { clientErrorResponse, Problem, sendProblem, toProblem } from './problem.js'
+import { clientErrorResponse, describeFailure, Problem, sendProblem, toProblem } from './problem.js'
 import { registerRoutes } from './routes.js'
 import { EventStreams } from './sse.js'
 import type { StreamOptions } from './sse.js'
@@ -215,7 +215,7 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
 
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const { problem, internal } = toProblem(err)
-    if (internal) log(`groupstore serve: ${request.method} ${request.routeOptions.url ?? 'unknown route'} failed: ${describe(err)}`)
+    if (internal) log(`groupstore serve: ${request.method} ${request.routeOptions.url ?? 'unknown route'} failed: ${describeFailure(err)}`)
     if (problem.status === 413) {
       reply.header('connection', 'close')
       lingerAfterAnswer(request.raw.socket)
@@ -243,11 +243,5 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
     }
   })
   return app
-}
-
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err)
-  const cause = err.cause instanceof Error ? ` (cause: ${err.cause.message})` : ''
-  return `${err.message}${cause}`
 }
 

@@ -135,3 +135,10 @@ export function toProblem(err: unknown): { problem: Problem; internal: boolean }
   }
   return { problem: new Problem('ERR_STORE', 'the server could not complete the request; it logged the cause'), internal: true }
 }
+
+/** A failure as the server's log gives it: the message, and its cause's when there is one. Never sent to a client. */
+export function describeFailure(err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  const cause = err.cause instanceof Error ? ` (cause: ${err.cause.message})` : ''
+  return `${err.message}${cause}`
+}

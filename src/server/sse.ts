@@ -23,6 +23,7 @@ import { matches } from '../events.js'
 import type { StoreEvent, Watcher } from '../events.js'
 import type { Store } from '../store.js'
 import type { ScopedStore } from '../scope.js'
+import { describeFailure } from './problem.js'
 
 /** Limits and timings of event streams. */
 export interface StreamOptions {
@@ -302,8 +303,7 @@ export class EventStreams {
       this.#remove(stream)
     } catch (err) {
       if (!stream.closed) {
-        const cause = err instanceof Error && err.cause instanceof Error ? ` (cause: ${err.cause.message})` : ''
-        this.#log(`groupstore serve: a watch stream failed to read the change history: ${err instanceof Error ? err.message : String(err)}${cause}`)
+        this.#log(`groupstore serve: a watch stream failed to read the change history: ${describeFailure(err)}`)
       }
       stream.res.destroy()
       this.#remove(stream)
