@@ -101,9 +101,10 @@ export interface Executor {
    */
   set(method: string, g: string, key: string, value: string, expiresAt: number | null, now: number): Promise<number>
   /**
-   * Removes an expired key found by a read, emitting `expire`; settles (never
-   * rejects) once that write has committed and its event has been delivered,
-   * or has failed (the key then stays until the next purge).
+   * Removes an expired key found by a read, emitting `expire`; settles once
+   * that write has committed and its event has been delivered. The store's
+   * never rejects (a failed removal leaves the key to the next purge); a
+   * transaction's rejects with the failure, as its other statements do.
    */
   expire(group: string, key: string, now: number): Promise<void>
   /** The latest revision of the store, as the executor sees it. */

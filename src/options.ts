@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { checkOptions } from './validate.js'
 
 /** Options of `Store.open`. Unknown option names are rejected. */
 export interface StoreOptions {
@@ -95,7 +96,7 @@ export const DEFAULT_RETENTION = { maxAge: 300_000, maxCount: 10_000 } as const
 
 const COMMON = ['purgeInterval', 'durability', 'busyTimeout', 'now', 'changeLog', 'changeRetention']
 const POSTGRES_ONLY = ['poolSize', 'schema', 'table']
-const KNOWN = new Set([...COMMON, ...POSTGRES_ONLY])
+const KNOWN: readonly string[] = [...COMMON, ...POSTGRES_ONLY]
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
 /** Longest table name: `<table>_revision` and index names must fit PostgreSQL's 63-byte identifiers. */
 const MAX_TABLE = 40
@@ -127,15 +128,9 @@ function identifier(value: unknown, name: string, max: number): string {
  * elsewhere rather than silently ignored.
  */
 export function resolveOptions(options: unknown, postgres = false): ResolvedOptions {
-  if (options === undefined) options = {}
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`Store.open: options must be an object${Array.isArray(options) ? ', got an array' : ''}`)
-  }
-  const o = options as Record<string, unknown>
+  checkOptions('Store.open', options, KNOWN)
+  const o = (options ?? {}) as Record<string, unknown>
   for (const name of Object.keys(o)) {
-    if (!KNOWN.has(name)) {
-      throw new TypeError(`Store.open: unknown option '${name}' (known: ${[...KNOWN].join(', ')})`)
-    }
     if (!postgres && POSTGRES_ONLY.includes(name) && o[name] !== undefined) {
       throw new TypeError(`Store.open: options.${name} applies only to postgres:// locations`)
     }

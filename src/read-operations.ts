@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { then } from './backend/backend.js'
+import { live, then } from './backend/backend.js'
 import type { MaybePromise, ReadQueries, StoredValue } from './backend/backend.js'
 import { ENTRY_PAGE, readEntryPage } from './entry-page.js'
 import type { EntryPage } from './entry-page.js'
@@ -109,7 +109,7 @@ export abstract class ReadOperations {
     let found = 'pending' as 'pending' | 'live' | 'expired'
     const answer = exec.read(method, (q) =>
       then(q.get(g, key), (row) => {
-        if (row !== undefined && row.expiresAt !== null && row.expiresAt <= now) {
+        if (row !== undefined && !live(row, now)) {
           found = 'expired'
           return map(undefined, g, now)
         }

@@ -69,6 +69,7 @@ describe('groupstore: what each command loads', () => {
       'cli/io.js',
       'cli/output.js',
       'options.js',
+      'validate.js',
     ])
   })
 

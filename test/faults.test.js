@@ -94,6 +94,8 @@ async function commitCutter(url) {
         if (how === 'deliver') upstream.end(chunk)
         else upstream.destroy()
         client.destroy()
+        // While refusing, the cut is a partition: the pool's idle connections go too, so none can ask.
+        if (refusing) for (const s of sockets) if (s !== upstream) s.destroy()
         return
       }
       upstream.write(chunk)
@@ -111,7 +113,7 @@ async function commitCutter(url) {
     get armed() {
       return armed
     },
-    /** While true, new connections are cut at once: the server cannot be asked anything. */
+    /** While true, new connections are cut at once, and a cut COMMIT takes every other connection with it: the server cannot be asked anything. */
     refuse: (on) => {
       refusing = on
     },

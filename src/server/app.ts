@@ -99,6 +99,11 @@ function lingerAfterAnswer(socket: Socket): void {
   }
 }
 
+/** True for a request that only reads: GET or HEAD. */
+function isRead(request: FastifyRequest): boolean {
+  return request.method === 'GET' || request.method === 'HEAD'
+}
+
 /** Headers of every API response: never sniffed as another type, never cached. */
 const API_HEADERS = {
   'x-content-type-options': 'nosniff',
@@ -173,7 +178,7 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   // commit group together already: holding it too would only delay it.
   const answers = new TurnBatch()
   app.addHook('onSend', (request: FastifyRequest, _reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void) => {
-    if (request.method === 'GET' || request.method === 'HEAD') answers.defer(() => done(null, payload))
+    if (isRead(request)) answers.defer(() => done(null, payload))
     else done(null, payload)
   })
   // A callback hook, not an async one: no promise on every request's path.
@@ -190,7 +195,7 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
         reply.headers(API_HEADERS)
         request.principal = auth.authenticate(request, need, config.queryToken === true)
         // The reads of this turn's requests share one snapshot: under load a turn answers dozens.
-        if (request.method === 'GET' || request.method === 'HEAD') store[SHARE_READS]()
+        if (isRead(request)) store[SHARE_READS]()
       }
       // A query string that is not valid percent-encoded UTF-8 is refused, as such a path is, rather than read literally.
       const query = request.url.indexOf('?')
