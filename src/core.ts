@@ -239,8 +239,8 @@ export class StoreCore implements Executor {
     if (since !== undefined && typeof since !== 'number') {
       throw new TypeError(`${method}: options.since must be a number (a revision), got ${typeof since}`)
     }
-    if (since !== undefined && (!Number.isInteger(since) || since < 0)) {
-      throw new RangeError(`${method}: options.since must be a non-negative integer revision, got ${String(since)}`)
+    if (since !== undefined && (!Number.isSafeInteger(since) || since < 0)) {
+      throw new RangeError(`${method}: options.since must be a non-negative safe integer (a revision), got ${String(since)}`)
     }
     return this.feed.hub.watch(this.feed, (e) => view(e, group, key), { bufferSize, signal, since: since ?? this.feed.unannounced() })
   }

@@ -151,6 +151,9 @@ export default function feed({ open, capabilities = {} }) {
       const store = await fresh(t)
       assert.throws(() => store.watch('*', '*', { since: -1 }), RangeError)
       assert.throws(() => store.watch('*', '*', { since: 1.5 }), RangeError)
+      // past the safe integers a revision cannot be told from its neighbours
+      assert.throws(() => store.watch('*', '*', { since: 2 ** 53 }), /options\.since must be a non-negative safe integer/)
+      assert.throws(() => store.watch('*', '*', { since: Infinity }), RangeError)
       assert.throws(() => store.watch('*', '*', { since: '1' }), TypeError)
       assert.throws(() => store.watch('*', '*', { since: null }), TypeError)
     })
