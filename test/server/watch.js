@@ -1,7 +1,7 @@
 // The watch route: Server-Sent Events, filters, resume with since and Last-Event-ID.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { openStream, request, seg, until } from './http.js'
+import { openStream, request, seg, serve, until } from './http.js'
 import { assertProblem } from './suite.js'
 
 export function watchTests(ctx) {
@@ -38,6 +38,27 @@ export function watchTests(ctx) {
         const message = await stream.next()
         assert.deepEqual([message.data.key, message.data.value], [`k${i}`, String(i)])
       }
+    })
+
+    it('without since, a change another connection commits right after the headers arrive is carried, however busy the store', async (t) => {
+      // A server whose store has no subscriber yet: its first stream starts the change feed.
+      const store = await ctx.open()
+      const other = await ctx.open()
+      const server = await serve(store, { streams: { heartbeat: 100, flushDelay: 1 } })
+      t.after(async () => {
+        await server.close()
+        await Promise.all([store.close(), other.close()])
+      })
+      await other.setMany('w7 busy', Array.from({ length: 200 }, (_, i) => [`k${i}`, 'x'.repeat(10_000)]))
+      // Reads that hold every connection the store reads on while the stream opens.
+      const busy = Promise.all(Array.from({ length: 30 }, () => store.getAll('w7 busy')))
+      const stream = await openStream(server, '/v1/watch?group=w7')
+      t.after(() => stream.close())
+      await other.set('w7', 'after-headers', '1')
+      await busy
+      await other.set('w7', 'later', '2')
+      assert.equal((await stream.next()).data.key, 'after-headers')
+      assert.equal((await stream.next()).data.key, 'later')
     })
 
     it('group and key filter the events (G and K default to *); a key watch sees its delete_group', async (t) => {
