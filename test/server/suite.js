@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { groupTests } from './groups.js'
 import { keyPath, request, serve, until } from './http.js'
+import { tokenTests } from './tokens.js'
 import { watchTests } from './watch.js'
 
 /** Asserts an `application/problem+json` answer with `status` and `code`. */
@@ -51,6 +52,7 @@ export function httpSuite(name, { open, skip }) {
     keyTests(ctx)
     groupTests(ctx)
     watchTests(ctx)
+    tokenTests(ctx)
   })
 }
 
