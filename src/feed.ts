@@ -255,6 +255,15 @@ export class Feed implements ChangeSource {
     return from !== undefined && this.#history.keptFrom <= from + 1 ? from : undefined
   }
 
+  /**
+   * Settles once the read of the log's head that the first subscriber
+   * started is done: from then on, subscribers see every change committed,
+   * by any connection (one committed before that read counts as earlier).
+   */
+  ready(): Promise<void> {
+    return this.#head
+  }
+
   /** Reads and publishes what other connections committed since the last published revision. */
   catchUp(): void {
     if (!this.durable) return

@@ -25,6 +25,14 @@ import { messageOf, Warnings } from './warnings.js'
 export const SHARE_READS: unique symbol = Symbol('groupstore.shareReads')
 
 /**
+ * The key of Store's internal method answering when a subscriber added now
+ * sees every change committed from then on, by any connection (see
+ * `Feed.ready`): the server sends an event stream's headers then. Not
+ * exported by the package.
+ */
+export const FEED_READY: unique symbol = Symbol('groupstore.feedReady')
+
+/**
  * A key-value store of string values under `(group, key)`, with per-key
  * TTL, tenant scopes with quotas, change events, Liquid templates and
  * transactions, on embedded SQLite (a file or `':memory:'`).
@@ -56,6 +64,11 @@ export class Store extends Operations implements AsyncDisposable {
   /** Internal (see {@link SHARE_READS}): nothing to do once closed, or where every read is as cheap alone. */
   [SHARE_READS](): void {
     if (!this.#core.closed) this.#core.backend.shareReadsThisTurn?.()
+  }
+
+  /** Internal (see {@link FEED_READY}). */
+  [FEED_READY](): Promise<void> {
+    return this.#core.feed.ready()
   }
 
   /**

@@ -7,4 +7,5 @@ import { testSchema, unavailable, url } from './postgres/server.js'
 const skip = await unavailable()
 const schema = skip ? undefined : testSchema('groupstore_serve')
 
-httpSuite('postgres', { skip, open: () => Store.open(url, { schema, table: 'serve' }) })
+// `db` names another table, for tests that need a store of their own options.
+httpSuite('postgres', { skip, open: ({ db = 'serve', ...options } = {}) => Store.open(url, { schema, table: db, ...options }) })

@@ -3,6 +3,7 @@
 // exhausting the server.
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
+import { EventEmitter } from 'node:events'
 import http from 'node:http'
 import net from 'node:net'
 import { join } from 'node:path'
@@ -10,7 +11,9 @@ import { describe, it } from 'node:test'
 import Database from 'better-sqlite3'
 import fc from 'fast-check'
 import { Store } from 'groupstore'
+import { EventStreams } from '../dist/server/sse.js'
 import { TokenTable, TokensFileError } from '../dist/server/tokens.js'
+import { FEED_READY } from '../dist/store.js'
 import { tempDir } from './helpers/cli.js'
 import { keyPath, openStream, request, seg, serve, until } from './server/http.js'
 import { assertProblem } from './server/suite.js'
@@ -401,6 +404,54 @@ describe('limits and failures', () => {
       assert.equal(second.data.missed, undefined)
       assert.equal(Number(second.id), Number(first.id) + 1)
     }
+  })
+
+  it('a stream whose client leaves, or whose server stops, while it waits for the change feed holds nothing', async () => {
+    // A store whose feed is ready when the test says so, counting its subscribers.
+    let subscribers = 0
+    const gates = []
+    const store = {
+      onChange() {
+        subscribers++
+        return () => subscribers--
+      },
+      [FEED_READY]: () => new Promise((resolve) => gates.push(resolve)),
+    }
+    const response = () =>
+      Object.assign(new EventEmitter(), {
+        heads: 0,
+        socket: { setNoDelay() {} },
+        writeHead() {
+          this.heads++
+        },
+        write: () => true,
+        end() {},
+        destroy() {},
+      })
+    const live = { target: store, namespace: undefined, group: '*', key: '*', since: undefined }
+    const streams = new EventStreams(store)
+    const left = response()
+    let hijacked = 0
+    const leaving = streams.open(left, {}, live, () => hijacked++)
+    const staying = response()
+    const opening = streams.open(staying, {}, live, () => {})
+    assert.equal(subscribers, 1)
+    left.emit('close')
+    gates.shift()()
+    await leaving
+    assert.deepEqual([left.heads, hijacked, streams.size, subscribers], [0, 1, 0, 1], 'the other stream still opens')
+    gates.shift()()
+    await opening
+    assert.deepEqual([staying.heads, streams.size, subscribers], [1, 1, 1])
+    staying.emit('close')
+    assert.deepEqual([streams.size, subscribers], [0, 0])
+    // The server stops meanwhile: refused with 503, nothing subscribed.
+    const late = response()
+    const refused = streams.open(late, {}, live, () => {})
+    streams.closeAll()
+    gates.shift()()
+    await assert.rejects(refused, (err) => err.status === 503 && err.code === 'ERR_UNAVAILABLE')
+    assert.deepEqual([late.heads, streams.size, subscribers], [0, 0, 0])
   })
 
   it('a storage failure is 500 ERR_STORE and says nothing of its cause', async (t) => {

@@ -9,4 +9,5 @@ import { httpSuite } from './server/suite.js'
 const dir = mkdtempSync(join(tmpdir(), 'groupstore-serve-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 
-httpSuite('sqlite', { open: () => Store.open(join(dir, 'serve.db'), { durability: 'normal' }) })
+// `db` names another database file, for tests that need a store of their own options.
+httpSuite('sqlite', { open: ({ db = 'serve', ...options } = {}) => Store.open(join(dir, `${db}.db`), { durability: 'normal', ...options }) })

@@ -128,7 +128,7 @@ export function registerRoutes(app: FastifyInstance, streams: EventStreams): voi
       }
       const { target, namespace } = request.principal
       const headers = reply.getHeaders() as Record<string, string>
-      streams.open(reply.raw, headers, { target, namespace, group: request.query.group ?? '*', key: request.query.key ?? '*', since }, () =>
+      await streams.open(reply.raw, headers, { target, namespace, group: request.query.group ?? '*', key: request.query.key ?? '*', since }, () =>
         reply.hijack(),
       )
     },

@@ -21,9 +21,10 @@
 import type { ServerResponse } from 'node:http'
 import { matches } from '../events.js'
 import type { StoreEvent, Watcher } from '../events.js'
+import { FEED_READY } from '../store.js'
 import type { Store } from '../store.js'
 import type { ScopedStore } from '../scope.js'
-import { describeFailure } from './problem.js'
+import { describeFailure, Problem } from './problem.js'
 
 /** Limits and timings of event streams. */
 export interface StreamOptions {
@@ -97,6 +98,10 @@ export class EventStreams {
   readonly #maxPending: number
   readonly #stallTimeout: number
   #unsubscribe: (() => void) | undefined
+  /** Streams waiting for the change feed before their headers (see {@link open}). */
+  #opening = 0
+  /** True once the server stops: no stream opens any more. */
+  #stopped = false
   #flushTimer: NodeJS.Timeout | undefined
   /** The live messages since the last flush: a stream that holds exactly these shares one buffer. */
   #batch: string[] = []
@@ -122,11 +127,12 @@ export class EventStreams {
 
   /**
    * Opens a stream on `res`: checks the request with the library (a bad one
-   * throws before anything is sent), joins the live subscription, then sends
+   * rejects before anything is sent), joins the live subscription, then sends
    * the headers (calling `beforeHeaders` first), so that every change
-   * committed after them is carried.
+   * committed after them is carried. Rejects with a 503 problem when the
+   * server stops before the headers are sent.
    */
-  open(res: ServerResponse, headers: Record<string, string>, request: StreamRequest, beforeHeaders: () => void): void {
+  async open(res: ServerResponse, headers: Record<string, string>, request: StreamRequest, beforeHeaders: () => void): Promise<void> {
     const { target, namespace, group, key, since } = request
     // The library checks a resuming stream's arguments; a bad one throws before anything is sent.
     const watcher = since === undefined ? undefined : target.watch(group, key, { since })
@@ -144,17 +150,37 @@ export class EventStreams {
       pendingLength: 0,
       closed: false,
     }
-    this.#add(stream)
+    res.on('close', () => this.#remove(stream))
+    if (watcher === undefined) {
+      // The first subscriber starts the store's change feed, which first reads where the change
+      // log stands: a change another connection commits before that read counts as earlier, so
+      // the headers wait for it.
+      this.#opening++
+      try {
+        this.#listen()
+        await this.#store[FEED_READY]()
+      } finally {
+        this.#opening--
+      }
+      if (stream.closed || this.#stopped) {
+        this.#quiet()
+        if (!stream.closed) throw new Problem('ERR_UNAVAILABLE', 'the server is stopping')
+        beforeHeaders()
+        return
+      }
+    }
+    this.#streams.add(stream)
+    this.#listen()
     beforeHeaders()
     res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' })
     res.write(': groupstore event stream\nretry: 1000\n\n')
     res.socket?.setNoDelay(true)
-    res.on('close', () => this.#remove(stream))
     if (watcher !== undefined) void this.#replay(stream, watcher)
   }
 
-  /** Ends every stream (the server is closing). */
+  /** Ends every stream (the server is closing); a stream still opening is refused. */
   closeAll(): void {
+    this.#stopped = true
     for (const stream of [...this.#streams]) {
       this.#flush(stream)
       stream.res.end()
@@ -162,13 +188,20 @@ export class EventStreams {
     }
   }
 
-  #add(stream: Stream): void {
-    this.#streams.add(stream)
-    if (this.#unsubscribe === undefined) {
-      this.#unsubscribe = this.#store.onChange((event) => this.#publish(event))
-      this.#heartbeatTimer = setInterval(() => this.#beat(), this.#heartbeat)
-      this.#heartbeatTimer.unref()
-    }
+  /** Joins the store's live changes, if not yet. */
+  #listen(): void {
+    if (this.#unsubscribe !== undefined) return
+    this.#unsubscribe = this.#store.onChange((event) => this.#publish(event))
+    this.#heartbeatTimer = setInterval(() => this.#beat(), this.#heartbeat)
+    this.#heartbeatTimer.unref()
+  }
+
+  /** Leaves the store's live changes once no stream is open or opening. */
+  #quiet(): void {
+    if (this.#streams.size > 0 || this.#opening > 0 || this.#unsubscribe === undefined) return
+    this.#unsubscribe()
+    this.#unsubscribe = undefined
+    clearInterval(this.#heartbeatTimer)
   }
 
   #remove(stream: Stream): void {
@@ -178,11 +211,7 @@ export class EventStreams {
     stream.pending = []
     this.#streams.delete(stream)
     this.#dirty.delete(stream)
-    if (this.#streams.size === 0 && this.#unsubscribe !== undefined) {
-      this.#unsubscribe()
-      this.#unsubscribe = undefined
-      clearInterval(this.#heartbeatTimer)
-    }
+    this.#quiet()
   }
 
   /** The live subscription: appends `event` to every live stream it matches. */

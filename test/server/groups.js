@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import net from 'node:net'
 import { describe, it } from 'node:test'
-import { keyPath, request, seg } from './http.js'
+import { keyPath, request, seg, serve } from './http.js'
 import { assertProblem } from './suite.js'
 
 export function groupTests(ctx) {
@@ -195,6 +195,27 @@ export function groupTests(ctx) {
       await ctx.store.set('100% sure', 'k', 'v')
       const res = await request(ctx.server, 'GET', '/v1/groups?prefix=100%25+sure')
       assert.deepEqual(res.json.groups, ['100% sure'])
+    })
+
+    it('a storage failure is 500 ERR_STORE, logged, its cause never sent', async (t) => {
+      const store = await ctx.open()
+      const logged = []
+      const server = await serve(store, { log: (line) => logged.push(line) })
+      t.after(() => server.close())
+      await store.close()
+      for (const [method, path, body] of [
+        ['GET', keyPath('g', 'k')],
+        ['PUT', keyPath('g', 'k'), 'v'],
+        ['GET', '/v1/groups/g/keys'],
+        ['POST', '/v1/groups/g/render', 'x'],
+        ['GET', '/v1/watch'],
+        ['GET', '/v1/watch?since=0'],
+      ]) {
+        const res = await request(server, method, path, { body })
+        assertProblem(res, 500, 'ERR_STORE')
+        assert.doesNotMatch(res.json.detail, /closed|store\./)
+      }
+      assert.match(logged.join('\n'), /PUT \/v1\/groups\/:group\/keys\/:key failed: store\.set: /)
     })
 
     it('every error is problem+json with status, code, title and detail, and no stack', async () => {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { groupTests } from './groups.js'
 import { keyPath, request, serve, until } from './http.js'
+import { tokenTests } from './tokens.js'
 import { watchTests } from './watch.js'
 
 /** Asserts an `application/problem+json` answer with `status` and `code`. */
@@ -25,12 +26,14 @@ export const put = (server, group, key, value, { query = '', headers, token } = 
 export const get = (server, group, key, options = {}) => request(server, 'GET', keyPath(group, key), options)
 
 /**
- * Runs the contract for a backend. `open()` answers a fresh Store; `skip`
- * (a reason) skips everything visibly.
+ * Runs the contract for a backend. `open()` answers a new Store object on
+ * the suite's database (another connection to it, as another process or
+ * server has), `open({ db, ...options })` one on another database of the
+ * same backend; `skip` (a reason) skips everything visibly.
  */
 export function httpSuite(name, { open, skip }) {
   describe(`serve over HTTP on ${name}`, { skip }, () => {
-    const ctx = { store: undefined, server: undefined, backend: name }
+    const ctx = { store: undefined, server: undefined, backend: name, open }
     before(async () => {
       ctx.store = await open()
       ctx.server = await serve(ctx.store, { streams: { heartbeat: 100, flushDelay: 1 } })
@@ -49,6 +52,7 @@ export function httpSuite(name, { open, skip }) {
     keyTests(ctx)
     groupTests(ctx)
     watchTests(ctx)
+    tokenTests(ctx)
   })
 }
 

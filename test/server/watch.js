@@ -1,7 +1,8 @@
 // The watch route: Server-Sent Events, filters, resume with since and Last-Event-ID.
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import { describe, it } from 'node:test'
-import { openStream, request, seg, until } from './http.js'
+import { openStream, request, seg, serve, until } from './http.js'
 import { assertProblem } from './suite.js'
 
 export function watchTests(ctx) {
@@ -38,6 +39,27 @@ export function watchTests(ctx) {
         const message = await stream.next()
         assert.deepEqual([message.data.key, message.data.value], [`k${i}`, String(i)])
       }
+    })
+
+    it('without since, a change another connection commits right after the headers arrive is carried, however busy the store', async (t) => {
+      // A server whose store has no subscriber yet: its first stream starts the change feed.
+      const store = await ctx.open()
+      const other = await ctx.open()
+      const server = await serve(store, { streams: { heartbeat: 100, flushDelay: 1 } })
+      t.after(async () => {
+        await server.close()
+        await Promise.all([store.close(), other.close()])
+      })
+      await other.setMany('w7 busy', Array.from({ length: 200 }, (_, i) => [`k${i}`, 'x'.repeat(10_000)]))
+      // Reads that hold every connection the store reads on while the stream opens.
+      const busy = Promise.all(Array.from({ length: 30 }, () => store.getAll('w7 busy')))
+      const stream = await openStream(server, '/v1/watch?group=w7')
+      t.after(() => stream.close())
+      await other.set('w7', 'after-headers', '1')
+      await busy
+      await other.set('w7', 'later', '2')
+      assert.equal((await stream.next()).data.key, 'after-headers')
+      assert.equal((await stream.next()).data.key, 'later')
     })
 
     it('group and key filter the events (G and K default to *); a key watch sees its delete_group', async (t) => {
@@ -118,10 +140,69 @@ export function watchTests(ctx) {
     })
 
     it('a bad since or Last-Event-ID is 400 before any stream starts', async () => {
-      for (const q of ['since=-1', 'since=x', 'since=1.5', 'bogus=1']) {
+      for (const q of ['since=-1', 'since=x', 'since=1.5', 'since=1e3', 'since=', 'since=99999999999999999999', 'since=1&since=2', 'bogus=1']) {
         assertProblem(await request(ctx.server, 'GET', `/v1/watch?${q}`), 400, 'ERR_INVALID')
       }
-      assertProblem(await request(ctx.server, 'GET', '/v1/watch', { headers: { 'last-event-id': 'abc' } }), 400, 'ERR_INVALID')
+      for (const id of ['abc', '-1', '1.5', '99999999999999999999']) {
+        assertProblem(await request(ctx.server, 'GET', '/v1/watch', { headers: { 'last-event-id': id } }), 400, 'ERR_INVALID')
+      }
+    })
+
+    it('Last-Event-ID takes precedence over a later since too', async (t) => {
+      const { server, store } = ctx
+      const start = await store.revision()
+      for (const key of ['a', 'b', 'c']) await store.set('w8', key, key)
+      const stream = await openStream(server, `/v1/watch?group=w8&since=${start + 2}`, { headers: { 'last-event-id': String(start) } })
+      t.after(() => stream.close())
+      assert.deepEqual((await stream.take(3)).map((m) => m.data.key), ['a', 'b', 'c'])
+    })
+
+    it('each message is exactly id, event and data lines and a blank line; an expiry is an expire event', async (t) => {
+      const { server, store } = ctx
+      // The stream's text as it arrives, not parsed.
+      let text = ''
+      const req = http.get({ host: '127.0.0.1', port: server.port, path: '/v1/watch?group=w9', agent: false }, (res) => {
+        res.setEncoding('utf8').on('data', (d) => (text += d))
+      })
+      t.after(() => req.destroy())
+      await until('the stream to open', () => text !== '')
+      const set = await store.set('w9', 'k', 'line\r\nbreak', { ttl: 20 })
+      await new Promise((resolve) => setTimeout(resolve, 40))
+      assert.equal(await store.get('w9', 'k'), undefined)
+      await until('two messages', () => (text.match(/^id: /gm) ?? []).length >= 2)
+      const message = /^id: (.*)\nevent: (.*)\ndata: (.*)\n\n/gm
+      const messages = [...text.matchAll(message)]
+      assert.equal(messages.length, 2, text)
+      // Besides them, only comment lines and the reconnection delay.
+      assert.match(text.replace(message, ''), /^(:.*\n|retry: \d+\n|\n)*$/)
+      const [first, second] = messages.map((m) => ({ id: m[1], event: m[2], data: JSON.parse(m[3]) }))
+      assert.deepEqual([first.id, first.event, first.data.value], [String(set), 'set', 'line\r\nbreak'])
+      assert.deepEqual([second.event, second.data.type, second.data.group, second.data.key], ['expire', 'expire', 'w9', 'k'])
+      assert.equal(second.id, String(second.data.revision))
+      assert.ok(second.data.revision > set)
+    })
+
+    it('a stream resumed from before the retained history carries missed on its first event, then every later one', async (t) => {
+      const store = await ctx.open({ db: 'retained', changeRetention: { maxCount: 3 } })
+      const server = await serve(store, { streams: { flushDelay: 1 } })
+      t.after(async () => {
+        await server.close()
+        await store.close()
+      })
+      const start = await store.revision()
+      for (let i = 0; i < 20; i++) await store.set('w10', `k${i}`, 'v')
+      await store.purgeExpired()
+      const stream = await openStream(server, `/v1/watch?since=${start}`)
+      t.after(() => stream.close())
+      const first = await stream.next()
+      assert.ok(first.data.missed > 0, JSON.stringify(first.data))
+      assert.equal(first.data.missed, first.data.revision - start - 1, 'every revision between since and the first one sent')
+      assert.equal(first.data.key, `k${first.data.revision - start - 1}`)
+      const rest = await stream.take(20 - 1 - first.data.missed)
+      assert.deepEqual(rest.map((m) => Number(m.id)), Array.from({ length: rest.length }, (_, i) => first.data.revision + 1 + i))
+      assert.ok(rest.every((m) => m.data.missed === undefined))
+      await store.set('w10', 'live', 'v')
+      assert.equal((await stream.next()).data.key, 'live')
     })
   })
 }
