@@ -6,6 +6,9 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Store } from 'groupstore'
 import { CLI, ok, run, start, tempDir } from './helpers/cli.js'
+import { dropSchema, unavailable, unique, url, withSearchPath } from './postgres/server.js'
+
+const pgSkip = await unavailable()
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
 
@@ -525,6 +528,22 @@ describe('groupstore: watch', () => {
     const { code, stderr } = await watch.exit
     assert.equal(code, 0)
     assert.equal(stderr.trimEnd().split('\n').length, 1)
+  })
+
+  it('never writes the password of a postgres:// location to stderr', { skip: pgSkip, timeout: 30_000 }, async (t) => {
+    const schema = unique('groupstore_watch_password')
+    t.after(() => dropSchema(schema))
+    const location = new URL(withSearchPath(url, schema))
+    // The test server trusts local connections: any password is taken.
+    if (location.password === '') location.password = 'not-to-be-shown'
+    const watch = start(['--db', location.href, 'watch'], 'watching')
+    t.after(() => watch.child.kill('SIGKILL'))
+    await watch.started
+    watch.child.kill('SIGINT')
+    const { code, stderr } = await watch.exit
+    assert.equal(code, 0, stderr)
+    assert.match(stderr, /^watching group "\*" key "\*" in postgres:\/\/[^:]+:\*\*\*@/)
+    assert.ok(!stderr.includes(location.password), stderr)
   })
 })
 
