@@ -518,6 +518,24 @@ describe('groupstore: watch', () => {
     assert.equal(bad.code, 2)
   })
 
+  it('--since a revision pruned from the log: the first line carries missed, and stderr says so', { timeout: 30_000 }, async (t) => {
+    const db = database(t)
+    const store = await Store.open(db, { changeRetention: { maxAge: 0, maxCount: 3 } })
+    for (let i = 1; i <= 10; i++) await store.set('g', `k${i}`, String(i))
+    await store.purgeExpired() // prunes the log to its latest 3 entries: revisions 8 to 10
+    await store.close()
+    const watch = start(['--db', db, 'watch', '--since', '1'], 'watching')
+    t.after(() => watch.child.kill('SIGKILL'))
+    await watch.started
+    const first = JSON.parse(await watch.next())
+    assert.deepEqual([first.key, first.revision, first.missed], ['k8', 8, 6])
+    assert.equal('missed' in JSON.parse(await watch.next()), false)
+    watch.child.kill('SIGINT')
+    const { code, stderr } = await watch.exit
+    assert.equal(code, 0)
+    assert.match(stderr, /^groupstore: 6 events were pruned from the change log before they could be read$/m)
+  })
+
   it('exits 0 on SIGINT with no events, creating the database it follows', async (t) => {
     const db = database(t)
     const watch = start(['--db', db, 'watch', 'g', 'k'], 'watching')
