@@ -215,7 +215,8 @@ describe('groupstore: groups', () => {
     assert.equal(await ok(db, ['delete-group', 'app:a']), '0\n')
     assert.equal(await ok(db, ['delete-prefix', 'app:', '--json']), '{"removed":1}\n')
     assert.deepEqual(JSON.parse(await ok(db, ['groups', '--json'])), ['apple', 'other'])
-    assert.equal(await ok(db, ['delete-prefix', '']), '2\n')
+    assert.equal(await ok(db, ['delete-group', 'apple', '--json']), '{"removed":1}\n')
+    assert.equal(await ok(db, ['delete-prefix', '']), '1\n')
     assert.deepEqual(JSON.parse(await ok(db, ['groups', '--json'])), [])
   })
 
