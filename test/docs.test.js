@@ -1,7 +1,7 @@
-// The documentation the issues promise: the README links every guide, its
-// links and the guides' own lead somewhere, docs/architecture.md says what
-// each source file owns, and the README's command-line section is the one
-// docs/cli.md opens with.
+// The documentation the issues promise: the README links every guide, each
+// guide covers what its issue asks of it, every link leads somewhere,
+// docs/architecture.md says what each source file owns, and the README's
+// command-line section is the one docs/cli.md opens with.
 import assert from 'node:assert/strict'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
@@ -45,6 +45,20 @@ describe('docs', () => {
     const shots = [...readme.matchAll(/!\[[^\]]*\]\((docs\/[^)]+\.png)\)/g)].map((m) => m[1])
     assert.ok(shots.length > 0, 'no screenshot in the README')
     for (const shot of shots) assert.ok(existsSync(join(ROOT, shot)), `${shot} is missing`)
+  })
+
+  it('each guide covers what its issue asks of it', () => {
+    const asked = {
+      'README.md': [/^## Durability$/m, /^## go-store compatibility$/m, /^### TTL$/m, /^### Scopes and quotas$/m, /^### Events$/m, /^### Templates$/m, /^### Transactions$/m, /^### Paging$/m],
+      'docs/change-feed.md': [/^## Retention$/m, /exactly-once/, /at-least-once/, /`groupstore watch/, /changeLog: false/],
+      'docs/reliability.md': [/npm run torture/, /npm run faults/],
+      'docs/postgres.md': [/^## When to move from SQLite$/m, /^## Managed and replicated servers$/m, /^## What each guarantee becomes$/m, /groupstore --db \S+ export \| groupstore --db '?postgres(ql)?:\/\/\S+ import/],
+      'docs/server.md': [/systemd/, /^FROM /m, /"sha256"/, /^curl /m, /\*\*TLS\.\*\*/],
+    }
+    for (const [file, patterns] of Object.entries(asked)) {
+      const text = read(file)
+      for (const pattern of patterns) assert.match(text, pattern, `${file} lacks ${pattern}`)
+    }
   })
 
   it('every relative link of the README and the guides leads to a file and heading that exist', () => {
