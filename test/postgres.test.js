@@ -69,6 +69,18 @@ describe('postgres backend', { skip }, () => {
       assert.equal(await other.get('g', 'k'), undefined)
     })
 
+    it('opens a postgresql:// location as the same store as its postgres:// spelling', async (t) => {
+      const table = unique('scheme')
+      const spelled = url.replace(/^postgres(ql)?:/i, 'postgresql:')
+      assert.match(spelled, /^postgresql:\/\//)
+      const a = await Store.open(spelled, { schema, table })
+      t.after(() => a.close())
+      await a.set('g', 'k', 'through postgresql://')
+      const b = await Store.open(url.replace(/^postgres(ql)?:/i, 'postgres:'), { schema, table })
+      t.after(() => b.close())
+      assert.equal(await b.get('g', 'k'), 'through postgresql://')
+    })
+
     it('keeps the kv columns of the SQLite schema, ordered by code point, and a revision per row', async (t) => {
       const table = unique('columns')
       const store = await Store.open(url, { schema, table })
