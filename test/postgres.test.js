@@ -325,6 +325,23 @@ describe('postgres backend', { skip }, () => {
       assert.equal(await a.has('g', 'k'), false)
     })
 
+    it('opens at most poolSize connections, however many calls run at once', async (t) => {
+      for (const poolSize of [1, 3]) {
+        const app = unique('gs_pool')
+        const store = await open({ poolSize }, withApplicationName(url, app))
+        t.after(() => store.close())
+        await store.set('g', 'k', 'v')
+        let most = 0
+        const calls = Array.from({ length: 100 }, (_, i) => (i % 4 === 0 ? store.set('g', `k${i}`, 'v') : store.getAll('g')))
+        const sampling = (async () => {
+          for (let i = 0; i < 5; i++) most = Math.max(most, (await backends(client, app)).length)
+        })()
+        await Promise.all([...calls, sampling])
+        most = Math.max(most, (await backends(client, app)).length)
+        assert.ok(most >= 1 && most <= poolSize, `poolSize ${poolSize}: ${most} connections`)
+      }
+    })
+
     it('runs a transaction on one connection while reads outside run on others and see none of it', async (t) => {
       const app = unique('gs_tx')
       const store = await open({ poolSize: 3 }, withApplicationName(url, app))
