@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Store } from 'groupstore'
 import { CLI, ok, run, start, tempDir } from './helpers/cli.js'
+import { fixtureCopy } from './helpers/sqlite.js'
 import { dropSchema, unavailable, unique, url, withSearchPath } from './postgres/server.js'
 
 const pgSkip = await unavailable()
@@ -442,6 +443,27 @@ describe('groupstore: export and import', () => {
 function hasScript() {
   return spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0
 }
+
+describe('groupstore: go-store\'s files', () => {
+  it('exports the live rows of a go-store database as they are, and lists a pre-TTL one after upgrading it', async (t) => {
+    const db = fixtureCopy(t, 'go-store.db')
+    assert.deepEqual((await ok(db, ['export'])).trimEnd().split('\n').map((l) => JSON.parse(l)), [
+      { group: 'a_b', key: 'k', value: 'in underscore group', expiresAt: null },
+      { group: 'bin', key: 'emoji', value: 'héllo 🚀', expiresAt: null },
+      { group: 'bin', key: 'nul', value: 'a\0b', expiresAt: null },
+      { group: 'config', key: 'empty', value: '', expiresAt: null },
+      { group: 'config', key: 'plain', value: 'hello', expiresAt: null },
+      { group: 'tenant-1:cfg', key: 'theme', value: 'dark', expiresAt: null },
+    ])
+    assert.equal((await run(['--db', db, 'get', 'config', 'ttl1h'])).code, 1, 'the expired row')
+    assert.equal(await ok(db, ['groups', '--scope', 'tenant-1']), 'cfg\n')
+    const old = fixtureCopy(t, 'go-store-pre-ttl.db')
+    assert.equal(await ok(old, ['list', 'config']), 'lang\ten-GB\ntheme\tdark\n')
+    assert.equal(await ok(old, ['ttl', 'config', 'theme']), 'no expiry\n')
+    await ok(old, ['set', 'config', 'theme', 'light', '--ttl', '1h'])
+    assert.equal(await ok(old, ['get', 'config', 'theme']), 'light')
+  })
+})
 
 describe('groupstore: --scope', () => {
   it('runs data commands in a tenant scope, with names relative to it', async (t) => {
