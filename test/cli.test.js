@@ -6,6 +6,10 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Store } from 'groupstore'
 import { CLI, ok, run, start, tempDir } from './helpers/cli.js'
+import { fixtureCopy } from './helpers/sqlite.js'
+import { dropSchema, unavailable, unique, url, withSearchPath } from './postgres/server.js'
+
+const pgSkip = await unavailable()
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
 
@@ -212,7 +216,8 @@ describe('groupstore: groups', () => {
     assert.equal(await ok(db, ['delete-group', 'app:a']), '0\n')
     assert.equal(await ok(db, ['delete-prefix', 'app:', '--json']), '{"removed":1}\n')
     assert.deepEqual(JSON.parse(await ok(db, ['groups', '--json'])), ['apple', 'other'])
-    assert.equal(await ok(db, ['delete-prefix', '']), '2\n')
+    assert.equal(await ok(db, ['delete-group', 'apple', '--json']), '{"removed":1}\n')
+    assert.equal(await ok(db, ['delete-prefix', '']), '1\n')
     assert.deepEqual(JSON.parse(await ok(db, ['groups', '--json'])), [])
   })
 
@@ -439,6 +444,27 @@ function hasScript() {
   return spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0
 }
 
+describe('groupstore: go-store\'s files', () => {
+  it('exports the live rows of a go-store database as they are, and lists a pre-TTL one after upgrading it', async (t) => {
+    const db = fixtureCopy(t, 'go-store.db')
+    assert.deepEqual((await ok(db, ['export'])).trimEnd().split('\n').map((l) => JSON.parse(l)), [
+      { group: 'a_b', key: 'k', value: 'in underscore group', expiresAt: null },
+      { group: 'bin', key: 'emoji', value: 'héllo 🚀', expiresAt: null },
+      { group: 'bin', key: 'nul', value: 'a\0b', expiresAt: null },
+      { group: 'config', key: 'empty', value: '', expiresAt: null },
+      { group: 'config', key: 'plain', value: 'hello', expiresAt: null },
+      { group: 'tenant-1:cfg', key: 'theme', value: 'dark', expiresAt: null },
+    ])
+    assert.equal((await run(['--db', db, 'get', 'config', 'ttl1h'])).code, 1, 'the expired row')
+    assert.equal(await ok(db, ['groups', '--scope', 'tenant-1']), 'cfg\n')
+    const old = fixtureCopy(t, 'go-store-pre-ttl.db')
+    assert.equal(await ok(old, ['list', 'config']), 'lang\ten-GB\ntheme\tdark\n')
+    assert.equal(await ok(old, ['ttl', 'config', 'theme']), 'no expiry\n')
+    await ok(old, ['set', 'config', 'theme', 'light', '--ttl', '1h'])
+    assert.equal(await ok(old, ['get', 'config', 'theme']), 'light')
+  })
+})
+
 describe('groupstore: --scope', () => {
   it('runs data commands in a tenant scope, with names relative to it', async (t) => {
     const db = database(t)
@@ -515,6 +541,24 @@ describe('groupstore: watch', () => {
     assert.equal(bad.code, 2)
   })
 
+  it('--since a revision pruned from the log: the first line carries missed, and stderr says so', { timeout: 30_000 }, async (t) => {
+    const db = database(t)
+    const store = await Store.open(db, { changeRetention: { maxAge: 0, maxCount: 3 } })
+    for (let i = 1; i <= 10; i++) await store.set('g', `k${i}`, String(i))
+    await store.purgeExpired() // prunes the log to its latest 3 entries: revisions 8 to 10
+    await store.close()
+    const watch = start(['--db', db, 'watch', '--since', '1'], 'watching')
+    t.after(() => watch.child.kill('SIGKILL'))
+    await watch.started
+    const first = JSON.parse(await watch.next())
+    assert.deepEqual([first.key, first.revision, first.missed], ['k8', 8, 6])
+    assert.equal('missed' in JSON.parse(await watch.next()), false)
+    watch.child.kill('SIGINT')
+    const { code, stderr } = await watch.exit
+    assert.equal(code, 0)
+    assert.match(stderr, /^groupstore: 6 events were pruned from the change log before they could be read$/m)
+  })
+
   it('exits 0 on SIGINT with no events, creating the database it follows', async (t) => {
     const db = database(t)
     const watch = start(['--db', db, 'watch', 'g', 'k'], 'watching')
@@ -525,6 +569,22 @@ describe('groupstore: watch', () => {
     const { code, stderr } = await watch.exit
     assert.equal(code, 0)
     assert.equal(stderr.trimEnd().split('\n').length, 1)
+  })
+
+  it('never writes the password of a postgres:// location to stderr', { skip: pgSkip, timeout: 30_000 }, async (t) => {
+    const schema = unique('groupstore_watch_password')
+    t.after(() => dropSchema(schema))
+    const location = new URL(withSearchPath(url, schema))
+    // The test server trusts local connections: any password is taken.
+    if (location.password === '') location.password = 'not-to-be-shown'
+    const watch = start(['--db', location.href, 'watch'], 'watching')
+    t.after(() => watch.child.kill('SIGKILL'))
+    await watch.started
+    watch.child.kill('SIGINT')
+    const { code, stderr } = await watch.exit
+    assert.equal(code, 0, stderr)
+    assert.match(stderr, /^watching group "\*" key "\*" in postgres:\/\/[^:]+:\*\*\*@/)
+    assert.ok(!stderr.includes(location.password), stderr)
   })
 })
 

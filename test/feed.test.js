@@ -10,7 +10,7 @@ import Database from 'better-sqlite3'
 import { Store } from 'groupstore'
 import { EventHub } from '../dist/events.js'
 import { Feed } from '../dist/feed.js'
-import { take } from './conformance/helpers.js'
+import { nextEvent, take } from './conformance/helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'groupstore-feed-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -125,6 +125,34 @@ describe('change feed on a file', () => {
     const db = new Database(path, { readonly: true })
     t.after(() => db.close())
     assert.equal(db.prepare('SELECT count(*) FROM kv_changes').pluck().get(), 0)
+  })
+
+  it('an idle watcher uses next to no CPU, and sees another connection\'s commit within about 100 ms', async (t) => {
+    const path = file()
+    const a = await Store.open(path, { purgeInterval: 0 })
+    const b = await Store.open(path, { purgeInterval: 0, durability: 'normal' })
+    t.after(() => Promise.all([a.close(), b.close()]))
+    const watcher = a.watch('*', '*')
+    t.after(() => watcher.close())
+    // Idle: the store only checks whether the file changed (PRAGMA data_version).
+    const cpu = process.cpuUsage()
+    const wall = performance.now()
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const used = process.cpuUsage(cpu)
+    const share = (used.user + used.system) / 1000 / (performance.now() - wall)
+    assert.ok(share < 0.05, `an idle watcher used ${(share * 100).toFixed(1)}% of a core`)
+    // B's commits reach A's watcher through that check alone.
+    const delays = []
+    for (let i = 0; i < 7; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 120))
+      const event = nextEvent(watcher, `the write of k${i}`)
+      await b.set('g', `k${i}`, 'v')
+      const committed = performance.now()
+      assert.equal((await event).key, `k${i}`)
+      delays.push(performance.now() - committed)
+    }
+    const median = delays.sort((x, y) => x - y)[3]
+    assert.ok(median < 150, `median delay ${median.toFixed(0)} ms (all: ${delays.map((d) => d.toFixed(0)).join(', ')})`)
   })
 })
 

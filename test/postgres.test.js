@@ -69,6 +69,18 @@ describe('postgres backend', { skip }, () => {
       assert.equal(await other.get('g', 'k'), undefined)
     })
 
+    it('opens a postgresql:// location as the same store as its postgres:// spelling', async (t) => {
+      const table = unique('scheme')
+      const spelled = url.replace(/^postgres(ql)?:/i, 'postgresql:')
+      assert.match(spelled, /^postgresql:\/\//)
+      const a = await Store.open(spelled, { schema, table })
+      t.after(() => a.close())
+      await a.set('g', 'k', 'through postgresql://')
+      const b = await Store.open(url.replace(/^postgres(ql)?:/i, 'postgres:'), { schema, table })
+      t.after(() => b.close())
+      assert.equal(await b.get('g', 'k'), 'through postgresql://')
+    })
+
     it('keeps the kv columns of the SQLite schema, ordered by code point, and a revision per row', async (t) => {
       const table = unique('columns')
       const store = await Store.open(url, { schema, table })
@@ -311,6 +323,23 @@ describe('postgres backend', { skip }, () => {
       assert.equal(await b.get('g', 'k'), 'from a')
       assert.equal(await b.delete('g', 'k'), true)
       assert.equal(await a.has('g', 'k'), false)
+    })
+
+    it('opens at most poolSize connections, however many calls run at once', async (t) => {
+      for (const poolSize of [1, 3]) {
+        const app = unique('gs_pool')
+        const store = await open({ poolSize }, withApplicationName(url, app))
+        t.after(() => store.close())
+        await store.set('g', 'k', 'v')
+        let most = 0
+        const calls = Array.from({ length: 100 }, (_, i) => (i % 4 === 0 ? store.set('g', `k${i}`, 'v') : store.getAll('g')))
+        const sampling = (async () => {
+          for (let i = 0; i < 5; i++) most = Math.max(most, (await backends(client, app)).length)
+        })()
+        await Promise.all([...calls, sampling])
+        most = Math.max(most, (await backends(client, app)).length)
+        assert.ok(most >= 1 && most <= poolSize, `poolSize ${poolSize}: ${most} connections`)
+      }
     })
 
     it('runs a transaction on one connection while reads outside run on others and see none of it', async (t) => {

@@ -1,5 +1,6 @@
-// The SQLite backend on files: journal and sync settings, lock waits,
-// refusing files that are not databases (untouched), persistence.
+// The SQLite backend on files: journal and sync settings, statements
+// prepared once, lock waits, refusing files that are not databases
+// (untouched), persistence.
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -102,6 +103,52 @@ describe('SQLite settings', () => {
     await store.set('g', 'k', 'waited')
     assert.equal(await store.get('g', 'k'), 'waited')
     assert.equal(await store.get('g', 'other'), 'from the worker')
+  })
+
+  it('prepares each statement once and reuses it: calls after the first prepare nothing', async (t) => {
+    const prepare = Database.prototype.prepare
+    let prepared = 0
+    Database.prototype.prepare = function (...args) {
+      prepared++
+      return prepare.apply(this, args)
+    }
+    t.after(() => {
+      Database.prototype.prepare = prepare
+    })
+    /** Calls every read and write method once, on keys made from `i`. */
+    async function everyMethod(store, i) {
+      await store.set('g', `k${i}`, 'v')
+      await store.set('g', `t${i}`, 'v', { ttl: 60_000 })
+      await store.get('g', `k${i}`)
+      await store.has('g', `k${i}`)
+      await store.ttl('g', `t${i}`)
+      await store.getEntry('g', `k${i}`)
+      await store.set('g', `k${i}`, 'w', { ifRevision: 1 })
+      await store.set('g', `a${i}`, 'v', { ifAbsent: true })
+      await store.increment('g', 'counter')
+      await store.getMany('g', [`k${i}`, 'missing'])
+      await store.setMany('g', { [`m${i}`]: 'v' })
+      await store.deleteMany('g', [`m${i}`])
+      await store.count('g')
+      await store.countAll('g')
+      await store.groups()
+      await store.getAll('g')
+      await store.page('g', { prefix: 'k', limit: 2 })
+      await store.render('{{ counter }}', 'g')
+      await store.delete('g', `k${i}`)
+      await store.deletePrefix(`gone${i}`)
+      await store.deleteGroup(`gone${i}`)
+      await store.transaction(async (tx) => tx.set('h', `k${i}`, 'v'))
+      await store.purgeExpired()
+    }
+    for (const location of [':memory:', join(tempDir(t), 'prepared.db')]) {
+      const store = await open(t, location, { durability: 'normal' })
+      await everyMethod(store, 0)
+      const before = prepared
+      assert.ok(before > 0, 'the count sees the statements the store prepares')
+      for (let i = 1; i <= 20; i++) await everyMethod(store, i)
+      assert.equal(prepared - before, 0, `${location}: statements prepared again`)
+    }
   })
 })
 

@@ -237,6 +237,38 @@ export default function feed({ open, capabilities = {} }) {
       assert.deepEqual([first.key, first.missed], ['new', 1])
     })
 
+    it('by default keeps five minutes of history: an entry goes once it is older', { skip: capabilities.changeLog ? false : 'no durable change log' }, async (t) => {
+      let now = 1_700_000_000_000
+      const store = await fresh(t, { now: () => now, purgeInterval: 0 })
+      const since = await store.revision()
+      await store.set('g', 'a', '1')
+      now += 299_999 // a is just younger than five minutes when b's write prunes
+      await store.set('g', 'b', '2')
+      let watcher = store.watch('*', '*', { since })
+      const kept = await take(watcher, 2)
+      watcher.close()
+      assert.deepEqual(kept.map((e) => [e.key, e.missed]), [['a', undefined], ['b', undefined]])
+      now += 2 // a is now older than five minutes
+      await store.purgeExpired()
+      watcher = store.watch('*', '*', { since })
+      t.after(() => watcher.close())
+      const [first] = await take(watcher, 1)
+      assert.deepEqual([first.key, first.missed], ['b', 1])
+    })
+
+    it('by default keeps the latest 10,000 entries', { skip: capabilities.changeLog ? false : 'no durable change log' }, async (t) => {
+      const store = await fresh(t, { purgeInterval: 0 })
+      const since = await store.revision()
+      const pairs = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, 'v']))
+      await store.setMany('g', pairs)
+      await store.set('g', 'one-more', 'v')
+      await store.purgeExpired()
+      const watcher = store.watch('*', '*', { since })
+      t.after(() => watcher.close())
+      const [first] = await take(watcher, 1)
+      assert.deepEqual([first.key, first.revision, first.missed], ['k1', since + 2, 1])
+    })
+
     it('never gives a revision twice, even after a prune asked to keep nothing', async (t) => {
       let now = 1_700_000_000_000
       const store = await fresh(t, { now: () => now, changeRetention: { maxAge: 0, maxCount: 0 } })

@@ -3,8 +3,10 @@
  *
  * @module
  */
-import { withSession } from '../context.js'
+import { isPostgresLocation } from '../../backend/open.js'
+import { redact } from '../../backend/postgres/postgres-errors.js'
 import type { StoreEvent } from '../../index.js'
+import { withSession } from '../context.js'
 import { write } from '../io.js'
 import type { DataOptions } from './keys.js'
 
@@ -37,7 +39,9 @@ export async function watchCommand(group: string | undefined, key: string | unde
   try {
     await withSession(options.db, 'create', options.scope, async (s) => {
       const watcher = s.target.watch(g, k, { signal: controller.signal, since: options.since })
-      const where = options.scope === undefined ? s.location : `${s.location}, scope ${options.scope}`
+      // A postgres:// location may hold a password: stderr never shows it.
+      const shown = isPostgresLocation(s.location) ? redact(s.location) : s.location
+      const where = options.scope === undefined ? shown : `${shown}, scope ${options.scope}`
       process.stderr.write(`watching group ${JSON.stringify(g)} key ${JSON.stringify(k)} in ${where} (Ctrl-C to stop)\n`)
       let reported = 0
       for await (const event of watcher) {
