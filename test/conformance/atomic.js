@@ -202,6 +202,20 @@ export default function atomic(factory) {
           assert.equal(await s.increment('c', 'below', 3), -9007199254740991)
           await s.set('c', 'long', '0000000000000000000042')
           assert.equal(await s.increment('c', 'long', 1), 43)
+          // An integer of any length (PostgreSQL's numeric stops at 131,072 digits): past the
+          // safe range, a RangeError whose message shows the value shortened; zeros in front
+          // of a small one, however many, change nothing.
+          const vast = '1' + '0'.repeat(200_000)
+          await s.set('c', 'vast', vast)
+          await assert.rejects(s.increment('c', 'vast', -1), (err) => {
+            assert.ok(err instanceof RangeError, String(err))
+            assert.match(err.message, /^(store|scope)\.increment: /)
+            assert.ok(err.message.length < 200, `a message of ${err.message.length} characters`)
+            return true
+          })
+          assert.equal(await s.get('c', 'vast'), vast)
+          await s.set('c', 'padded-vast', '0'.repeat(200_000) + '41')
+          assert.equal(await s.increment('c', 'padded-vast'), 42)
         })
 
         it('getMany reads the live values in the order asked, undefined where none', async (t) => {
