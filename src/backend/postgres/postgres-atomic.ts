@@ -50,13 +50,19 @@ export interface AtomicTexts {
  */
 export function atomicTexts(n: AtomicNames, log: boolean): AtomicTexts {
   const next = `r AS (SELECT latest + 1 AS revision FROM ${n.revision})`
-  /** The counter and the log follow the row written (none: nothing); `value` and `type`, the change logged. */
+  /**
+   * The counter and the log follow the row written (none: nothing); `value`
+   * and `type`, the change logged. Without the log the timestamp is still
+   * bound, as the callers bind the same values either way: it is named in a
+   * part that nothing reads (so never runs), as PostgreSQL takes the number
+   * and types of a statement's parameters from where they appear.
+   */
   const tail = (ts: number, value = 'w.value', type = "'set'"): string =>
     `, c AS (UPDATE ${n.revision} AS n SET latest = w.revision FROM w)` +
     (log
       ? `, l AS (INSERT INTO ${n.changes} (revision, type, grp, key, value, ts) ` +
         `SELECT w.revision, ${type}, $1::text, $2::text, ${value}, $${ts}::bigint FROM w)`
-      : '')
+      : `, l AS (SELECT $${ts}::bigint)`)
   const notify = log ? `, (SELECT count(*) FROM (SELECT pg_notify('${n.channel}', '') FROM w) AS x)` : ''
   const replace = 'value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, revision = EXCLUDED.revision'
   const insert = `INSERT INTO ${n.kv} AS t (grp, key, value, expires_at, revision) SELECT $1::text, $2::text, $3::text, $4::bigint, r.revision FROM r`
