@@ -8,7 +8,7 @@
  */
 import { live, then } from './backend/backend.js'
 import type { MaybePromise, RemovedValue, StoredEntry, WriteCondition, WriteOptions, WriteOutcome, WriteQueries } from './backend/backend.js'
-import { notIntegerError } from './errors.js'
+import { notIntegerError, shortened } from './errors.js'
 import type { Emit, Executor } from './operations.js'
 import { checkQuota, checkQuotaMany } from './quota.js'
 import type { QuotaScope } from './quota.js'
@@ -195,7 +195,7 @@ export function removed(row: RemovedValue | undefined, now: number, g: string, k
 function incrementError(method: string, g: string, key: string, by: number, out: WriteOutcome, now: number): Error {
   const found = out.revision === false ? out.found : undefined
   if (live(found, now) && !/^-?\d+$/.test(found.value)) return notIntegerError(method, g, key, found.value)
-  return new RangeError(`${method}: ${found?.value ?? 0} + ${by} is outside the safe-integer range`)
+  return new RangeError(`${method}: ${found === undefined ? 0 : shortened(found.value)} + ${by} is outside the safe-integer range`)
 }
 
 /** `increment`: the new value. */

@@ -127,12 +127,16 @@ export class TemplateError extends StoreError {
  * Nothing was written.
  */
 export function notIntegerError(method: string, group: string, key: string, value: string): StoreError {
-  const shown = value.length > 40 ? `${JSON.stringify(value.slice(0, 40))}…` : JSON.stringify(value)
   return new StoreError(
-    `${method}: the value of ${JSON.stringify(group)}/${JSON.stringify(key)} is not an integer: ${shown}`,
+    `${method}: the value of ${JSON.stringify(group)}/${JSON.stringify(key)} is not an integer: ${shortened(value, JSON.stringify)}`,
     undefined,
     'ERR_NOT_INTEGER',
   )
+}
+
+/** A stored value as a message shows it: its first 40 characters, `show`n, then `…` when there were more. */
+export function shortened(value: string, show: (s: string) => string = String): string {
+  return value.length > 40 ? `${show(value.slice(0, 40))}…` : show(value)
 }
 
 /** Wraps an unexpected driver failure in a StoreError named after `method`. */

@@ -10,7 +10,7 @@ import { QuotaExceededError, Store, StoreError } from 'groupstore'
 import { PostgresQueries, PostgresSql } from '../dist/backend/postgres/postgres-queries.js'
 import { conformance } from './conformance/index.js'
 import { runTogether } from './helpers/processes.js'
-import { take } from './conformance/helpers.js'
+import { brief, clock, take } from './conformance/helpers.js'
 import { admin, backends, proxy, terminate, testSchema, unavailable, unique, until, url, withApplicationName, withSearchPath } from './postgres/server.js'
 
 const skip = await unavailable()
@@ -311,6 +311,63 @@ describe('postgres backend', { skip }, () => {
       for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof QuotaExceededError)
       assert.equal(await b.scope('t').count('g'), 25)
     })
+  })
+
+  describe('two stores on one table, as two processes would have', () => {
+    for (const changeLog of [true, false]) {
+      it(`keep revisions, conditions, counters and quotas across them (changeLog: ${changeLog})`, async (t) => {
+        const table = unique('two')
+        const now = clock()
+        const a = await Store.open(url, { schema, table, poolSize: 3, changeLog, now, purgeInterval: 0 })
+        const b = await Store.open(url, { schema, table, poolSize: 3, changeLog, now, purgeInterval: 0 })
+        t.after(() => Promise.all([a.close(), b.close()]))
+        const watcher = changeLog ? a.watch('*', '*') : undefined
+        t.after(() => watcher?.close())
+        // Revisions: each write its own, whichever store made it; both read the same entry.
+        const revisions = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).set('g', `k${i % 4}`, String(i))))
+        assert.equal(new Set(revisions).size, 40)
+        for (const k of ['k0', 'k1', 'k2', 'k3']) assert.deepEqual(await a.getEntry('g', k), await b.getEntry('g', k))
+        assert.equal(await a.setMany('g', {}), Math.max(...revisions))
+        // A condition read on one store fails once the other has written the key.
+        const seen = (await a.getEntry('g', 'k0')).revision
+        const written = await b.set('g', 'k0', 'by b', { ifRevision: seen })
+        assert.ok(written > seen)
+        assert.equal(await a.set('g', 'k0', 'by a', { ifRevision: seen }), false)
+        assert.equal(await a.delete('g', 'k0', { ifRevision: seen }), false)
+        assert.equal(await a.delete('g', 'k0', { ifRevision: written }), true)
+        // Conditions and counters are atomic across them, issued alone or together.
+        const locks = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).set('locks', 'one', `w${i}`, { ifAbsent: true })))
+        assert.equal(locks.filter((r) => r !== false).length, 1)
+        const counts = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).increment('c', 'n')))
+        assert.deepEqual(counts.sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i + 1))
+        // A quota holds against increments, ifAbsent sets and setMany from both.
+        const quota = { maxKeys: 10 }
+        const tries = Array.from({ length: 30 }, (_, i) => {
+          const tenant = (i % 2 ? a : b).scope('t', { quota })
+          if (i % 3 === 0) return tenant.increment('q', `n${i}`).then(() => 1)
+          if (i % 3 === 1) return tenant.set('q', `k${i}`, 'v', { ifAbsent: true }).then(() => 1)
+          return tenant.setMany('q', { [`m${i}`]: '1', [`x${i}`]: '2' }).then(() => 2)
+        })
+        const outcomes = await Promise.allSettled(tries)
+        for (const o of outcomes) if (o.status === 'rejected') assert.ok(o.reason instanceof QuotaExceededError, String(o.reason))
+        const created = outcomes.reduce((n, o) => n + (o.status === 'fulfilled' ? o.value : 0), 0)
+        assert.ok(created >= 9 && created <= 10, `${created} keys created`)
+        assert.equal(await b.scope('t').countAll(), created)
+        // A key one store wrote expires for the other, which removes it once.
+        await a.set('ttl', 'k', 'v', { ttl: 1000 })
+        now.advance(1000)
+        assert.equal(await b.get('ttl', 'k'), undefined)
+        assert.equal(await a.has('ttl', 'k'), false)
+        const latest = await a.revision()
+        assert.equal(await b.revision(), latest)
+        if (watcher === undefined) return
+        // A's watcher sees both stores' changes once each, in revision order, the expiry included.
+        const events = []
+        while (events.at(-1)?.revision !== latest) events.push(...(await take(watcher, 1)))
+        assert.deepEqual(events.map((e) => e.revision), Array.from({ length: events.length }, (_, i) => events[0].revision + i))
+        assert.deepEqual(brief(events.slice(-2)), ['set ttl/k=v', 'expire ttl/k'])
+      })
+    }
   })
 
   describe('pools and transactions', () => {

@@ -202,6 +202,20 @@ export default function atomic(factory) {
           assert.equal(await s.increment('c', 'below', 3), -9007199254740991)
           await s.set('c', 'long', '0000000000000000000042')
           assert.equal(await s.increment('c', 'long', 1), 43)
+          // An integer of any length (PostgreSQL's numeric stops at 131,072 digits): past the
+          // safe range, a RangeError whose message shows the value shortened; zeros in front
+          // of a small one, however many, change nothing.
+          const vast = '1' + '0'.repeat(200_000)
+          await s.set('c', 'vast', vast)
+          await assert.rejects(s.increment('c', 'vast', -1), (err) => {
+            assert.ok(err instanceof RangeError, String(err))
+            assert.match(err.message, /^(store|scope)\.increment: /)
+            assert.ok(err.message.length < 200, `a message of ${err.message.length} characters`)
+            return true
+          })
+          assert.equal(await s.get('c', 'vast'), vast)
+          await s.set('c', 'padded-vast', '0'.repeat(200_000) + '41')
+          assert.equal(await s.increment('c', 'padded-vast'), 42)
         })
 
         it('getMany reads the live values in the order asked, undefined where none', async (t) => {
@@ -333,6 +347,48 @@ export default function atomic(factory) {
       assert.ok(r2 > r1)
       assert.equal(await store.revision(), r2)
     })
+
+    // Writes issued together share a commit, and a scope's quota check runs in its write, so
+    // these take other paths than a lone write; with busyTimeout 0 a lone write takes them too.
+    for (const options of [{ changeLog: false }, { changeLog: false, busyTimeout: 0 }]) {
+      it(`with ${JSON.stringify(options)}, conditional writes, increments and deletes work issued together, in a scope with a quota and in a transaction`, async (t) => {
+        const store = await openStore(t, factory, options)
+        const { events } = record(store)
+        const r0 = await store.set('g', 'old', 'x')
+        const together = await Promise.all([
+          store.set('g', 'a', '1'),
+          store.set('g', 'lock', 'me', { ifAbsent: true }),
+          store.set('g', 'old', 'y', { ifRevision: r0 }),
+          store.increment('g', 'n', 2),
+          store.delete('g', 'a'),
+          store.delete('g', 'old', { ifRevision: r0 }),
+          store.set('g', 'b', '2'),
+        ])
+        assert.equal(together[4], true)
+        assert.equal(together[5], false, 'old was written again just before')
+        assert.deepEqual({ ...(await store.getAll('g')) }, { b: '2', lock: 'me', n: '2', old: 'y' })
+        const tenant = store.scope('t', { quota: { maxKeys: 2 } })
+        assert.equal(await tenant.increment('c', 'n'), 1)
+        assert.equal(typeof (await tenant.set('c', 'lock', 'me', { ifAbsent: true })), 'number')
+        await rejectsWith(tenant.increment('c', 'm'), QuotaExceededError)
+        const result = await store.transaction(async (tx) => {
+          const r = await tx.set('h', 'k', 'v')
+          const cas = await tx.set('h', 'k', 'w', { ifRevision: r })
+          const absent = await tx.set('h', 'new', 'x', { ifAbsent: true })
+          const n = await tx.increment('h', 'n')
+          const gone = await tx.delete('h', 'new', { ifRevision: absent })
+          const removed = await tx.delete('h', 'missing')
+          return { cas: typeof cas, absent: typeof absent, n, gone, removed }
+        })
+        assert.deepEqual(result, { cas: 'number', absent: 'number', n: 1, gone: true, removed: false })
+        assert.deepEqual({ ...(await store.getAll('h')) }, { k: 'w', n: '1' })
+        const revisions = events.map((e) => e.revision)
+        for (let i = 1; i < revisions.length; i++) assert.ok(revisions[i] > revisions[i - 1], `${revisions}`)
+        assert.equal(events.length, 14)
+        assert.equal(await store.revision(), revisions.at(-1))
+        assert.equal((await store.getEntry('h', 'n')).revision, events.findLast((e) => e.key === 'n' && e.group === 'h').revision)
+      })
+    }
 
     it('200 concurrent ifAbsent sets of one key: exactly one wins', async (t) => {
       const store = await openStore(t, factory)

@@ -50,18 +50,32 @@ export interface AtomicTexts {
  */
 export function atomicTexts(n: AtomicNames, log: boolean): AtomicTexts {
   const next = `r AS (SELECT latest + 1 AS revision FROM ${n.revision})`
-  /** The counter and the log follow the row written (none: nothing); `value` and `type`, the change logged. */
+  /**
+   * The counter and the log follow the row written (none: nothing); `value`
+   * and `type`, the change logged. Without the log the timestamp is still
+   * bound, as the callers bind the same values either way: it is named in a
+   * part that nothing reads (so never runs), as PostgreSQL takes the number
+   * and types of a statement's parameters from where they appear.
+   */
   const tail = (ts: number, value = 'w.value', type = "'set'"): string =>
     `, c AS (UPDATE ${n.revision} AS n SET latest = w.revision FROM w)` +
     (log
       ? `, l AS (INSERT INTO ${n.changes} (revision, type, grp, key, value, ts) ` +
         `SELECT w.revision, ${type}, $1::text, $2::text, ${value}, $${ts}::bigint FROM w)`
-      : '')
+      : `, l AS (SELECT $${ts}::bigint)`)
   const notify = log ? `, (SELECT count(*) FROM (SELECT pg_notify('${n.channel}', '') FROM w) AS x)` : ''
   const replace = 'value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, revision = EXCLUDED.revision'
   const insert = `INSERT INTO ${n.kv} AS t (grp, key, value, expires_at, revision) SELECT $1::text, $2::text, $3::text, $4::bigint, r.revision FROM r`
   const expired = (now: number): string => `(t.expires_at IS NOT NULL AND t.expires_at <= $${now}::bigint)`
   const sum = '(t.value::numeric + $5::bigint)'
+  /*
+   * The stored values the sum is taken of: integers of at most 17 digits after
+   * any zeros in front, which numeric always holds (it stops at 131,072
+   * digits). One of 18 or more is at least 1e17 from 0, so adding a safe
+   * integer cannot bring it into the safe range: it is refused as out of
+   * range without being read as a number, as any other sum past it is.
+   */
+  const summable = "'^-?0*[0-9]{1,17}$'"
   /** A removal takes a revision only when it removed a row: `delete`, or `expire` for a row expired at $3. */
   const remove = (condition: string): string =>
     `WITH d AS (DELETE FROM ${n.kv} AS t WHERE t.grp = $1::text AND t.key = $2::text${condition} RETURNING t.value, t.expires_at), ` +
@@ -86,7 +100,7 @@ export function atomicTexts(n: AtomicNames, log: boolean): AtomicTexts {
       `w AS (${insert} ON CONFLICT (grp, key) DO UPDATE SET ` +
       `value = CASE WHEN ${expired(6)} THEN EXCLUDED.value ELSE ${sum}::text END, ` +
       `expires_at = CASE WHEN ${expired(6)} THEN EXCLUDED.expires_at ELSE t.expires_at END, revision = EXCLUDED.revision ` +
-      `WHERE ${expired(6)} OR CASE WHEN t.value ~ '^-?[0-9]+$' THEN abs(${sum}) <= 9007199254740991 ELSE false END ` +
+      `WHERE ${expired(6)} OR CASE WHEN t.value ~ ${summable} THEN abs(${sum}) <= 9007199254740991 ELSE false END ` +
       'RETURNING t.revision, t.value)' +
       `${tail(7)} SELECT w.revision, w.value${notify}, cur.value, cur.expires_at, cur.revision ` +
       'FROM (SELECT 1) AS one LEFT JOIN w ON true LEFT JOIN cur ON true',
