@@ -7,7 +7,8 @@
  * @module
  */
 import { live, then } from './backend/backend.js'
-import type { MaybePromise, RemovedValue, StoredEntry, WriteCondition, WriteOptions, WriteOutcome, WriteQueries } from './backend/backend.js'
+import type { MaybePromise, WriteOptions } from './backend/backend.js'
+import type { RemovedValue, StoredEntry, WriteCondition, WriteOutcome, WriteQueries } from './backend/queries.js'
 import { notIntegerError, shortened } from './errors.js'
 import type { Emit, Executor } from './operations.js'
 import { checkQuota, checkQuotaMany } from './quota.js'

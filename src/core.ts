@@ -8,7 +8,8 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { then } from './backend/backend.js'
-import type { Backend, Footprint, MaybePromise, NewChange, ReadQueries, Write, WriteOptions, WriteQueries } from './backend/backend.js'
+import type { Backend, Footprint, MaybePromise, Write, WriteOptions } from './backend/backend.js'
+import type { NewChange, ReadQueries, WriteQueries } from './backend/queries.js'
 import { StoreClosedError, StoreError } from './errors.js'
 import { DEFAULT_BUFFER_SIZE } from './events.js'
 import type { EventView, StoreEvent, Watcher, WatchOptions } from './events.js'

@@ -8,7 +8,8 @@
  * @module
  */
 import { then } from './backend/backend.js'
-import type { MaybePromise, RangeEntry, RangeOptions, WriteQueries } from './backend/backend.js'
+import type { MaybePromise } from './backend/backend.js'
+import type { RangeEntry, RangeOptions, WriteQueries } from './backend/queries.js'
 import type { Executor } from './operations.js'
 
 /** The key of the method that reads an {@link EntryPage}. */

@@ -10,7 +10,8 @@
  * @module
  */
 import { then } from './backend/backend.js'
-import type { Backend, ChangeRecord, MaybePromise, NewChange, WriteQueries } from './backend/backend.js'
+import type { Backend, MaybePromise } from './backend/backend.js'
+import type { ChangeRecord, NewChange, WriteQueries } from './backend/queries.js'
 import { EventHub } from './events.js'
 import type { ChangeSource, StoreEvent, StoreEventType } from './events.js'
 

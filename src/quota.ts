@@ -5,7 +5,8 @@
  * @module
  */
 import { live, then } from './backend/backend.js'
-import type { MaybePromise, ReadQueries } from './backend/backend.js'
+import type { MaybePromise } from './backend/backend.js'
+import type { ReadQueries } from './backend/queries.js'
 import { QuotaExceededError } from './errors.js'
 
 /** Limits of a scope; 0 or absent means unlimited. */

@@ -6,7 +6,8 @@
  * @module
  */
 import { live, then } from './backend/backend.js'
-import type { MaybePromise, ReadQueries, StoredValue } from './backend/backend.js'
+import type { MaybePromise } from './backend/backend.js'
+import type { ReadQueries, StoredValue } from './backend/queries.js'
 import { ENTRY_PAGE, readEntryPage } from './entry-page.js'
 import type { EntryPage } from './entry-page.js'
 import type { Executor } from './operations.js'

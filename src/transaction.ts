@@ -4,7 +4,8 @@
  * @module
  */
 import { then } from './backend/backend.js'
-import type { Backend, MaybePromise, NewChange, ReadQueries, WriteQueries } from './backend/backend.js'
+import type { Backend, MaybePromise } from './backend/backend.js'
+import type { NewChange, ReadQueries, WriteQueries } from './backend/queries.js'
 import { StoreError } from './errors.js'
 import { Operations, plainSet } from './operations.js'
 import type { Emit, Executor, Quota } from './operations.js'

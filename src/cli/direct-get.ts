@@ -19,7 +19,7 @@
  */
 import { existsSync } from 'node:fs'
 import { live } from '../backend/backend.js'
-import type { StoredEntry } from '../backend/backend.js'
+import type { StoredEntry } from '../backend/queries.js'
 import { openDatabase } from '../backend/sqlite/sqlite-file.js'
 import { SQL } from '../backend/sqlite/sqlite-sql.js'
 import { resolveOptions } from '../options.js'

@@ -1,6 +1,7 @@
 import type { ClientConfig, Pool } from 'pg'
 import { StoreError } from '../../errors.js'
-import type { Backend, MaybePromise, ReadQueries, Write, WriteOptions } from '../backend.js'
+import type { Backend, MaybePromise, Write, WriteOptions } from '../backend.js'
+import type { ReadQueries } from '../queries.js'
 import { BatchRunner, MAX_ATTEMPTS, pause } from './postgres-batch.js'
 import type { Job } from './postgres-batch.js'
 import { isConflict, isConnectionLost, pgError } from './postgres-errors.js'

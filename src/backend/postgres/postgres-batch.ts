@@ -20,7 +20,8 @@
  */
 import type { Pool, PoolClient } from 'pg'
 import { StoreError } from '../../errors.js'
-import type { MaybePromise, WriteQueries } from '../backend.js'
+import type { MaybePromise } from '../backend.js'
+import type { WriteQueries } from '../queries.js'
 import type { Committable } from '../write-queue.js'
 import { isConflict, isConnectionLost, pgError } from './postgres-errors.js'
 import { PostgresQueries } from './postgres-queries.js'

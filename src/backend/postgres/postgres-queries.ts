@@ -1,6 +1,6 @@
+import type { MaybePromise } from '../backend.js'
 import type {
   ExpiredKey,
-  MaybePromise,
   NewChange,
   RemovedGroup,
   RemovedValue,
@@ -8,7 +8,7 @@ import type {
   WriteCondition,
   WriteOutcome,
   WriteQueries,
-} from '../backend.js'
+} from '../queries.js'
 import { PostgresReadQueries } from './postgres-read-queries.js'
 import type { Rows, Runner } from './postgres-read-queries.js'
 import { decodeText, encodeText, ms, nullableNum, num, prefixCondition, prefixParams } from './postgres-sql.js'

@@ -1,5 +1,5 @@
 import { prefixUpperBound } from '../backend.js'
-import type { ChangeRecord, RangeEntry, RangeOptions, ReadQueries, RevisionRange, StoredEntry, StoredValue } from '../backend.js'
+import type { ChangeRecord, RangeEntry, RangeOptions, ReadQueries, RevisionRange, StoredEntry, StoredValue } from '../queries.js'
 import { decodeText, encodeText, LIVE, ms, nullableNum, num, prefixCondition, prefixParams } from './postgres-sql.js'
 import type { PostgresSql, Statement } from './postgres-sql.js'
 

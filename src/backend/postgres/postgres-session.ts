@@ -1,5 +1,6 @@
 import type { PoolClient } from 'pg'
-import type { MaybePromise, NewChange } from '../backend.js'
+import type { MaybePromise } from '../backend.js'
+import type { NewChange } from '../queries.js'
 import { inlined, PostgresQueries } from './postgres-queries.js'
 import { ms } from './postgres-sql.js'
 import type { Pending, PostgresSql, Rows, Statement, WriteRunner } from './postgres-queries.js'

@@ -7,7 +7,7 @@ import type {
   WriteCondition,
   WriteOutcome,
   WriteQueries,
-} from '../backend.js'
+} from '../queries.js'
 import { NotAtomic, TransactionLost } from './sqlite-errors.js'
 import { SqliteReadQueries } from './sqlite-read-queries.js'
 import type { SqliteRevisions } from './sqlite-revisions.js'

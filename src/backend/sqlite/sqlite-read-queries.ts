@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3'
-import type { ChangeRecord, RangeEntry, RangeOptions, ReadQueries, RevisionRange, StoredEntry, StoredValue } from '../backend.js'
+import type { ChangeRecord, RangeEntry, RangeOptions, ReadQueries, RevisionRange, StoredEntry, StoredValue } from '../queries.js'
 import { hasCounts, isNamespace, makeCounts } from './sqlite-counts.js'
 import { TransactionLost } from './sqlite-errors.js'
 import type { SqliteRevisions } from './sqlite-revisions.js'
