@@ -8,7 +8,8 @@
  */
 import * as atomic from './atomic.js'
 import type { Entry, OpContext } from './atomic.js'
-import type { Executor, TtlOptions } from './operations.js'
+import type { Executor } from './executor.js'
+import type { TtlOptions } from './operations.js'
 import { checkOptions, checkString, checkTtl } from './validate.js'
 
 /** The largest time a Date can hold (the year 275760): a key whose TTL ends later expires then. */

@@ -10,7 +10,7 @@
 import { then } from './backend/backend.js'
 import type { MaybePromise } from './backend/backend.js'
 import type { RangeEntry, RangeOptions, WriteQueries } from './backend/queries.js'
-import type { Executor } from './operations.js'
+import type { Executor } from './executor.js'
 
 /** The key of the method that reads an {@link EntryPage}. */
 export const ENTRY_PAGE: unique symbol = Symbol('groupstore.entryPage')

@@ -10,7 +10,7 @@ import type { MaybePromise } from './backend/backend.js'
 import type { ReadQueries, StoredValue } from './backend/queries.js'
 import { ENTRY_PAGE, readEntryPage } from './entry-page.js'
 import type { EntryPage } from './entry-page.js'
-import type { Executor } from './operations.js'
+import type { Executor } from './executor.js'
 import { checkOptionalString, checkOptions, checkString } from './validate.js'
 
 /** Options of `page`. */

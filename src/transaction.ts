@@ -7,8 +7,10 @@ import { then } from './backend/backend.js'
 import type { Backend, MaybePromise } from './backend/backend.js'
 import type { NewChange, ReadQueries, WriteQueries } from './backend/queries.js'
 import { StoreError } from './errors.js'
-import { Operations, plainSet } from './operations.js'
-import type { Emit, Executor, Quota } from './operations.js'
+import { plainSet } from './executor.js'
+import type { Emit, Executor } from './executor.js'
+import { Operations } from './operations.js'
+import type { Quota } from './operations.js'
 import type { Renderer } from './render.js'
 
 /** What a transaction needs from the store that opened it. */
