@@ -39,6 +39,8 @@ export class TransactionExecutor implements Executor {
   #settled = false
   #pending = 0
   #drained: (() => void) | undefined
+  /** Settles when the operations issued so far have finished (see {@link #run}). */
+  #tail: Promise<unknown> = Promise.resolve()
 
   constructor(q: WriteQueries, host: TransactionHost) {
     this.#q = q
@@ -73,19 +75,29 @@ export class TransactionExecutor implements Executor {
     )
   }
 
+  /**
+   * Runs an operation at once or, while others are still running, after
+   * them: operations issued together (`Promise.all` of several) run one
+   * after another in the order issued, as one connection must run them,
+   * each taking its revisions where the one before stopped.
+   */
   #run<T>(method: string, fn: (q: WriteQueries, emit: Emit) => MaybePromise<T>): Promise<T> {
     let result: MaybePromise<T>
-    try {
-      result = fn(this.#q, this.#emit)
-    } catch (err) {
-      return Promise.reject(this.#host.backend.error(method, err))
+    if (this.#pending > 0) {
+      result = this.#tail.then(() => fn(this.#q, this.#emit))
+    } else {
+      try {
+        result = fn(this.#q, this.#emit)
+      } catch (err) {
+        return Promise.reject(this.#host.backend.error(method, err))
+      }
+      if (!(result instanceof Promise)) return Promise.resolve(result)
     }
-    if (!(result instanceof Promise)) return Promise.resolve(result)
     this.#pending++
     const finish = (): void => {
       if (--this.#pending === 0) this.#drained?.()
     }
-    return result.then(
+    const settled = result.then(
       (value) => {
         finish()
         return value
@@ -95,6 +107,8 @@ export class TransactionExecutor implements Executor {
         throw this.#host.backend.error(method, err)
       },
     )
+    this.#tail = settled.catch(() => {})
+    return settled
   }
 
   read<T>(method: string, fn: (q: ReadQueries) => MaybePromise<T>): Promise<T> {
@@ -126,6 +140,7 @@ export class TransactionExecutor implements Executor {
  * The transaction handed to a `transaction` callback: every read/write
  * method of the store (or of the scope that opened it), all-or-nothing.
  * Its writes are invisible outside until commit; events fire after commit.
+ * Operations issued together run one after another, in the order issued.
  * Using it after the callback has settled rejects with a StoreError.
  *
  * @example

@@ -2,7 +2,7 @@
 // after commit, misuse that rejects instead of hanging.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { StoreError, Transaction } from 'groupstore'
+import { QuotaExceededError, StoreError, Transaction } from 'groupstore'
 import { brief, collect, openStore, record, within } from './helpers.js'
 
 /** @param {import('./index.js').Factory} factory */
@@ -127,6 +127,43 @@ export default function transactions(factory) {
       assert.equal(has, false)
       assert.equal(count, 1)
       assert.deepEqual({ ...all }, { k: 'old' })
+    })
+
+    it('operations issued together inside fn run in the order issued, each seeing those before it', async (t) => {
+      const store = await openStore(t, factory)
+      await store.set('g', 'old', 'x')
+      const start = await store.revision()
+      const { events } = record(store)
+      const answers = await store.transaction((tx) =>
+        Promise.all([
+          tx.set('g', 'a', '1'),
+          tx.increment('g', 'n', 2),
+          tx.set('g', 'b', '2', { ifAbsent: true }),
+          tx.setMany('g', { c: '3', d: '4' }),
+          tx.delete('g', 'old'),
+          tx.increment('g', 'n', 3),
+          tx.set('g', 'a', '5', { ifAbsent: true }),
+          tx.deleteMany('g', ['c']),
+          tx.getEntry('g', 'n'),
+          tx.get('g', 'a'),
+          tx.count('g'),
+        ]),
+      )
+      const r = (n) => start + n
+      assert.deepEqual(answers, [r(1), 2, r(3), r(5), true, 5, false, 1, { value: '5', revision: r(7), expiresAt: null }, '1', 4])
+      assert.deepEqual(brief(events), ['set g/a=1', 'set g/n=2', 'set g/b=2', 'set g/c=3', 'set g/d=4', 'delete g/old', 'set g/n=5', 'delete g/c'])
+      assert.deepEqual(events.map((e) => e.revision), [r(1), r(2), r(3), r(4), r(5), r(6), r(7), r(8)])
+      assert.deepEqual({ ...(await store.getAll('g')) }, { a: '1', b: '2', d: '4', n: '5' })
+      assert.equal(await store.revision(), r(8))
+    })
+
+    it('a scoped transaction’s writes issued together cannot pass its quota', async (t) => {
+      const store = await openStore(t, factory)
+      const scope = store.scope('ns', { quota: { maxKeys: 3 } })
+      const outcomes = await scope.transaction((tx) => Promise.allSettled(['a', 'b', 'c', 'd', 'e'].map((k) => tx.set('g', k, 'v'))))
+      assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected'])
+      assert.ok(outcomes.slice(3).every((o) => o.reason instanceof QuotaExceededError))
+      assert.deepEqual(Object.keys(await scope.getAll('g')).sort(), ['a', 'b', 'c'])
     })
 
     it('concurrent transactions are isolated: read-modify-write increments never get lost', async (t) => {
