@@ -128,6 +128,8 @@ class FeedWatcher implements Watcher {
   /** True while events must be read back from the source rather than taken live. */
   #behind: boolean
   #missed = 0
+  /** Settles when the last `next()` that did not answer at once has answered; later calls answer after it. */
+  #pending: Promise<void> | undefined
   #waiting: ((result: IteratorResult<StoreEvent>) => void) | undefined
   #waitingFailed: ((reason: unknown) => void) | undefined
   /** True while this watcher keeps the process alive (see {@link hold}). */
@@ -216,13 +218,34 @@ class FeedWatcher implements Watcher {
     return this.#mark(value)
   }
 
+  /**
+   * The next event. Calls made before earlier ones have answered (several
+   * `next()` at once) answer one after another, in the order made.
+   */
   next(): Promise<IteratorResult<StoreEvent>> {
+    if (this.#pending !== undefined) return this.#queue(this.#pending.then(() => this.#next()))
+    const answer = this.#next()
+    return answer instanceof Promise ? this.#queue(answer) : Promise.resolve(answer)
+  }
+
+  /** Makes later `next()` calls wait for `answer`. */
+  #queue(answer: Promise<IteratorResult<StoreEvent>>): Promise<IteratorResult<StoreEvent>> {
+    const settled = answer.then(
+      () => {},
+      () => {},
+    )
+    this.#pending = settled
+    void settled.then(() => {
+      if (this.#pending === settled) this.#pending = undefined
+    })
+    return answer
+  }
+
+  /** The next event, at once when one is held; called only when no earlier call is still answering. */
+  #next(): IteratorResult<StoreEvent> | Promise<IteratorResult<StoreEvent>> {
     const value = this.#shift()
-    if (value !== undefined) return Promise.resolve({ done: false, value })
-    if (this.#closed) return Promise.resolve(done)
-    if (this.#waiting !== undefined) {
-      return Promise.reject(new TypeError('watcher.next: a previous next() is still pending'))
-    }
+    if (value !== undefined) return { done: false, value }
+    if (this.#closed) return done
     if (this.#behind) return this.#readBack()
     return new Promise((resolve, reject) => {
       this.#waiting = resolve
@@ -269,7 +292,7 @@ class FeedWatcher implements Watcher {
       if (events.length < READ_PAGE && (this.#seen ?? 0) >= this.#source.delivered) this.#behind = false
       const value = this.#shift()
       if (value !== undefined) return { done: false, value }
-      if (!this.#behind) return this.next()
+      if (!this.#behind) return this.#next()
     }
   }
 

@@ -221,6 +221,31 @@ export default function events(factory) {
         assert.deepEqual(brief([(await within(pending, 'the event')).value]), ['set g/k=v'])
       })
 
+      it('several next() calls made at once answer in order, each with its own event', async (t) => {
+        const store = await openStore(t, factory)
+        const watcher = store.watch('g', '*')
+        const waiting = [watcher.next(), watcher.next(), watcher.next()]
+        await store.set('g', 'a', '1')
+        await store.setMany('g', { b: '2', c: '3' })
+        const answers = await within(Promise.all(waiting), 'the three events')
+        assert.deepEqual(brief(answers.map((r) => r.value)), ['set g/a=1', 'set g/b=2', 'set g/c=3'])
+        const last = [watcher.next(), watcher.next()]
+        watcher.close()
+        assert.deepEqual(await within(Promise.all(last), 'the end'), [{ done: true, value: undefined }, { done: true, value: undefined }])
+      })
+
+      it('several next() calls made at once on a watcher behind its buffer answer in order, none twice', async (t) => {
+        const store = await openStore(t, factory)
+        const watcher = store.watch('g', '*', { bufferSize: 1 })
+        for (let i = 0; i < 6; i++) await store.set('g', `k${i}`, String(i))
+        const answers = await within(Promise.all(Array.from({ length: 6 }, () => watcher.next())), 'six events')
+        assert.deepEqual(answers.map((r) => r.value.value), ['0', '1', '2', '3', '4', '5'])
+        assert.equal(watcher.dropped, 0)
+        const waiting = watcher.next()
+        await store.set('g', 'after', 'a')
+        assert.equal((await within(waiting, 'the live event')).value.key, 'after')
+      })
+
       it('a slow reader never slows a writer: a thousand writes complete with nobody reading', async (t) => {
         const store = await openStore(t, factory)
         const watcher = store.watch('*', '*', { bufferSize: 1 })
