@@ -109,6 +109,12 @@ export default function events(factory) {
         ])
       })
 
+      it("watch('*', 'k') sees that key in every group, and every delete_group", async (t) => {
+        assert.deepEqual(await scenario(t, '*', 'k'), [
+          'set g/k=1', 'set h/k=1', 'delete g/k', 'set g/k=2', 'delete_group h/', 'delete_group g/',
+        ])
+      })
+
       it('a watcher of another key or group sees none of them', async (t) => {
         assert.deepEqual(await scenario(t, 'g', 'nope'), ['delete_group g/'])
         assert.deepEqual(await scenario(t, 'nope', '*'), [])
