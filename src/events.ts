@@ -46,9 +46,11 @@ export interface StoreEvent {
  */
 export interface Watcher extends AsyncIterableIterator<StoreEvent> {
   /**
-   * Events lost: revisions pruned from the change log before the watcher
-   * read them or, on a store without a log to read back from, events that
-   * arrived while the buffer was full.
+   * Matching events lost: pruned from the change history (the log, or a
+   * store's in-memory history) before the watcher, its buffer full, read
+   * them back; received plus dropped accounts for every matching event.
+   * Revisions pruned before a watcher resuming with `since` was made count
+   * whether they matched or not (nothing tells which did).
    */
   readonly dropped: number
   /** Ends the iteration. Idempotent. */
@@ -128,6 +130,15 @@ class FeedWatcher implements Watcher {
   /** True while events must be read back from the source rather than taken live. */
   #behind: boolean
   #missed = 0
+  /**
+   * While behind: the matching events published live that the read-back
+   * had not reached, and the first and last of their revisions. Each that
+   * the read-back then finds is taken off; those left once it has caught
+   * up were lost (see {@link #readBack}).
+   */
+  #owed = 0
+  #owedFrom: number | undefined
+  #owedTo = 0
   /** Settles when the last `next()` that did not answer at once has answered; later calls answer after it. */
   #pending: Promise<void> | undefined
   #waiting: ((result: IteratorResult<StoreEvent>) => void) | undefined
@@ -163,13 +174,15 @@ class FeedWatcher implements Watcher {
 
   /** Takes a live event (every event the store publishes, in revision order). */
   push(event: StoreEvent): void {
-    if (this.#closed || this.#behind) return
+    if (this.#closed) return
+    if (this.#behind) return this.#owe(event, this.#view(event))
     if (this.#seen !== undefined) {
       if (event.revision <= this.#seen) return
       if (event.revision > this.#seen + 1) {
         // The live feed skipped revisions this watcher has not seen (it may
         // start again from the log's head after nobody listened): read them back.
         this.#behind = true
+        this.#owe(event, this.#view(event))
         const waiting = this.#waiting
         const failed = this.#waitingFailed
         if (waiting !== undefined) {
@@ -198,6 +211,26 @@ class FeedWatcher implements Watcher {
     }
     // Full: stop taking live events and read the rest back when asked.
     this.#behind = true
+    this.#owe(event, seen)
+  }
+
+  /** While behind: counts a live event (`seen`: as the watcher sees it) that matches and is not read back yet. */
+  #owe(event: StoreEvent, seen: StoreEvent | undefined): void {
+    if (seen === undefined || (this.#seen !== undefined && event.revision <= this.#seen)) return
+    this.#owed++
+    this.#owedFrom ??= event.revision
+    this.#owedTo = event.revision
+  }
+
+  /**
+   * Of the revisions after `after` up to `last`, missing from the source,
+   * how many to count as dropped now: all but those among the owed ones
+   * (which are counted as the matching events they were, once caught up).
+   */
+  #unowed(after: number, last: number): number {
+    const from = this.#owedFrom
+    if (from === undefined) return last - after
+    return last - after - Math.max(0, Math.min(last, this.#owedTo) - Math.max(after + 1, from) + 1)
   }
 
   /** The event with the pending gap count attached, if any. */
@@ -278,18 +311,28 @@ class FeedWatcher implements Watcher {
             ? this.#source.delivered - after
             : first.revision - after - 1
       if (gap > 0) {
-        this.#dropped += gap
+        this.#dropped += this.#unowed(after, after + gap)
         this.#missed += gap
         if (first === undefined) this.#seen = this.#source.delivered
       }
+      const from = this.#owedFrom ?? Infinity
       for (const event of events) {
-        this.#seen = event.revision
+        const revision = event.revision
+        this.#seen = revision
         const seen = this.#view(event)
-        if (seen !== undefined) this.#buffer.push(seen)
+        if (seen === undefined) continue
+        if (revision >= from && revision <= this.#owedTo) this.#owed--
+        this.#buffer.push(seen)
       }
       // Caught up when the source holds nothing newer than what was published live:
-      // from here on live events continue exactly where the read stopped.
-      if (events.length < READ_PAGE && (this.#seen ?? 0) >= this.#source.delivered) this.#behind = false
+      // from here on live events continue exactly where the read stopped, and
+      // the owed events not found were lost.
+      if (events.length < READ_PAGE && (this.#seen ?? 0) >= this.#source.delivered) {
+        this.#behind = false
+        this.#dropped += this.#owed
+        this.#owed = 0
+        this.#owedFrom = undefined
+      }
       const value = this.#shift()
       if (value !== undefined) return { done: false, value }
       if (!this.#behind) return this.#next()

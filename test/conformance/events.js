@@ -210,6 +210,48 @@ export default function events(factory) {
         assert.deepEqual(seen.slice(0, 4), [0, 1, 2, 3], 'the events that fitted the buffer were lost')
       })
 
+      it('dropped counts the matching events lost, not other changes pruned from the history meanwhile', async (t) => {
+        const now = clock()
+        const store = await openStore(t, factory, { now, purgeInterval: 0 })
+        const watcher = store.watch('g', '*', { bufferSize: 1 })
+        await store.set('g', 'a', '1') // fills the buffer
+        await store.set('g', 'b', '2')
+        await store.set('h', 'x', '1')
+        await store.set('h', 'y', '2')
+        await store.set('g', 'c', '3')
+        now.advance(3_600_000) // an hour: past the default retention of a change log, if the store keeps one
+        await store.set('h', 'z', '3')
+        await store.set('g', 'd', '4')
+        await store.purgeExpired() // prunes a change log by its retention
+        const seen = []
+        for (;;) {
+          const e = await nextEvent(watcher, 'the last event')
+          seen.push(e.key)
+          if (e.key === 'd') break
+        }
+        assert.equal(seen.length + watcher.dropped, 4, `saw ${seen}, dropped ${watcher.dropped}`)
+        assert.deepEqual(seen, ['a', 'b', 'c', 'd'].filter((k) => seen.includes(k)))
+      })
+
+      it('dropped counts the matching events lost when more than the history holds came after them', async (t) => {
+        const store = await openStore(t, factory, { purgeInterval: 0 })
+        const watcher = store.watch('g', '*', { bufferSize: 1 })
+        await store.set('g', 'a', '1') // fills the buffer
+        await store.set('g', 'b', '2')
+        // 10,000 other changes: as many as a store keeps by default, in memory or in its log
+        await store.setMany('h', Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, 'v'])))
+        await store.set('g', 'c', '3')
+        await store.purgeExpired()
+        const seen = []
+        for (;;) {
+          const e = await nextEvent(watcher, 'the last event')
+          seen.push(e.key)
+          if (e.key === 'c') break
+        }
+        assert.equal(seen.length + watcher.dropped, 3, `saw ${seen}, dropped ${watcher.dropped}`)
+        assert.deepEqual(seen, ['a', 'b', 'c'].filter((k) => seen.includes(k)))
+      })
+
       it('the default buffer holds many events (at least 16, go-store’s size)', async (t) => {
         const store = await openStore(t, factory)
         const watcher = store.watch('g', '*')
