@@ -309,12 +309,23 @@ export default function transactions(factory) {
       for (const call of [
         () => saved.get('g', 'k'),
         () => saved.set('g', 'k', 'v'),
+        () => saved.set('g', 'k', 'v', { ifAbsent: true }),
         () => saved.deleteGroup('g'),
         () => saved.countAll(),
         () => collect(saved.entries('g')),
         () => saved.render('x', 'g'),
+        () => saved.getEntry('g', 'k'),
+        () => saved.increment('g', 'n'),
+        () => saved.getMany('g', ['k']),
+        () => saved.setMany('g', { k: 'v' }),
+        () => saved.deleteMany('g', ['k']),
       ]) {
-        await assert.rejects(within(call(), 'the late call'), (err) => err instanceof StoreError && err.message.startsWith('tx.'))
+        await assert.rejects(within(call(), 'the late call'), (err) => {
+          assert.ok(err instanceof StoreError, `got ${err}`)
+          assert.equal(err.code, 'ERR_STORE')
+          assert.match(err.message, /^tx\.\w+: /)
+          return true
+        })
       }
       assert.equal(await store.has('g', 'k'), false)
       let failed
@@ -344,7 +355,10 @@ export default function transactions(factory) {
     it('the transaction object has every read/write method', async (t) => {
       const store = await openStore(t, factory)
       await store.transaction((tx) => {
-        for (const m of ['get', 'has', 'set', 'delete', 'deleteGroup', 'deletePrefix', 'count', 'countAll', 'groups', 'getAll', 'page', 'entries', 'ttl', 'render']) {
+        for (const m of [
+          'get', 'has', 'set', 'delete', 'deleteGroup', 'deletePrefix', 'count', 'countAll', 'groups', 'getAll', 'page', 'entries', 'ttl', 'render',
+          'getEntry', 'increment', 'getMany', 'setMany', 'deleteMany',
+        ]) {
           assert.equal(typeof tx[m], 'function', m)
         }
       })
