@@ -61,6 +61,22 @@ export default function events(factory) {
       await assertNothingBefore(watcher, () => store.set('m', 'k', 'v'), 'set m/k=v')
     })
 
+    it('removing only expired keys emits no delete or delete_group of its own', async (t) => {
+      const now = clock()
+      const store = await openStore(t, factory, { now, purgeInterval: 0 })
+      for (const g of ['gone', 'p:gone', 'p:mixed', 'keys']) await store.set(g, 'k', 'v', { ttl: 10 })
+      await store.set('keys', 'k2', 'v', { ttl: 10 })
+      await store.set('p:mixed', 'live', 'v')
+      now.advance(10)
+      const { events } = record(store)
+      assert.equal(await store.delete('keys', 'k'), false)
+      assert.equal(await store.deleteMany('keys', ['k2']), 0)
+      assert.equal(await store.deleteGroup('gone'), 0)
+      assert.equal(await store.deletePrefix('p:'), 1)
+      // an expired key met on the way may emit its own expire; nothing else
+      assert.deepEqual(brief(events.filter((e) => e.type !== 'expire')), ['delete_group p:mixed/'])
+    })
+
     it('deletePrefix emits one delete_group per group removed', async (t) => {
       const store = await openStore(t, factory)
       await store.set('p:a', 'k1', 'v')
