@@ -147,7 +147,7 @@ export function setIf(
   const write = (q: WriteQueries, emit: Emit): MaybePromise<number | false> =>
     then(q.setIf(g, key, value, expiresAt, condition, now), (out) => {
       if (out.revision === false) return false
-      emit('set', g, key, value, out.revision)
+      emit('set', g, key, value, out.revision, now)
       return out.revision
     })
   const scope = ctx.quota
@@ -179,16 +179,17 @@ export function deleteIf(ctx: OpContext, method: string, g: string, key: string,
 /**
  * What removing `row` (undefined: there was none) meant at `now`: true and
  * a `delete` event for a live key; false for none, and an `expire` event
- * for an expired one (under the revision the backend gave it, if any).
+ * for an expired one (under the revision the backend gave it, if any, and
+ * at `now`, the time a backend that logs the change itself gives it).
  */
 export function removed(row: RemovedValue | undefined, now: number, g: string, key: string, emit: Emit): boolean {
   if (row === undefined) return false
   const revision = row.revision
   if (live(row, now)) {
-    emit('delete', g, key, undefined, revision)
+    emit('delete', g, key, undefined, revision, now)
     return true
   }
-  emit('expire', g, key, undefined, revision)
+  emit('expire', g, key, undefined, revision, now)
   return false
 }
 
@@ -207,7 +208,7 @@ export function increment(ctx: OpContext, method: string, g: string, key: string
     then(q.increment(g, key, by, expiresAt, now), (out) => {
       // The message names the group as the caller does: without a scope's prefix.
       if (out.revision === false) throw incrementError(method, g.slice(ctx.prefix.length), key, by, out, now)
-      emit('set', g, key, out.value, out.revision)
+      emit('set', g, key, out.value, out.revision, now)
       return Number(out.value)
     })
   const scope = ctx.quota

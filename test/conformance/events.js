@@ -2,7 +2,7 @@
 // closing, and onChange callbacks.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { assertNothingBefore, brief, clock, collect, nextEvent, openStore, plain, record, T0, within } from './helpers.js'
+import { assertNothingBefore, brief, clock, collect, nextEvent, openStore, plain, record, T0, take, within } from './helpers.js'
 
 /** @param {import('./index.js').Factory} factory */
 export default function events(factory) {
@@ -190,6 +190,36 @@ export default function events(factory) {
         const seen = []
         for (let i = 0; i < 50; i++) seen.push(await nextEvent(watcher))
         assert.deepEqual(seen, mine, 'the watcher and onChange saw different orders')
+      })
+
+      it('an event is the same, timestamp included, whether taken live, read back or replayed', async (t) => {
+        let time = T0
+        // a clock that moves at every reading, so that two readings of one write could not agree by chance
+        const store = await openStore(t, factory, { now: () => time++, purgeInterval: 0 })
+        const since = await store.revision()
+        const { events } = record(store)
+        const slow = store.watch('*', '*', { bufferSize: 1 })
+        const writes = async (s) => {
+          const r = await s.set('g', 'k', 'v')
+          await s.set('g', 'a', 'v', { ifAbsent: true })
+          await s.set('g', 'k', 'w', { ifRevision: r })
+          await s.increment('g', 'n', 2)
+          await s.setMany('g', { b: '1', c: '2' })
+          await s.deleteMany('g', ['b'])
+          await s.delete('g', 'a')
+          await s.delete('g', 'k', { ifRevision: (await s.getEntry('g', 'k')).revision })
+          await s.set('g', 't', 'v', { ttl: 1 })
+          time += 10
+          await s.get('g', 't')
+          await s.deleteGroup('g')
+        }
+        await writes(store)
+        await store.transaction(writes)
+        assert.equal(events.length, 24)
+        assert.deepEqual(await take(slow, 24), events)
+        const replay = store.watch('*', '*', { since })
+        t.after(() => replay.close())
+        assert.deepEqual(await take(replay, 24), events)
       })
 
       it('sequential writes are seen in the order they were made', async (t) => {
