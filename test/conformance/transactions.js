@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { QuotaExceededError, StoreError, Transaction } from 'groupstore'
-import { brief, collect, openStore, record, within } from './helpers.js'
+import { brief, collect, nextEvent, openStore, record, within } from './helpers.js'
 
 /** @param {import('./index.js').Factory} factory */
 export default function transactions(factory) {
@@ -216,6 +216,37 @@ export default function transactions(factory) {
       const seen = []
       for (let i = 0; i < 4; i++) seen.push((await watcher.next()).value)
       assert.deepEqual(brief(seen), ['set a/k=1', 'set b/k=2', 'delete a/k', 'set end/k=e'])
+    })
+
+    it('writes issued while fn runs wait, and every event comes in commit order with consecutive revisions', async (t) => {
+      const store = await openStore(t, factory)
+      const start = await store.revision()
+      const { events } = record(store)
+      const watcher = store.watch('*', '*', { bufferSize: 1 })
+      let release
+      const gate = new Promise((resolve) => (release = resolve))
+      let entered
+      const inside = new Promise((resolve) => (entered = resolve))
+      const tx = store.transaction(async (tx) => {
+        await tx.set('tx', 'a', '1')
+        entered()
+        await gate
+        await tx.set('tx', 'b', '2')
+        await tx.delete('tx', 'a')
+      })
+      await within(inside, 'the transaction to start')
+      const plain = [store.set('plain', 'x', '1'), store.increment('plain', 'n'), store.delete('tx', 'a')]
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      assert.deepEqual(events, [], 'an event fired before the transaction committed')
+      release()
+      await within(Promise.all([tx, ...plain]), 'the transaction and the writes')
+      const expected = ['set tx/a=1', 'set tx/b=2', 'delete tx/a', 'set plain/x=1', 'set plain/n=1']
+      assert.deepEqual(brief(events), expected)
+      assert.deepEqual(events.map((e) => e.revision - start), [1, 2, 3, 4, 5])
+      const seen = []
+      for (let i = 0; i < expected.length; i++) seen.push(await nextEvent(watcher))
+      assert.deepEqual(seen, events)
+      assert.equal(watcher.dropped, 0)
     })
 
     it('calling the store inside fn rejects with StoreError instead of hanging', async (t) => {
