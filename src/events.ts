@@ -139,8 +139,10 @@ class FeedWatcher implements Watcher {
   #owed = 0
   #owedFrom: number | undefined
   #owedTo = 0
-  /** Settles when the last `next()` that did not answer at once has answered; later calls answer after it. */
+  /** Settles when the last read-back or queued `next()` has answered; later calls answer after it. */
   #pending: Promise<void> | undefined
+  /** The answer of the `next()` waiting for a live event, while it waits: later calls answer after it. */
+  #waitingAnswer: Promise<IteratorResult<StoreEvent>> | undefined
   #waiting: ((result: IteratorResult<StoreEvent>) => void) | undefined
   #waitingFailed: ((reason: unknown) => void) | undefined
   /** True while this watcher keeps the process alive (see {@link hold}). */
@@ -187,7 +189,7 @@ class FeedWatcher implements Watcher {
         const failed = this.#waitingFailed
         if (waiting !== undefined) {
           this.#release()
-          this.#readBack().then(waiting, failed)
+          this.#queue(this.#readBack()).then(waiting, failed)
         }
         return
       }
@@ -256,9 +258,19 @@ class FeedWatcher implements Watcher {
    * `next()` at once) answer one after another, in the order made.
    */
   next(): Promise<IteratorResult<StoreEvent>> {
-    if (this.#pending !== undefined) return this.#queue(this.#pending.then(() => this.#next()))
+    const earlier = this.#pending ?? this.#waitingAnswer
+    if (earlier !== undefined) {
+      const after = (): IteratorResult<StoreEvent> | Promise<IteratorResult<StoreEvent>> => this.#next()
+      return this.#queue(earlier.then(after, after))
+    }
     const answer = this.#next()
-    return answer instanceof Promise ? this.#queue(answer) : Promise.resolve(answer)
+    if (!(answer instanceof Promise)) return Promise.resolve(answer)
+    // A wait for a live event (the usual case, one per event for a consumer that keeps up) is
+    // known by #waiting, which push and close clear as they settle it: no promise is added
+    // to watch it. A read-back is watched, so that calls made meanwhile wait behind it.
+    if (this.#waiting === undefined) return this.#queue(answer)
+    this.#waitingAnswer = answer
+    return answer
   }
 
   /** Makes later `next()` calls wait for `answer`. */
@@ -291,6 +303,7 @@ class FeedWatcher implements Watcher {
   #release(): void {
     this.#waiting = undefined
     this.#waitingFailed = undefined
+    this.#waitingAnswer = undefined
     if (!this.#holding) return
     this.#holding = false
     unhold()
