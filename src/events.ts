@@ -147,6 +147,10 @@ class FeedWatcher implements Watcher {
   #waitingFailed: ((reason: unknown) => void) | undefined
   /** True while this watcher keeps the process alive (see {@link hold}). */
   #holding = false
+  /** True once the store is closing: live events are buffered whatever the buffer's size (see {@link drain}). */
+  #draining = false
+  /** The read of one page of the source in progress, shared by whoever needs it. */
+  #reading: Promise<void> | undefined
   readonly #capacity: number
   readonly #view: EventView
   readonly #source: ChangeSource
@@ -206,7 +210,7 @@ class FeedWatcher implements Watcher {
       waiting({ done: false, value: this.#mark(seen) })
       return
     }
-    if (this.#buffer.length - this.#head < this.#capacity) {
+    if (this.#draining || this.#buffer.length - this.#head < this.#capacity) {
       this.#seen = event.revision
       this.#buffer.push(seen)
       return
@@ -312,43 +316,84 @@ class FeedWatcher implements Watcher {
   /** Reads events after the last one seen from the source until caught up with the live feed. */
   async #readBack(): Promise<IteratorResult<StoreEvent>> {
     for (;;) {
-      const after = this.#seen ?? this.#source.delivered
-      const { events, oldest } = await this.#source.read(after, READ_PAGE)
+      await this.#readPage()
       if (this.#closed) return done
-      const first = events[0]
-      // Only revisions below the oldest one held can have been pruned.
-      const gap =
-        oldest !== undefined
-          ? Math.min(oldest, first?.revision ?? oldest) - after - 1
-          : first === undefined
-            ? this.#source.delivered - after
-            : first.revision - after - 1
-      if (gap > 0) {
-        this.#dropped += this.#unowed(after, after + gap)
-        this.#missed += gap
-        if (first === undefined) this.#seen = this.#source.delivered
-      }
-      const from = this.#owedFrom ?? Infinity
-      for (const event of events) {
-        const revision = event.revision
-        this.#seen = revision
-        const seen = this.#view(event)
-        if (seen === undefined) continue
-        if (revision >= from && revision <= this.#owedTo) this.#owed--
-        this.#buffer.push(seen)
-      }
-      // Caught up when the source holds nothing newer than what was published live:
-      // from here on live events continue exactly where the read stopped, and
-      // the owed events not found were lost.
-      if (events.length < READ_PAGE && (this.#seen ?? 0) >= this.#source.delivered) {
-        this.#behind = false
-        this.#dropped += this.#owed
-        this.#owed = 0
-        this.#owedFrom = undefined
-      }
       const value = this.#shift()
       if (value !== undefined) return { done: false, value }
       if (!this.#behind) return this.#next()
+    }
+  }
+
+  /** Reads the next page of events after the last one seen into the buffer (one read at a time). */
+  #readPage(): Promise<void> {
+    this.#reading ??= this.#readOnePage().finally(() => {
+      this.#reading = undefined
+    })
+    return this.#reading
+  }
+
+  async #readOnePage(): Promise<void> {
+    const after = this.#seen ?? this.#source.delivered
+    const { events, oldest } = await this.#source.read(after, READ_PAGE)
+    if (this.#closed) return
+    const first = events[0]
+    // Only revisions below the oldest one held can have been pruned.
+    const gap =
+      oldest !== undefined
+        ? Math.min(oldest, first?.revision ?? oldest) - after - 1
+        : first === undefined
+          ? this.#source.delivered - after
+          : first.revision - after - 1
+    if (gap > 0) {
+      this.#dropped += this.#unowed(after, after + gap)
+      this.#missed += gap
+      if (first === undefined) this.#seen = this.#source.delivered
+    }
+    const from = this.#owedFrom ?? Infinity
+    for (const event of events) {
+      const revision = event.revision
+      this.#seen = revision
+      const seen = this.#view(event)
+      if (seen === undefined) continue
+      if (revision >= from && revision <= this.#owedTo) this.#owed--
+      this.#buffer.push(seen)
+    }
+    // Caught up when the source holds nothing newer than what was published live:
+    // from here on live events continue exactly where the read stopped, and
+    // the owed events not found were lost.
+    if (events.length < READ_PAGE && (this.#seen ?? 0) >= this.#source.delivered) {
+      this.#behind = false
+      this.#dropOwed()
+    }
+  }
+
+  /** Counts the owed events that were not read back as dropped: they are lost. */
+  #dropOwed(): void {
+    this.#dropped += this.#owed
+    this.#owed = 0
+    this.#owedFrom = undefined
+  }
+
+  /**
+   * The store is closing: from now on live events are buffered whatever the
+   * buffer's size, and a watcher that has fallen behind reads the rest back
+   * while the database is still open, so that the events it delivers after
+   * the store has ended it, plus `dropped`, account for every matching
+   * event. Answers undefined when there is nothing to read back.
+   */
+  drain(): Promise<void> | undefined {
+    this.#draining = true
+    if (!this.#behind || this.#closed) return undefined
+    return this.#drainBehind()
+  }
+
+  async #drainBehind(): Promise<void> {
+    try {
+      while (this.#behind && !this.#closed) await this.#readPage()
+    } catch {
+      // The log could not be read: the matching events published live and not read back are lost.
+      this.#behind = false
+      this.#dropOwed()
     }
   }
 
@@ -462,6 +507,20 @@ export class EventHub {
         this.#warnings.warn('GROUPSTORE_ONCHANGE_CALLBACK', `an onChange callback threw: ${messageOf(err)}`, err instanceof Error ? err.stack : undefined)
       }
     })
+  }
+
+  /**
+   * The store is closing: every watcher takes the events still to come and
+   * reads back what it fell behind on (see `FeedWatcher.drain`). Answers a
+   * promise only when a watcher has something to read back.
+   */
+  drain(): Promise<void> | undefined {
+    const reads: Promise<void>[] = []
+    for (const w of this.#watchers) {
+      const read = w.drain()
+      if (read !== undefined) reads.push(read)
+    }
+    return reads.length === 0 ? undefined : Promise.all(reads).then(() => undefined)
   }
 
   /** Ends every watcher (after it has delivered what it holds) and forgets every callback. */

@@ -178,7 +178,8 @@ export class Store extends Operations implements AsyncDisposable {
    * `delete_group`), `watch('g', '*')` a group, `watch('*', '*')` everything,
    * whoever made the write. `options.since` replays from a revision first.
    * Breaking out of `for await`, `close()` or the abort signal ends it;
-   * closing the store ends it after the events it already holds. While a
+   * closing the store ends it after the events committed before the close
+   * (one that fell behind its buffer reads them back first). While a
    * consumer awaits `next()`, the watcher keeps the process alive.
    *
    * @example
@@ -225,7 +226,8 @@ export class Store extends Operations implements AsyncDisposable {
 
   /**
    * Stops the purge timer, waits for writes and reads in flight, closes the
-   * database and ends every watcher (after the events it already holds). Idempotent;
+   * database and ends every watcher (after the events committed before the
+   * close: one that fell behind its buffer reads them back first). Idempotent;
    * later operations reject with StoreClosedError, and `watch`, `onChange`
    * and `scope` throw it. Called from inside one of the store's own
    * transaction callbacks (which it would wait for), it rejects with a
@@ -245,7 +247,10 @@ export class Store extends Operations implements AsyncDisposable {
     core.closed = true
     if (this.#timer !== undefined) clearInterval(this.#timer)
     core.feed.close()
-    this.#closing = core.backend.close().finally(() => core.feed.hub.closeAll())
+    // A watcher that fell behind its buffer reads the rest back before the database closes.
+    const draining = core.feed.hub.drain()
+    const closed = draining === undefined ? core.backend.close() : draining.then(() => core.backend.close())
+    this.#closing = closed.finally(() => core.feed.hub.closeAll())
     return this.#closing
   }
 

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { QuotaExceededError, ScopedStore, Store, StoreClosedError, StoreError, TemplateError, Transaction } from 'groupstore'
-import { collect, openStore, record, throwsWith, within } from './helpers.js'
+import { brief, collect, openStore, record, throwsWith, within } from './helpers.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -129,6 +129,32 @@ export default function lifecycle(factory) {
         assert.deepEqual(await within(waiting.next(), 'the end'), { done: true, value: undefined })
         assert.equal((await within(loop, 'the loop to end')).length, 1)
         assert.deepEqual(await within(scoped.next(), 'the scoped watcher'), { done: true, value: undefined })
+      })
+
+      it('a watcher past its buffer still accounts for every event once the store closes', async (t) => {
+        const store = await openStore(t, factory)
+        const scope = store.scope('ns')
+        const all = store.watch('*', '*', { bufferSize: 2 })
+        const scoped = scope.watch('*', '*', { bufferSize: 2 })
+        const idle = store.watch('g', '*', { bufferSize: 2 })
+        for (let i = 0; i < 20; i++) {
+          await store.set('g', `k${i}`, String(i))
+          await scope.set('h', `k${i}`, String(i))
+        }
+        // Writes still in flight when close is called count too.
+        const inFlight = []
+        for (let i = 20; i < 30; i++) inFlight.push(store.set('g', `k${i}`, String(i)))
+        const closing = store.close()
+        await Promise.all(inFlight)
+        await closing
+        const everything = await within(collect(all), 'the watcher of everything to end')
+        assert.equal(everything.length + all.dropped, 50, `received ${everything.length}, dropped ${all.dropped}`)
+        const mine = await within(collect(scoped), 'the scoped watcher to end')
+        assert.equal(mine.length + scoped.dropped, 20, `received ${mine.length}, dropped ${scoped.dropped}`)
+        assert.deepEqual(brief(mine.slice(0, 2)), ['set h/k0=0', 'set h/k1=1'])
+        const group = await within(collect(idle), 'the group watcher to end')
+        assert.equal(group.length + idle.dropped, 30, `received ${group.length}, dropped ${idle.dropped}`)
+        assert.deepEqual(group.map((e) => Number(e.value)).slice(0, 2), [0, 1])
       })
 
       it('stops onChange callbacks', async (t) => {
