@@ -156,6 +156,34 @@ export default function render(factory) {
       await assert.rejects(s.render('{{ nope }}', 'g', { strict: true }), templateError('scope.render'))
     })
 
+    it('a render in a scoped transaction reads the scope’s group with the transaction’s own writes', async (t) => {
+      const store = await openStore(t, factory)
+      const s = store.scope('ns')
+      await s.set('g', 'a', 'committed')
+      await store.set('g', 'a', 'root')
+      await store.set('g', 'b', 'root')
+      const out = await s.transaction(async (tx) => {
+        await tx.set('g', 'b', 'uncommitted')
+        const rendered = await tx.render('{{ a }}/{{ b }}', 'g')
+        // A TemplateError is a rejection like any other: caught, the transaction goes on.
+        await assert.rejects(tx.render('{{ c }}', 'g', { strict: true }), templateError('tx.render'))
+        await assert.rejects(tx.render('{% if %}', 'g'), templateError('tx.render'))
+        await tx.set('g', 'c', 'after the error')
+        return rendered
+      })
+      assert.equal(out, 'committed/uncommitted')
+      assert.equal(await s.render('{{ b }} {{ c }}', 'g'), 'uncommitted after the error')
+    })
+
+    it('strict: true rejects a missing variable wherever the template uses it', async (t) => {
+      const store = await openStore(t, factory)
+      await store.set('g', 'a', '1')
+      for (const template of ['{% if missing %}x{% endif %}', '{{ missing | upcase }}', '{% for x in missing %}{% endfor %}', '{{ a.missing }}']) {
+        assert.equal(await store.render(template, 'g'), '', template)
+        await assert.rejects(store.render(template, 'g', { strict: true }), templateError(), template)
+      }
+    })
+
     it('many renders run concurrently', async (t) => {
       const store = await openStore(t, factory)
       await store.set('g', 'n', '7')
