@@ -117,6 +117,21 @@ export default function scopes(factory) {
       }
     })
 
+    it('a scope has every read/write method, transaction, watch and onChange, but cannot close, purge or scope the store', async (t) => {
+      const store = await openStore(t, factory)
+      const s = store.scope('ns')
+      for (const method of [
+        'get', 'has', 'set', 'delete', 'deleteGroup', 'deletePrefix', 'count', 'countAll', 'groups', 'getAll', 'page',
+        'entries', 'ttl', 'render', 'getEntry', 'increment', 'getMany', 'setMany', 'deleteMany', 'transaction', 'watch', 'onChange',
+      ]) {
+        assert.equal(typeof s[method], 'function', method)
+      }
+      for (const method of ['close', 'purgeExpired', 'scope']) assert.equal(s[method], undefined, method)
+      assert.equal(s[Symbol.asyncDispose], undefined)
+      await s.set('g', 'k', 'v')
+      assert.equal(await store.get('ns:g', 'k'), 'v')
+    })
+
     it('error messages of a scope name the scope method', async (t) => {
       const store = await openStore(t, factory)
       await assert.rejects(store.scope('ns').get(1, 'k'), /^TypeError: scope\.get: .*group/)
