@@ -333,7 +333,9 @@ class FeedWatcher implements Watcher {
   }
 
   async #readOnePage(): Promise<void> {
-    const after = this.#seen ?? this.#source.delivered
+    // Every revision up to here had committed before the read began, so the read sees those the log holds.
+    const published = this.#source.delivered
+    const after = this.#seen ?? published
     const { events, oldest } = await this.#source.read(after, READ_PAGE)
     if (this.#closed) return
     const first = events[0]
@@ -342,12 +344,11 @@ class FeedWatcher implements Watcher {
       oldest !== undefined
         ? Math.min(oldest, first?.revision ?? oldest) - after - 1
         : first === undefined
-          ? this.#source.delivered - after
+          ? published - after
           : first.revision - after - 1
     if (gap > 0) {
       this.#dropped += this.#unowed(after, after + gap)
       this.#missed += gap
-      if (first === undefined) this.#seen = this.#source.delivered
     }
     const from = this.#owedFrom ?? Infinity
     for (const event of events) {
@@ -358,6 +359,9 @@ class FeedWatcher implements Watcher {
       if (revision >= from && revision <= this.#owedTo) this.#owed--
       this.#buffer.push(seen)
     }
+    // The log holds nothing more up to what was published when the read began: the
+    // revisions left before that were pruned (counted above) or never logged (holes).
+    if (events.length < READ_PAGE && (this.#seen ?? 0) < published) this.#seen = published
     // Caught up when the source holds nothing newer than what was published live:
     // from here on live events continue exactly where the read stopped, and
     // the owed events not found were lost.

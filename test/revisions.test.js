@@ -4,7 +4,7 @@
 // given to rows of older files, and conditional writes and counters that stay
 // atomic across processes.
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, describe, it } from 'node:test'
@@ -15,6 +15,7 @@ import { fixtureCopy, tempDir } from './helpers/sqlite.js'
 import { admin, dropSchema, unavailable, unique, url } from './postgres/server.js'
 
 const worker = fileURLToPath(new URL('./helpers/atomic-worker.js', import.meta.url))
+const ROOT = fileURLToPath(new URL('../', import.meta.url))
 
 async function open(t, location, options) {
   const store = await Store.open(location, { purgeInterval: 0, ...options })
@@ -95,6 +96,39 @@ describe('revisions on a file', () => {
     }
     assert.deepEqual(seen, [['a', r1, undefined], ['b', r2, undefined]])
     assert.equal(watcher.dropped, 0)
+  })
+
+  it('a watcher that has read everything the log holds, with unlogged revisions after it, waits for the next logged write', async (t) => {
+    // Run in a child: a watcher that kept reading the log in a loop of
+    // promises would starve the event loop, timers included.
+    const path = join(tempDir(t), 'head-holes.db')
+    const script = `
+      import { Store } from 'groupstore'
+      const path = process.argv[1]
+      const logged = await Store.open(path, { purgeInterval: 0 })
+      const quiet = await Store.open(path, { purgeInterval: 0, changeLog: false })
+      const since = await logged.revision()
+      await logged.set('g', 'a', '1')
+      await quiet.set('g', 'quiet', 'x')
+      await quiet.set('g', 'quiet', 'y')
+      const watcher = logged.watch('g', '*', { since })
+      const seen = [(await watcher.next()).value.key]
+      const pending = watcher.next()
+      let ticked = false
+      await new Promise((resolve) => setTimeout(() => { ticked = true; resolve() }, 20))
+      await logged.set('g', 'b', '2')
+      seen.push((await pending).value.key)
+      process.stdout.write(JSON.stringify({ seen, ticked, dropped: watcher.dropped }))
+      watcher.close()
+      await Promise.all([logged.close(), quiet.close()])`
+    const out = await new Promise((resolve) => {
+      execFile(process.execPath, ['--input-type=module', '-e', script, path], { cwd: ROOT, timeout: 10_000, killSignal: 'SIGKILL' }, (err, stdout, stderr) =>
+        resolve({ err, stdout, stderr }),
+      )
+    })
+    assert.equal(out.err?.killed ?? false, false, 'the watcher spun: the child never ended')
+    assert.equal(out.err, null, out.stderr)
+    assert.deepEqual(JSON.parse(out.stdout), { seen: ['a', 'b'], ticked: true, dropped: 0 })
   })
 
   it('a write made outside the package gives the key a new revision, so a pending ifRevision fails', async (t) => {
