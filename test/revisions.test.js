@@ -2,7 +2,7 @@
 // across restarts with or without the change log, renewed by writes made
 // outside the package (raw SQL, go-store's statements, the sqlite3 shell),
 // given to rows of older files, and conditional writes and counters that stay
-// atomic across processes.
+// atomic across processes, and quotas they never push past.
 import assert from 'node:assert/strict'
 import { execFile, execFileSync } from 'node:child_process'
 import { join } from 'node:path'
@@ -49,6 +49,18 @@ async function raceProcesses(location, options) {
   try {
     assert.equal(await store.get('counters', 'n'), '1000')
     assert.equal((await store.getEntry('locks', 'one')).revision, winners[0])
+    const revision = await store.set('locks', 'rev', 'base')
+    const sets = await runTogether(worker, [0, 1, 2, 3].map((id) => ({ ...base, id, kind: 'ifRevision', revision, count: 25 })))
+    for (const o of sets) assert.deepEqual(o.errors, [])
+    const setWinners = sets.flatMap((o) => o.won)
+    assert.equal(setWinners.length, 1, `ifRevision winners: ${setWinners}`)
+    assert.equal((await store.getEntry('locks', 'rev')).revision, setWinners[0])
+    // Every kind of write that adds a key, 4 x 30 of them racing for 25 places.
+    const quota = await runTogether(worker, [0, 1, 2, 3].map((id) => ({ ...base, id, kind: 'quota', maxKeys: 25, count: 30 })))
+    for (const o of quota) assert.deepEqual(o.errors, [])
+    assert.equal(quota.reduce((n, o) => n + o.won.length, 0), 25)
+    assert.equal(quota.reduce((n, o) => n + o.refused, 0), 120 - 25)
+    assert.equal(await store.scope('quota').countAll(), 25)
   } finally {
     await store.close()
   }
@@ -246,7 +258,7 @@ describe('revisions on a file', () => {
     assert.ok((await store.getEntry('config', 'theme')).revision > 0)
   })
 
-  it('4 processes on one file: one ifAbsent winner, increments exact', async (t) => {
+  it('4 processes on one file: one ifAbsent and one ifRevision winner, increments exact, a quota never passed', async (t) => {
     await raceProcesses(join(tempDir(t), 'race.db'), { durability: 'normal' })
   })
 })
@@ -317,7 +329,7 @@ describe('revisions on PostgreSQL', { skip: pgSkip }, () => {
     assert.ok((await store.set('old', 'k', 'w', { ifRevision: entry.revision })) > entry.revision)
   })
 
-  it('4 processes: one ifAbsent winner, increments exact', async () => {
+  it('4 processes: one ifAbsent and one ifRevision winner, increments exact, a quota never passed', async () => {
     const name = table()
     await (await Store.open(url, { schema, table: name })).close()
     await raceProcesses(url, { schema, table: name, poolSize: 4 })
