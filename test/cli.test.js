@@ -1,7 +1,7 @@
 // The `groupstore` command, run as a real child process against real files.
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Store } from 'groupstore'
@@ -443,6 +443,58 @@ describe('groupstore: export and import', () => {
 function hasScript() {
   return spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0
 }
+
+describe('groupstore: input that cannot be read', () => {
+  /** Runs `groupstore --db db ...args` with `path` opened as its stdin (`< path` in a shell). */
+  function runWithStdin(db, args, path) {
+    const fd = openSync(path, 'r')
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [CLI, '--db', db, ...args], { stdio: [fd, 'pipe', 'pipe'], env: { ...process.env, GROUPSTORE_DB: '' } })
+      closeSync(fd)
+      let out = ''
+      let err = ''
+      child.stdout.on('data', (c) => (out += c))
+      child.stderr.on('data', (c) => (err += c))
+      child.on('error', reject)
+      child.on('close', (code) => resolve({ code, out, err }))
+    })
+  }
+
+  it('a template file or import file that is a folder, or missing, is a usage error (exit 2) naming it', async (t) => {
+    const dir = tempDir(t)
+    const db = join(dir, 'test.db')
+    await ok(db, ['set', 'g', 'k', 'v'])
+    const folder = join(dir, 'folder')
+    mkdirSync(folder)
+    const render = await run(['--db', db, 'render', 'g', folder])
+    assert.equal(render.code, 2, render.err)
+    assert.equal(render.out, '')
+    oneLine(render.err)
+    assert.match(render.err, /^groupstore: cannot read the template '.*folder': EISDIR/)
+    for (const [file, code] of [[folder, 'EISDIR'], [join(dir, 'absent.jsonl'), 'ENOENT']]) {
+      const r = await run(['--db', db, 'import', file])
+      assert.equal(r.code, 2, r.err)
+      assert.equal(r.out, '')
+      oneLine(r.err)
+      assert.match(r.err, new RegExp(`^groupstore: import: cannot read '.*': ${code}`))
+    }
+    assert.equal(await ok(db, ['export']), '{"group":"g","key":"k","value":"v","expiresAt":null}\n')
+  })
+
+  it('stdin that is a folder is a usage error (exit 2) for set, render and import, and nothing is written', async (t) => {
+    const dir = tempDir(t)
+    const db = join(dir, 'test.db')
+    await ok(db, ['set', 'g', 'k', 'v'])
+    for (const args of [['set', 'g', 'k'], ['set', 'g', 'other'], ['render', 'g'], ['render', 'g', '-'], ['import'], ['import', '-']]) {
+      const r = await runWithStdin(db, args, dir)
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`)
+      assert.equal(r.out, '', args.join(' '))
+      oneLine(r.err)
+      assert.match(r.err, /^groupstore: .*stdin.*EISDIR/, args.join(' '))
+    }
+    assert.equal(await ok(db, ['export']), '{"group":"g","key":"k","value":"v","expiresAt":null}\n')
+  })
+})
 
 describe('groupstore: go-store\'s files', () => {
   it('exports the live rows of a go-store database as they are, and lists a pre-TTL one after upgrading it', async (t) => {
