@@ -87,6 +87,47 @@ describe('groupstore: conventions', () => {
   })
 })
 
+describe('groupstore: broken files and locks', () => {
+  it('every command on a damaged file or a folder exits 3 with one line, nothing on stdout, and leaves it untouched', async (t) => {
+    const dir = tempDir(t)
+    const damaged = join(dir, 'damaged.db')
+    writeFileSync(damaged, Buffer.concat([Buffer.from('SQLite format 3\0'), Buffer.alloc(8176, 0xa5)]))
+    const before = readFileSync(damaged)
+    const folder = join(dir, 'folder.db')
+    mkdirSync(folder)
+    const commands = [['get', 'g', 'k'], ['get', 'g', 'k', '--json'], ['ttl', 'g', 'k'], ['list', 'g'], ['count', '--all'], ['groups'], ['export'], ['delete', 'g', 'k'], ['delete-group', 'g'], ['purge'], ['set', 'g', 'k', 'v'], ['incr', 'g', 'k']]
+    for (const [db, pattern] of [[damaged, /truncated|corrupt|not a database/], [folder, /is a directory/]]) {
+      const results = await Promise.all(commands.map((args) => run(['--db', db, ...args])))
+      for (const [i, r] of results.entries()) {
+        const what = `${db} ${commands[i].join(' ')}`
+        assert.equal(r.code, 3, `${what}: ${r.err}`)
+        assert.equal(r.out, '', what)
+        oneLine(r.err)
+        assert.match(r.err, /^groupstore: Store\.open: /, what)
+        assert.match(r.err, pattern, what)
+      }
+    }
+    assert.deepEqual(readFileSync(damaged), before)
+  })
+
+  it('a write that waits past the 5-second lock timeout exits 3 and writes nothing', { timeout: 30_000 }, async (t) => {
+    const db = database(t)
+    await ok(db, ['set', 'g', 'k', 'before'])
+    const Database = (await import('better-sqlite3')).default
+    const holder = new Database(db)
+    t.after(() => holder.close())
+    holder.exec('BEGIN IMMEDIATE')
+    const started = Date.now()
+    const r = await run(['--db', db, 'set', 'g', 'k', 'after'])
+    holder.exec('COMMIT')
+    assert.equal(r.code, 3, r.err)
+    oneLine(r.err)
+    assert.match(r.err, /^groupstore: store\.set: .*locked/)
+    assert.ok(Date.now() - started >= 4900, `gave up after ${Date.now() - started} ms`)
+    assert.equal(await ok(db, ['get', 'g', 'k']), 'before')
+  })
+})
+
 describe('groupstore: choosing the database', () => {
   it('uses ./groupstore.db by default, created on the first write', async (t) => {
     const dir = tempDir(t)
@@ -361,6 +402,38 @@ describe('groupstore: export and import', () => {
     assert.equal(await ok(b, ['get', 'config', 'nul']), 'a\0b\nc')
   })
 
+  it('file → PostgreSQL → file keeps every string and expiry exactly, and exports the same lines', { skip: pgSkip, timeout: 60_000 }, async (t) => {
+    const dir = tempDir(t)
+    const a = join(dir, 'a.db')
+    const b = join(dir, 'b.db')
+    const schema = unique('groupstore_cli_copy')
+    t.after(() => dropSchema(schema))
+    const pg = withSearchPath(url, schema)
+    const soon = Date.now() + 3_600_123
+    const lines = [
+      { group: 'g', key: 'nul', value: 'a\0b', expiresAt: null },
+      { group: 'g', key: 'crlf', value: 'a\r\nb\r\n', expiresAt: soon },
+      { group: 'g', key: 'tab\tkey', value: '\t\n', expiresAt: null },
+      { group: 'g\0z', key: 'k\u2028', value: '🚀\uFEFF\u0085\x01\x7f', expiresAt: soon + 1 },
+      { group: '', key: '', value: '', expiresAt: null },
+      { group: 'long', key: 'k'.repeat(10_000), value: `${'é'.repeat(500_000)}\n`, expiresAt: null },
+      { group: 'g', key: 'quotes', value: '\\ \\u0000 " \'', expiresAt: null },
+    ]
+    const input = `${lines.map((l) => JSON.stringify(l)).join('\r\n')}\r\n`
+    assert.equal(await ok(a, ['import', '--json'], { input }), '{"imported":7,"groups":4,"expired":0}\n')
+    const fromFile = await ok(a, ['export'])
+    assert.deepEqual(
+      fromFile.trimEnd().split('\n').map((l) => JSON.parse(l)).toSorted((x, y) => (x.group + x.key < y.group + y.key ? -1 : 1)),
+      lines.toSorted((x, y) => (x.group + x.key < y.group + y.key ? -1 : 1)),
+    )
+    assert.equal(await ok(pg, ['import'], { input: fromFile }), 'imported 7 keys into 4 groups; skipped 0 expired\n')
+    assert.equal(await ok(pg, ['export']), fromFile, 'PostgreSQL exports the same lines, in the same order')
+    await ok(b, ['import'], { input: await ok(pg, ['export']) })
+    assert.equal(await ok(b, ['export']), fromFile)
+    assert.equal(JSON.parse(await ok(pg, ['get', 'g', 'crlf', '--json'])).expiresAt, soon)
+    assert.deepEqual((await run(['--db', pg, 'get', 'long', 'k'.repeat(10_000)])).stdout, Buffer.from(lines[5].value))
+  })
+
   it('export --prefix and --output FILE; import FILE', async (t) => {
     const dir = tempDir(t)
     const a = join(dir, 'a.db')
@@ -574,6 +647,34 @@ describe('groupstore: watch', () => {
     const event = JSON.parse(await watch.next())
     assert.deepEqual([event.type, event.group, event.key, event.value], ['set', 'config', 'k', 'seen'])
     watch.child.kill('SIGTERM')
+    assert.equal((await watch.exit).code, 0)
+  })
+
+  it('watching one key prints its sets, deletes and expiry and its group\'s delete_group, nothing of other keys', { timeout: 30_000 }, async (t) => {
+    const db = database(t)
+    const watch = start(['--db', db, 'watch', 'config', 'theme'], 'watching group "config" key "theme"')
+    t.after(() => watch.child.kill('SIGKILL'))
+    await watch.started
+    await ok(db, ['set', 'config', 'theme', 'dark', '--ttl', '300ms'])
+    await ok(db, ['set', 'config', 'other', 'x'])
+    await ok(db, ['set', 'elsewhere', 'theme', 'x'])
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    assert.equal((await run(['--db', db, 'get', 'config', 'theme'])).code, 1) // the read that meets it removes it
+    await ok(db, ['set', 'config', 'theme', 'light'])
+    await ok(db, ['delete', 'config', 'theme'])
+    await ok(db, ['delete-group', 'config'])
+    const events = []
+    for (let i = 0; i < 5; i++) events.push(JSON.parse(await watch.next()))
+    assert.deepEqual(events.map((e) => [e.type, e.group, e.key, e.value]), [
+      ['set', 'config', 'theme', 'dark'],
+      ['expire', 'config', 'theme', undefined],
+      ['set', 'config', 'theme', 'light'],
+      ['delete', 'config', 'theme', undefined],
+      ['delete_group', 'config', '', undefined],
+    ])
+    for (const e of events) assert.deepEqual(Object.keys(e), e.type === 'set' ? ['type', 'group', 'key', 'value', 'timestamp', 'revision'] : ['type', 'group', 'key', 'timestamp', 'revision'])
+    assert.ok(events.every((e, i) => i === 0 || e.revision > events[i - 1].revision))
+    watch.child.kill('SIGINT')
     assert.equal((await watch.exit).code, 0)
   })
 
