@@ -1,7 +1,7 @@
 // The `groupstore` command, run as a real child process against real files.
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Store } from 'groupstore'
@@ -451,6 +451,19 @@ describe('groupstore: export and import', () => {
     const bad = await run(['--db', a, 'export', '--output', join(dir, 'missing', 'x.jsonl')])
     assert.equal(bad.code, 2)
     oneLine(bad.err)
+    // An --output that names a folder, or nothing, cannot be created either: exit 2, and no file is left behind.
+    const folder = join(dir, 'folder')
+    mkdirSync(folder)
+    const before = readdirSync(dir).toSorted()
+    for (const output of [folder, '']) {
+      const r = await run(['--db', a, 'export', '--output', output], { cwd: dir })
+      assert.equal(r.code, 2, `--output ${JSON.stringify(output)}: ${r.err}`)
+      assert.equal(r.out, '')
+      oneLine(r.err)
+      assert.match(r.err, /^groupstore: export: cannot write '.*'/)
+    }
+    assert.deepEqual(readdirSync(dir).toSorted(), before)
+    assert.deepEqual(readdirSync(folder), [])
   })
 
   it('a malformed line is reported with its number and nothing is imported', async (t) => {
