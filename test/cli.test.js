@@ -1,7 +1,7 @@
 // The `groupstore` command, run as a real child process against real files.
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Store } from 'groupstore'
@@ -84,6 +84,47 @@ describe('groupstore: conventions', () => {
     const r2 = await run(['--db', join(dir, 'no-such-folder', 'x.db'), 'set', 'g', 'k', 'v'])
     assert.equal(r2.code, 3)
     oneLine(r2.err)
+  })
+})
+
+describe('groupstore: broken files and locks', () => {
+  it('every command on a damaged file or a folder exits 3 with one line, nothing on stdout, and leaves it untouched', async (t) => {
+    const dir = tempDir(t)
+    const damaged = join(dir, 'damaged.db')
+    writeFileSync(damaged, Buffer.concat([Buffer.from('SQLite format 3\0'), Buffer.alloc(8176, 0xa5)]))
+    const before = readFileSync(damaged)
+    const folder = join(dir, 'folder.db')
+    mkdirSync(folder)
+    const commands = [['get', 'g', 'k'], ['get', 'g', 'k', '--json'], ['ttl', 'g', 'k'], ['list', 'g'], ['count', '--all'], ['groups'], ['export'], ['delete', 'g', 'k'], ['delete-group', 'g'], ['purge'], ['set', 'g', 'k', 'v'], ['incr', 'g', 'k']]
+    for (const [db, pattern] of [[damaged, /truncated|corrupt|not a database/], [folder, /is a directory/]]) {
+      const results = await Promise.all(commands.map((args) => run(['--db', db, ...args])))
+      for (const [i, r] of results.entries()) {
+        const what = `${db} ${commands[i].join(' ')}`
+        assert.equal(r.code, 3, `${what}: ${r.err}`)
+        assert.equal(r.out, '', what)
+        oneLine(r.err)
+        assert.match(r.err, /^groupstore: Store\.open: /, what)
+        assert.match(r.err, pattern, what)
+      }
+    }
+    assert.deepEqual(readFileSync(damaged), before)
+  })
+
+  it('a write that waits past the 5-second lock timeout exits 3 and writes nothing', { timeout: 30_000 }, async (t) => {
+    const db = database(t)
+    await ok(db, ['set', 'g', 'k', 'before'])
+    const Database = (await import('better-sqlite3')).default
+    const holder = new Database(db)
+    t.after(() => holder.close())
+    holder.exec('BEGIN IMMEDIATE')
+    const started = Date.now()
+    const r = await run(['--db', db, 'set', 'g', 'k', 'after'])
+    holder.exec('COMMIT')
+    assert.equal(r.code, 3, r.err)
+    oneLine(r.err)
+    assert.match(r.err, /^groupstore: store\.set: .*locked/)
+    assert.ok(Date.now() - started >= 4900, `gave up after ${Date.now() - started} ms`)
+    assert.equal(await ok(db, ['get', 'g', 'k']), 'before')
   })
 })
 
@@ -361,6 +402,38 @@ describe('groupstore: export and import', () => {
     assert.equal(await ok(b, ['get', 'config', 'nul']), 'a\0b\nc')
   })
 
+  it('file → PostgreSQL → file keeps every string and expiry exactly, and exports the same lines', { skip: pgSkip, timeout: 60_000 }, async (t) => {
+    const dir = tempDir(t)
+    const a = join(dir, 'a.db')
+    const b = join(dir, 'b.db')
+    const schema = unique('groupstore_cli_copy')
+    t.after(() => dropSchema(schema))
+    const pg = withSearchPath(url, schema)
+    const soon = Date.now() + 3_600_123
+    const lines = [
+      { group: 'g', key: 'nul', value: 'a\0b', expiresAt: null },
+      { group: 'g', key: 'crlf', value: 'a\r\nb\r\n', expiresAt: soon },
+      { group: 'g', key: 'tab\tkey', value: '\t\n', expiresAt: null },
+      { group: 'g\0z', key: 'k\u2028', value: '🚀\uFEFF\u0085\x01\x7f', expiresAt: soon + 1 },
+      { group: '', key: '', value: '', expiresAt: null },
+      { group: 'long', key: 'k'.repeat(10_000), value: `${'é'.repeat(500_000)}\n`, expiresAt: null },
+      { group: 'g', key: 'quotes', value: '\\ \\u0000 " \'', expiresAt: null },
+    ]
+    const input = `${lines.map((l) => JSON.stringify(l)).join('\r\n')}\r\n`
+    assert.equal(await ok(a, ['import', '--json'], { input }), '{"imported":7,"groups":4,"expired":0}\n')
+    const fromFile = await ok(a, ['export'])
+    assert.deepEqual(
+      fromFile.trimEnd().split('\n').map((l) => JSON.parse(l)).toSorted((x, y) => (x.group + x.key < y.group + y.key ? -1 : 1)),
+      lines.toSorted((x, y) => (x.group + x.key < y.group + y.key ? -1 : 1)),
+    )
+    assert.equal(await ok(pg, ['import'], { input: fromFile }), 'imported 7 keys into 4 groups; skipped 0 expired\n')
+    assert.equal(await ok(pg, ['export']), fromFile, 'PostgreSQL exports the same lines, in the same order')
+    await ok(b, ['import'], { input: await ok(pg, ['export']) })
+    assert.equal(await ok(b, ['export']), fromFile)
+    assert.equal(JSON.parse(await ok(pg, ['get', 'g', 'crlf', '--json'])).expiresAt, soon)
+    assert.deepEqual((await run(['--db', pg, 'get', 'long', 'k'.repeat(10_000)])).stdout, Buffer.from(lines[5].value))
+  })
+
   it('export --prefix and --output FILE; import FILE', async (t) => {
     const dir = tempDir(t)
     const a = join(dir, 'a.db')
@@ -378,6 +451,19 @@ describe('groupstore: export and import', () => {
     const bad = await run(['--db', a, 'export', '--output', join(dir, 'missing', 'x.jsonl')])
     assert.equal(bad.code, 2)
     oneLine(bad.err)
+    // An --output that names a folder, or nothing, cannot be created either: exit 2, and no file is left behind.
+    const folder = join(dir, 'folder')
+    mkdirSync(folder)
+    const before = readdirSync(dir).toSorted()
+    for (const output of [folder, '']) {
+      const r = await run(['--db', a, 'export', '--output', output], { cwd: dir })
+      assert.equal(r.code, 2, `--output ${JSON.stringify(output)}: ${r.err}`)
+      assert.equal(r.out, '')
+      oneLine(r.err)
+      assert.match(r.err, /^groupstore: export: cannot write '.*'/)
+    }
+    assert.deepEqual(readdirSync(dir).toSorted(), before)
+    assert.deepEqual(readdirSync(folder), [])
   })
 
   it('a malformed line is reported with its number and nothing is imported', async (t) => {
@@ -443,6 +529,58 @@ describe('groupstore: export and import', () => {
 function hasScript() {
   return spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0
 }
+
+describe('groupstore: input that cannot be read', () => {
+  /** Runs `groupstore --db db ...args` with `path` opened as its stdin (`< path` in a shell). */
+  function runWithStdin(db, args, path) {
+    const fd = openSync(path, 'r')
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [CLI, '--db', db, ...args], { stdio: [fd, 'pipe', 'pipe'], env: { ...process.env, GROUPSTORE_DB: '' } })
+      closeSync(fd)
+      let out = ''
+      let err = ''
+      child.stdout.on('data', (c) => (out += c))
+      child.stderr.on('data', (c) => (err += c))
+      child.on('error', reject)
+      child.on('close', (code) => resolve({ code, out, err }))
+    })
+  }
+
+  it('a template file or import file that is a folder, or missing, is a usage error (exit 2) naming it', async (t) => {
+    const dir = tempDir(t)
+    const db = join(dir, 'test.db')
+    await ok(db, ['set', 'g', 'k', 'v'])
+    const folder = join(dir, 'folder')
+    mkdirSync(folder)
+    const render = await run(['--db', db, 'render', 'g', folder])
+    assert.equal(render.code, 2, render.err)
+    assert.equal(render.out, '')
+    oneLine(render.err)
+    assert.match(render.err, /^groupstore: cannot read the template '.*folder': EISDIR/)
+    for (const [file, code] of [[folder, 'EISDIR'], [join(dir, 'absent.jsonl'), 'ENOENT']]) {
+      const r = await run(['--db', db, 'import', file])
+      assert.equal(r.code, 2, r.err)
+      assert.equal(r.out, '')
+      oneLine(r.err)
+      assert.match(r.err, new RegExp(`^groupstore: import: cannot read '.*': ${code}`))
+    }
+    assert.equal(await ok(db, ['export']), '{"group":"g","key":"k","value":"v","expiresAt":null}\n')
+  })
+
+  it('stdin that is a folder is a usage error (exit 2) for set, render and import, and nothing is written', async (t) => {
+    const dir = tempDir(t)
+    const db = join(dir, 'test.db')
+    await ok(db, ['set', 'g', 'k', 'v'])
+    for (const args of [['set', 'g', 'k'], ['set', 'g', 'other'], ['render', 'g'], ['render', 'g', '-'], ['import'], ['import', '-']]) {
+      const r = await runWithStdin(db, args, dir)
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`)
+      assert.equal(r.out, '', args.join(' '))
+      oneLine(r.err)
+      assert.match(r.err, /^groupstore: .*stdin.*EISDIR/, args.join(' '))
+    }
+    assert.equal(await ok(db, ['export']), '{"group":"g","key":"k","value":"v","expiresAt":null}\n')
+  })
+})
 
 describe('groupstore: go-store\'s files', () => {
   it('exports the live rows of a go-store database as they are, and lists a pre-TTL one after upgrading it', async (t) => {
@@ -522,6 +660,34 @@ describe('groupstore: watch', () => {
     const event = JSON.parse(await watch.next())
     assert.deepEqual([event.type, event.group, event.key, event.value], ['set', 'config', 'k', 'seen'])
     watch.child.kill('SIGTERM')
+    assert.equal((await watch.exit).code, 0)
+  })
+
+  it('watching one key prints its sets, deletes and expiry and its group\'s delete_group, nothing of other keys', { timeout: 30_000 }, async (t) => {
+    const db = database(t)
+    const watch = start(['--db', db, 'watch', 'config', 'theme'], 'watching group "config" key "theme"')
+    t.after(() => watch.child.kill('SIGKILL'))
+    await watch.started
+    await ok(db, ['set', 'config', 'theme', 'dark', '--ttl', '300ms'])
+    await ok(db, ['set', 'config', 'other', 'x'])
+    await ok(db, ['set', 'elsewhere', 'theme', 'x'])
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    assert.equal((await run(['--db', db, 'get', 'config', 'theme'])).code, 1) // the read that meets it removes it
+    await ok(db, ['set', 'config', 'theme', 'light'])
+    await ok(db, ['delete', 'config', 'theme'])
+    await ok(db, ['delete-group', 'config'])
+    const events = []
+    for (let i = 0; i < 5; i++) events.push(JSON.parse(await watch.next()))
+    assert.deepEqual(events.map((e) => [e.type, e.group, e.key, e.value]), [
+      ['set', 'config', 'theme', 'dark'],
+      ['expire', 'config', 'theme', undefined],
+      ['set', 'config', 'theme', 'light'],
+      ['delete', 'config', 'theme', undefined],
+      ['delete_group', 'config', '', undefined],
+    ])
+    for (const e of events) assert.deepEqual(Object.keys(e), e.type === 'set' ? ['type', 'group', 'key', 'value', 'timestamp', 'revision'] : ['type', 'group', 'key', 'timestamp', 'revision'])
+    assert.ok(events.every((e, i) => i === 0 || e.revision > events[i - 1].revision))
+    watch.child.kill('SIGINT')
     assert.equal((await watch.exit).code, 0)
   })
 

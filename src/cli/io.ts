@@ -6,6 +6,7 @@
  */
 import { fstatSync } from 'node:fs'
 import { open } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
 import type { Readable, Writable } from 'node:stream'
 import { usageError } from './errors.js'
 
@@ -29,15 +30,45 @@ export async function readAll(stream: Readable, what: string): Promise<string> {
   }
 }
 
-/** A file's text, or stdin's for `-` or no file. */
-export async function readTextSource(file: string | undefined, what: string): Promise<string> {
-  if (file === undefined || file === '-') return readAll(process.stdin, `${what} on stdin`)
-  let handle
+/**
+ * Refuses a stdin that is a folder (`< folder` in a shell), which would
+ * otherwise read as empty text: a usage error, `<cannot>: EISDIR`.
+ */
+function refuseFolderStdin(cannot: string): void {
+  let folder = false
+  try {
+    folder = fstatSync(0).isDirectory()
+  } catch {
+    // no stdin to look at: reading it tells
+  }
+  if (folder) throw usageError(`${cannot}: EISDIR`)
+}
+
+/** The whole of stdin as a string (see {@link readAll}); `what` names it in errors, such as `the value on stdin`. */
+export function readStdin(what: string): Promise<string> {
+  refuseFolderStdin(`cannot read ${what}`)
+  return readAll(process.stdin, what)
+}
+
+/** Opens `file` for reading; a file that cannot be opened, or a folder, is a usage error: `<cannot>: CODE`. */
+async function openFile(file: string, cannot: string): Promise<FileHandle> {
+  let handle: FileHandle
   try {
     handle = await open(file, 'r')
   } catch (err) {
-    throw usageError(`cannot read ${what} '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw usageError(`${cannot}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
+  if ((await handle.stat()).isDirectory()) {
+    await handle.close()
+    throw usageError(`${cannot}: EISDIR`)
+  }
+  return handle
+}
+
+/** A file's text, or stdin's for `-` or no file. */
+export async function readTextSource(file: string | undefined, what: string): Promise<string> {
+  if (file === undefined || file === '-') return readStdin(`${what} on stdin`)
+  const handle = await openFile(file, `cannot read ${what} '${file}'`)
   try {
     return await readAll(handle.createReadStream({ autoClose: false }), `${what} '${file}'`)
   } finally {
@@ -95,9 +126,13 @@ export async function* readLines(stream: Readable, what: string): AsyncGenerator
   if (parts.length > 0) yield line(Buffer.concat(parts))
 }
 
-/** A file stream (or stdin for `-`/none) and its size in bytes when known. */
-export async function openInput(file: string | undefined): Promise<{ stream: Readable; size: number | undefined; name: string }> {
+/**
+ * A file stream (or stdin for `-`/none) and its size in bytes when known.
+ * `command` starts the message of a usage error for an input that cannot be read.
+ */
+export async function openInput(file: string | undefined, command: string): Promise<{ stream: Readable; size: number | undefined; name: string }> {
   if (file === undefined || file === '-') {
+    refuseFolderStdin(`${command}: cannot read stdin`)
     let size: number | undefined
     try {
       const stat = fstatSync(0)
@@ -107,12 +142,7 @@ export async function openInput(file: string | undefined): Promise<{ stream: Rea
     }
     return { stream: process.stdin, size, name: 'stdin' }
   }
-  let handle
-  try {
-    handle = await open(file, 'r')
-  } catch (err) {
-    throw usageError(`cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-  }
+  const handle = await openFile(file, `${command}: cannot read '${file}'`)
   const stat = await handle.stat()
   return { stream: handle.createReadStream(), size: stat.size, name: `'${file}'` }
 }

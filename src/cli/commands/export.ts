@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { open, rename, rm } from 'node:fs/promises'
+import { open, rename, rm, stat } from 'node:fs/promises'
 import { dirname, basename, join } from 'node:path'
 import type { Writable } from 'node:stream'
 import { finished } from 'node:stream/promises'
@@ -39,11 +39,15 @@ export async function exportCommand(options: DataOptions & { prefix?: string; ou
   let sink: Writable = process.stdout
   let temporary: string | undefined
   if (output !== undefined) {
+    const cannot = (code: string): Error => usageError(`export: cannot write '${output}': ${code}`)
+    // Found before anything is read: a name that could never be renamed into place.
+    if (output === '') throw cannot('ENOENT')
+    if ((await stat(output).catch(() => undefined))?.isDirectory() === true) throw cannot('EISDIR')
     temporary = join(dirname(output), `.${basename(output)}.${process.pid}.tmp`)
     try {
       sink = (await open(temporary, 'wx')).createWriteStream()
     } catch (err) {
-      throw usageError(`export: cannot write '${output}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      throw cannot((err as NodeJS.ErrnoException).code ?? (err as Error).message)
     }
     sink.on('error', () => {}) // reported by the next write or by finished()
   }

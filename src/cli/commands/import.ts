@@ -62,7 +62,7 @@ export function parseRecord(text: string, where: string): ExportRecord {
  * The write lock is held for the whole import.
  */
 export async function importCommand(file: string | undefined, options: JsonOptions & { progress?: boolean }): Promise<void> {
-  const input = await openInput(file)
+  const input = await openInput(file, 'import')
   const showBar = options.progress !== false && process.stderr.isTTY === true && input.size !== undefined && input.size >= PROGRESS_THRESHOLD
   // The progress bar's module is loaded only when a bar is shown.
   const bar: SingleBar | undefined = showBar

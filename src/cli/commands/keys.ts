@@ -5,7 +5,7 @@
  */
 import { withSession } from '../context.js'
 import { notFound } from '../errors.js'
-import { readAll, write } from '../io.js'
+import { readStdin, write } from '../io.js'
 import { absentKey, answer, formatDuration, printGet } from '../output.js'
 
 /** Options every data command takes. */
@@ -35,7 +35,7 @@ export async function setCommand(group: string, key: string, value: string | und
   if (value === undefined && process.stdin.isTTY === true) {
     process.stderr.write('reading the value from stdin; end it with Ctrl-D\n')
   }
-  const text = value ?? (await readAll(process.stdin, 'the value'))
+  const text = value ?? (await readStdin('the value on stdin'))
   const revision = await withSession(options.db, 'create', options.scope, (s) => {
     if (options.ifRevision !== undefined) return s.target.set(group, key, text, { ttl: options.ttl, ifRevision: options.ifRevision })
     if (options.ifAbsent === true) return s.target.set(group, key, text, { ttl: options.ttl, ifAbsent: true })
