@@ -2,7 +2,7 @@
 // prefixes are literal.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { collect, openStore } from './helpers.js'
+import { clock, collect, openStore } from './helpers.js'
 
 const LONG = 'k'.repeat(10_000)
 
@@ -75,6 +75,24 @@ export default function strings(factory) {
       assert.equal(await store.get('g', 'é'), 'nfc')
       assert.equal(await store.get('g', 'e\u0301'), 'nfd')
       assert.equal(await store.count('g'), 4)
+    })
+
+    it('countAll counts a prefix holding a NUL before its only colon, inside a transaction too', async (t) => {
+      const now = clock()
+      const store = await openStore(t, factory, { now, purgeInterval: 0 })
+      // A transaction that counts a namespace-like prefix first, as a quota check does.
+      assert.equal(await store.transaction((tx) => tx.countAll('a\u0000b:')), 0)
+      await store.set('a\u0000b:x', 'k1', 'v')
+      await store.set('a\u0000b:x', 'k2', 'v')
+      await store.set('a\u0000b:', 'k', 'v')
+      await store.set('a\u0000b:\u0000:', 'k', 'v')
+      await store.set('a\u0000b:x', 'gone', 'v', { ttl: 5 })
+      await store.set('a', 'k', 'v')
+      await store.set('a\u0000b', 'k', 'v')
+      now.advance(5)
+      assert.equal(await store.countAll('a\u0000b:'), 4)
+      assert.equal(await store.transaction((tx) => tx.countAll('a\u0000b:')), 4)
+      assert.equal(await store.countAll('\u0000:'), 0)
     })
 
     it('keys differing only by case are different keys', async (t) => {

@@ -103,8 +103,12 @@ export function repairCounts(db: BetterSqlite3.Database): void {
  * a prefix are exactly those whose text up to the first `:` equals it,
  * whoever wrote them (a scope, the store, go-store or plain SQL). So
  * `countAll` answers the same from the count as from a scan.
+ *
+ * Except for a prefix holding U+0000: SQLite's `substr` stops at a NUL, so
+ * the triggers file such a group under the text before it. Those prefixes
+ * are counted by a scan.
  */
 export function isNamespace(prefix: string): boolean {
   const colon = prefix.indexOf(':')
-  return colon >= 0 && colon === prefix.length - 1
+  return colon >= 0 && colon === prefix.length - 1 && !prefix.includes('\0')
 }
