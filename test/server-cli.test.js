@@ -2,6 +2,7 @@
 // loopback rule without tokens, and a bad tokens file.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
@@ -177,14 +178,18 @@ describe('groupstore serve', () => {
     assert.ok(Date.now() - answered < 2000, `exited ${Date.now() - answered} ms after its last answer`)
   })
 
-  it('serves a PostgreSQL database given as postgres://…', { skip: pgSkip }, async (t) => {
+  it('serves a PostgreSQL database given as postgres://…, and on SIGTERM ends its streams and exits 0', { skip: pgSkip }, async (t) => {
     const schema = unique('groupstore_serve_cli')
     t.after(() => dropSchema(schema))
     const location = withSearchPath(url, schema)
     const served = await startServe(t, [location])
+    const stream = await openStream({ port: served.port }, '/v1/watch')
+    const ended = new Promise((resolve) => stream.res.on('close', resolve))
     const put = await request({ port: served.port }, 'PUT', '/v1/groups/g/keys/k', { body: 'on postgres' })
     assert.equal(put.status, 201, put.text)
+    assert.equal((await stream.next()).data.value, 'on postgres')
     served.child.kill('SIGTERM')
+    await ended
     assert.equal((await served.exited).code, 0)
     const store = await Store.open(location)
     try {
@@ -219,6 +224,33 @@ describe('groupstore serve', () => {
     writeFileSync(file, 'not json')
     assert.equal((await run(['serve', '--db', ':memory:', '--port', '0', '--tokens', file])).code, 2)
     assert.equal((await run(['serve', '--db', ':memory:', '--port', '0', '--tokens', join(dir, 'missing.json')])).code, 2)
+    const digest = createHash('sha256').update('a').digest('hex')
+    for (const [entries, entry] of [
+      [[{ token: 'a', access: 'read' }, { token: 'a', access: 'write' }], 2],
+      [[{ token: 'a', access: 'read' }, { sha256: digest, access: 'write' }], 2],
+      [[{ token: 'a', access: 'read' }, { token: 'b', access: 'read', scope: 'no:colons' }], 2],
+      [[{ token: 'a', access: 'read', scope: '' }], 1],
+    ]) {
+      writeFileSync(file, JSON.stringify(entries))
+      // The file is checked before the host: it stops a server that would have listened anywhere.
+      const r = await run(['serve', '--db', ':memory:', '--port', '0', '--host', '0.0.0.0', '--tokens', file])
+      assert.equal(r.code, 2, JSON.stringify(entries))
+      assert.equal(r.out, '')
+      assert.match(r.err, new RegExp(`entry ${entry}\\b`), r.err)
+    }
+  })
+
+  it('with --tokens, listens on a non-loopback address; without, on localhost', async (t) => {
+    const file = join(tempDir(t), 'tokens.json')
+    writeFileSync(file, JSON.stringify([{ token: 'secret', access: 'read' }]))
+    const open = await startServe(t, ['--db', ':memory:', '--host', '0.0.0.0', '--tokens', file], '0.0.0.0')
+    assert.equal((await request({ port: open.port }, 'GET', '/v1/groups')).status, 401)
+    assert.equal((await request({ port: open.port }, 'GET', '/v1/groups', { token: 'secret' })).status, 200)
+    open.child.kill('SIGTERM')
+    assert.equal((await open.exited).code, 0)
+    const local = await startServe(t, ['--db', ':memory:', '--host', 'localhost'], 'localhost')
+    local.child.kill('SIGTERM')
+    assert.equal((await local.exited).code, 0)
   })
 
   it('with --tokens, asks for a token; --max-body sets the limit', async (t) => {
