@@ -95,8 +95,7 @@ export class FeedWatcher implements Watcher {
       if (event.revision > this.#seen + 1) {
         // The live feed skipped revisions this watcher has not seen (it may
         // start again from the log's head after nobody listened): read them back.
-        this.#behind = true
-        this.#owe(event, this.#view(event))
+        this.#fallBehind(event, this.#view(event))
         const waiting = this.#waiting
         const failed = this.#waitingFailed
         if (waiting !== undefined) {
@@ -124,6 +123,11 @@ export class FeedWatcher implements Watcher {
       return
     }
     // Full: stop taking live events and read the rest back when asked.
+    this.#fallBehind(event, seen)
+  }
+
+  /** Stops taking live events from `event` on: they are read back when asked (see {@link #owe}). */
+  #fallBehind(event: StoreEvent, seen: StoreEvent | undefined): void {
     this.#behind = true
     this.#owe(event, seen)
   }

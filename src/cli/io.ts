@@ -5,6 +5,7 @@
  * @module
  */
 import { fstatSync } from 'node:fs'
+import type { Stats } from 'node:fs'
 import { open } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import type { Readable, Writable } from 'node:stream'
@@ -31,44 +32,47 @@ export async function readAll(stream: Readable, what: string): Promise<string> {
 }
 
 /**
- * Refuses a stdin that is a folder (`< folder` in a shell), which would
- * otherwise read as empty text: a usage error, `<cannot>: EISDIR`.
+ * Stdin's file status (undefined when there is none to look at: reading it
+ * tells), refusing a folder (`< folder` in a shell), which would otherwise
+ * read as empty text: a usage error, `<cannot>: EISDIR`.
  */
-function refuseFolderStdin(cannot: string): void {
-  let folder = false
+function stdinStat(cannot: string): Stats | undefined {
+  let stat: Stats | undefined
   try {
-    folder = fstatSync(0).isDirectory()
+    stat = fstatSync(0)
   } catch {
-    // no stdin to look at: reading it tells
+    return undefined
   }
-  if (folder) throw usageError(`${cannot}: EISDIR`)
+  if (stat.isDirectory()) throw usageError(`${cannot}: EISDIR`)
+  return stat
 }
 
 /** The whole of stdin as a string (see {@link readAll}); `what` names it in errors, such as `the value on stdin`. */
 export function readStdin(what: string): Promise<string> {
-  refuseFolderStdin(`cannot read ${what}`)
+  stdinStat(`cannot read ${what}`)
   return readAll(process.stdin, what)
 }
 
-/** Opens `file` for reading; a file that cannot be opened, or a folder, is a usage error: `<cannot>: CODE`. */
-async function openFile(file: string, cannot: string): Promise<FileHandle> {
+/** Opens `file` for reading, with its status; a file that cannot be opened, or a folder, is a usage error: `<cannot>: CODE`. */
+async function openFile(file: string, cannot: string): Promise<{ handle: FileHandle; stat: Stats }> {
   let handle: FileHandle
   try {
     handle = await open(file, 'r')
   } catch (err) {
     throw usageError(`${cannot}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
-  if ((await handle.stat()).isDirectory()) {
+  const stat = await handle.stat()
+  if (stat.isDirectory()) {
     await handle.close()
     throw usageError(`${cannot}: EISDIR`)
   }
-  return handle
+  return { handle, stat }
 }
 
 /** A file's text, or stdin's for `-` or no file. */
 export async function readTextSource(file: string | undefined, what: string): Promise<string> {
   if (file === undefined || file === '-') return readStdin(`${what} on stdin`)
-  const handle = await openFile(file, `cannot read ${what} '${file}'`)
+  const { handle } = await openFile(file, `cannot read ${what} '${file}'`)
   try {
     return await readAll(handle.createReadStream({ autoClose: false }), `${what} '${file}'`)
   } finally {
@@ -132,18 +136,11 @@ export async function* readLines(stream: Readable, what: string): AsyncGenerator
  */
 export async function openInput(file: string | undefined, command: string): Promise<{ stream: Readable; size: number | undefined; name: string }> {
   if (file === undefined || file === '-') {
-    refuseFolderStdin(`${command}: cannot read stdin`)
-    let size: number | undefined
-    try {
-      const stat = fstatSync(0)
-      if (stat.isFile()) size = stat.size
-    } catch {
-      // not a file: the size stays unknown
-    }
-    return { stream: process.stdin, size, name: 'stdin' }
+    const stat = stdinStat(`${command}: cannot read stdin`)
+    // Not a file (a pipe, a terminal): the size stays unknown.
+    return { stream: process.stdin, size: stat?.isFile() === true ? stat.size : undefined, name: 'stdin' }
   }
-  const handle = await openFile(file, `${command}: cannot read '${file}'`)
-  const stat = await handle.stat()
+  const { handle, stat } = await openFile(file, `${command}: cannot read '${file}'`)
   return { stream: handle.createReadStream(), size: stat.size, name: `'${file}'` }
 }
 

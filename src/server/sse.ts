@@ -151,13 +151,13 @@ export class EventStreams {
       closed: false,
     }
     res.on('close', () => this.#remove(stream))
+    this.#listen()
     if (watcher === undefined) {
       // The first subscriber starts the store's change feed, which first reads where the change
       // log stands: a change another connection commits before that read counts as earlier, so
       // the headers wait for it.
       this.#opening++
       try {
-        this.#listen()
         await this.#store[FEED_READY]()
       } finally {
         this.#opening--
@@ -170,7 +170,6 @@ export class EventStreams {
       }
     }
     this.#streams.add(stream)
-    this.#listen()
     beforeHeaders()
     res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' })
     res.write(': groupstore event stream\nretry: 1000\n\n')

@@ -6,8 +6,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { isPostgresLocation } from '../../backend/open.js'
-import { redact } from '../../backend/postgres/postgres-errors.js'
+import { shownLocation } from '../../backend/open.js'
 import { Store } from '../../index.js'
 import { buildServer, DEFAULT_MAX_BODY } from '../../server/app.js'
 import { TokenTable, TokensFileError } from '../../server/tokens.js'
@@ -80,7 +79,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     const host = isIP(options.host) === 6 ? `[${options.host}]` : options.host
     process.stdout.write(`listening on http://${host}:${port}\n`)
     // A postgres:// location may hold a password: logs never show it.
-    const shown = isPostgresLocation(location) ? redact(location) : location
+    const shown = shownLocation(location)
     process.stderr.write(`groupstore serve: ${shown}${tokens === undefined ? ', no tokens: full access from this machine' : `, ${tokens.grants.length} tokens`}\n`)
     await stopped
     const grace = setTimeout(() => app.server.closeAllConnections(), GRACE_MS)

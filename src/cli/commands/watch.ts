@@ -3,8 +3,7 @@
  *
  * @module
  */
-import { isPostgresLocation } from '../../backend/open.js'
-import { redact } from '../../backend/postgres/postgres-errors.js'
+import { shownLocation } from '../../backend/open.js'
 import type { StoreEvent } from '../../index.js'
 import { withSession } from '../context.js'
 import { write } from '../io.js'
@@ -40,7 +39,7 @@ export async function watchCommand(group: string | undefined, key: string | unde
     await withSession(options.db, 'create', options.scope, async (s) => {
       const watcher = s.target.watch(g, k, { signal: controller.signal, since: options.since })
       // A postgres:// location may hold a password: stderr never shows it.
-      const shown = isPostgresLocation(s.location) ? redact(s.location) : s.location
+      const shown = shownLocation(s.location)
       const where = options.scope === undefined ? shown : `${shown}, scope ${options.scope}`
       process.stderr.write(`watching group ${JSON.stringify(g)} key ${JSON.stringify(k)} in ${where} (Ctrl-C to stop)\n`)
       let reported = 0
